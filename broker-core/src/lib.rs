@@ -1,0 +1,2 @@
+//! Warren's broker core.
+pub mod amqp;
