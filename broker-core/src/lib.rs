@@ -1,2 +1,27 @@
-//! Warren's broker core.
+//! Warren's broker core: the whole AMQP 0-9-1 broker as a sans-IO state
+//! machine.
+//!
+//! Owns the wire codec ([`amqp`]), connections and channels, exchanges,
+//! queues, consumers and the message store. It must not do I/O, spawn
+//! threads, read a clock or draw random numbers: the driver (the `warren`
+//! gateway, the wasm bindings, tests) passes bytes, time and a seed in, and
+//! takes bytes and events out through [`Broker`]. It builds for
+//! `wasm32-unknown-unknown`.
+
 pub mod amqp;
+mod auth;
+mod broker;
+mod class;
+mod connection;
+mod error;
+mod exchange;
+mod ids;
+mod message;
+mod queue;
+mod vhost;
+
+pub use auth::{hash_password, User};
+pub use broker::{Broker, Config, Event, Transmit};
+pub use connection::{PeerInfo, Transport};
+pub use error::AmqpError;
+pub use ids::ConnectionId;

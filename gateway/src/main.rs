@@ -1,1 +1,121 @@
-fn main() {}
+//! `warren`: the native gateway. A thin driver around `broker_core::Broker`:
+//! it accepts AMQP connections over TCP, moves bytes between sockets and
+//! the core, keeps time, and shuts down cleanly on SIGINT/SIGTERM.
+//!
+//! Exactly one task (see [`core_task`]) owns the broker; connection tasks
+//! only read and write bytes and talk to it over channels.
+
+mod clock;
+mod core_task;
+mod tcp;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use tokio::sync::mpsc;
+
+#[derive(Parser, Debug)]
+#[command(name = "warren", version, about = "Warren: an AMQP 0-9-1 message broker")]
+struct Args {
+    /// Address to accept AMQP connections on (repeatable). Port 0 picks a free port.
+    #[arg(long = "amqp-bind", value_name = "ADDR")]
+    amqp_bind: Vec<SocketAddr>,
+
+    /// Directory for durable data.
+    #[arg(long, default_value = "./warren-data")]
+    data_dir: PathBuf,
+
+    /// Heartbeat interval offered to clients, in seconds (0 disables).
+    #[arg(long, default_value_t = 60)]
+    heartbeat: u16,
+
+    /// Largest frame offered to clients.
+    #[arg(long, default_value_t = 131_072)]
+    frame_max: u32,
+
+    /// Highest channel number offered to clients.
+    #[arg(long, default_value_t = 2047)]
+    channel_max: u16,
+
+    /// Log filter (tracing-subscriber syntax), e.g. `info` or `gateway=debug`.
+    #[arg(long, default_value = "info", env = "WARREN_LOG")]
+    log: String,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("warren: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("warren: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", args.data_dir.display()))?;
+
+    let defaults = args.amqp_bind.is_empty();
+    let binds = if defaults {
+        vec!["0.0.0.0:5672".parse().expect("valid"), "[::]:5672".parse().expect("valid")]
+    } else {
+        args.amqp_bind.clone()
+    };
+    let mut listeners = Vec::new();
+    for addr in binds {
+        match tcp::listen(addr) {
+            Ok(l) => listeners.push(l),
+            // IPv6 may be missing in containers: the default dual bind tolerates that.
+            Err(e) if defaults && addr.is_ipv6() => tracing::warn!("not listening on {addr}: {e}"),
+            Err(e) => return Err(format!("cannot listen on {addr}: {e}")),
+        }
+    }
+
+    let mut config = broker_core::Config::default();
+    config.heartbeat = args.heartbeat;
+    config.frame_max = args.frame_max;
+    config.channel_max = args.channel_max;
+    config.seed = clock::seed();
+
+    let (input_tx, input_rx) = mpsc::channel(4096);
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let core = tokio::spawn(core_task::run(config, input_rx, shutdown_rx.clone()));
+
+    for l in listeners {
+        let addr = l.local_addr().map_err(|e| e.to_string())?;
+        println!("warren: AMQP listening on {addr}");
+        tracing::info!("AMQP listening on {addr}");
+        tokio::spawn(tcp::accept_loop(l, input_tx.clone(), shutdown_rx.clone()));
+    }
+    println!("warren: ready");
+    drop(input_tx);
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    let _ = core.await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

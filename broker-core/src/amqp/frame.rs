@@ -71,33 +71,52 @@ pub struct RawFrame {
     pub payload: Bytes,
 }
 
-/// Splits one complete frame off the front of `buf`, or returns `None` when
-/// more bytes are needed. `frame_max` bounds the whole frame (0 = no limit,
-/// as the spec allows before tuning; callers pass their own cap instead).
-pub fn take_frame(buf: &mut BytesMut, frame_max: u32) -> Result<Option<RawFrame>, FrameError> {
-    if buf.len() < 7 {
+/// Total length of the frame whose first octets are `head`, once its size
+/// field has arrived. `frame_max` bounds the whole frame (0 = no bound).
+pub fn frame_len(head: &[u8], frame_max: u32) -> Result<Option<usize>, FrameError> {
+    if head.len() < 7 {
         return Ok(None);
     }
-    let size = u32::from_be_bytes([buf[3], buf[4], buf[5], buf[6]]);
+    let size = u32::from_be_bytes([head[3], head[4], head[5], head[6]]);
     if frame_max != 0 && size as u64 + FRAME_OVERHEAD as u64 > frame_max as u64 {
         return Err(FrameError::TooLarge { size, max: frame_max });
     }
-    let total = size as usize + FRAME_OVERHEAD;
+    Ok(Some(size as usize + FRAME_OVERHEAD))
+}
+
+fn raw_from(mut frame: Bytes) -> Result<RawFrame, FrameError> {
+    let total = frame.len();
+    if frame[total - 1] != FRAME_END {
+        return Err(FrameError::BadFrameEnd(frame[total - 1]));
+    }
+    let kind = FrameType::from(frame[0]);
+    let channel = u16::from_be_bytes([frame[1], frame[2]]);
+    frame.advance(7);
+    frame.truncate(total - FRAME_OVERHEAD);
+    Ok(RawFrame { kind, channel, payload: frame })
+}
+
+/// Splits one complete frame off the front of `buf`, or returns `None` when
+/// more bytes are needed.
+pub fn take_frame(buf: &mut BytesMut, frame_max: u32) -> Result<Option<RawFrame>, FrameError> {
+    let Some(total) = frame_len(buf, frame_max)? else { return Ok(None) };
     if buf.len() < total {
         // Reserve once for the rest of the frame so a large body is read
         // without repeated growth; bounded by frame_max above.
         buf.reserve(total - buf.len());
         return Ok(None);
     }
-    if buf[total - 1] != FRAME_END {
-        return Err(FrameError::BadFrameEnd(buf[total - 1]));
+    raw_from(buf.split_to(total).freeze()).map(Some)
+}
+
+/// Like [`take_frame`] on an immutable buffer: the frame is a zero-copy
+/// slice of `buf`.
+pub fn take_frame_bytes(buf: &mut Bytes, frame_max: u32) -> Result<Option<RawFrame>, FrameError> {
+    let Some(total) = frame_len(buf, frame_max)? else { return Ok(None) };
+    if buf.len() < total {
+        return Ok(None);
     }
-    let mut frame = buf.split_to(total).freeze();
-    let kind = FrameType::from(frame[0]);
-    let channel = u16::from_be_bytes([frame[1], frame[2]]);
-    frame.advance(7);
-    frame.truncate(size as usize);
-    Ok(Some(RawFrame { kind, channel, payload: frame }))
+    raw_from(buf.split_to(total)).map(Some)
 }
 
 /// A content header payload: class, body size and the raw property octets

@@ -11,7 +11,7 @@ pub mod properties;
 pub mod table;
 pub mod wire;
 
-pub use frame::{ContentHeader, Frame, FrameError, FrameType, RawFrame, PROTOCOL_HEADER};
+pub use frame::{ContentHeader, Frame, FrameError, FrameType, RawFrame, FRAME_MIN_SIZE, PROTOCOL_HEADER};
 pub use method::Method;
 pub use properties::{BasicProperties, PropertiesScan};
 pub use table::{FieldTable, FieldValue};

@@ -169,7 +169,7 @@ impl PropertiesScan {
         }
         let mut out = PropertiesScan::default();
         let len = raw.len();
-        let mut short = |r: &mut Reader, bit: u16| -> Result<Option<(u32, u32)>, DecodeError> {
+        let short = |r: &mut Reader, bit: u16| -> Result<Option<(u32, u32)>, DecodeError> {
             if flags & bit == 0 {
                 return Ok(None);
             }

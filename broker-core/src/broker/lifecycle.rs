@@ -1,0 +1,175 @@
+//! Endings: closing channels and connections (on request or on error),
+//! and deleting queues and exchanges with everything that hangs off them.
+
+use super::{queue_transmit, Ctx, State, Timer};
+use crate::amqp::method::{ChannelClose, ConnectionClose};
+use crate::connection::{Channel, ConnState, Connection};
+use crate::error::AmqpError;
+use crate::exchange::Destination;
+use crate::ids::{ConsumerId, ExchangeId, QueueId};
+
+/// How long we wait for connection.close-ok after sending connection.close.
+const CLOSE_OK_TIMEOUT_MS: u64 = 3_000;
+
+/// A hard error: send connection.close and wait for close-ok. Channels are
+/// cleaned up at once.
+pub(crate) fn connection_error(ctx: &mut Ctx, err: AmqpError) {
+    let close = ConnectionClose {
+        reply_code: err.code.into(),
+        reply_text: err.text.as_str().into(),
+        class_id: err.class_id,
+        method_id: err.method_id,
+    };
+    ctx.conn.send_method(0, &close.into());
+    cleanup_channels(ctx.state, ctx.conn);
+    let deadline = ctx.now + CLOSE_OK_TIMEOUT_MS;
+    ctx.conn.state = ConnState::Closing { deadline };
+    ctx.state.schedule(deadline, Timer::CloseWait(ctx.conn.id));
+    queue_transmit(ctx.state, ctx.conn);
+}
+
+/// A soft error: send channel.close; the channel's consumers and
+/// deliveries are released now, and it waits for close-ok.
+pub(crate) fn channel_error(ctx: &mut Ctx, channel: u16, err: AmqpError) {
+    let Some(ch) = ctx.conn.channel_mut(channel) else { return };
+    let mut old = core::mem::replace(ch, Channel::new(channel));
+    ch.closing = true;
+    let close = ChannelClose {
+        reply_code: err.code.into(),
+        reply_text: err.text.as_str().into(),
+        class_id: err.class_id,
+        method_id: err.method_id,
+    };
+    ctx.conn.send_method(channel, &close.into());
+    cleanup_channel(ctx.state, &mut old);
+}
+
+/// The connection is over: clean up and have the driver close the socket
+/// once the output is written.
+pub(crate) fn finish(state: &mut State, conn: &mut Connection, reason: String) {
+    if conn.state == ConnState::Closed {
+        return;
+    }
+    conn.close_reason = reason;
+    cleanup_connection(state, conn);
+    conn.state = ConnState::Closed;
+    queue_transmit(state, conn);
+}
+
+pub(crate) fn cleanup_connection(state: &mut State, conn: &mut Connection) {
+    cleanup_channels(state, conn);
+    for q in core::mem::take(&mut conn.exclusive_queues) {
+        delete_queue(state, q);
+    }
+}
+
+fn cleanup_channels(state: &mut State, conn: &mut Connection) {
+    for mut ch in conn.take_all_channels() {
+        cleanup_channel(state, &mut ch);
+    }
+}
+
+/// Releases what a closing channel holds: its consumers are cancelled and
+/// its unacknowledged deliveries go back to their queues, redelivered.
+pub(crate) fn cleanup_channel(state: &mut State, ch: &mut Channel) {
+    for (_, consumer) in core::mem::take(&mut ch.consumers) {
+        remove_consumer(state, consumer);
+    }
+    // Requeue newest first so each lands before the ones already back.
+    while let Some(u) = ch.unacked.pop_back() {
+        requeue_or_release(state, u.queue, u.entry);
+    }
+    if let Some(ops) = ch.tx.take() {
+        drop(ops);
+    }
+    ch.publish = None;
+}
+
+pub(crate) fn requeue_or_release(state: &mut State, queue: QueueId, entry: crate::queue::QueueEntry) {
+    let size = state.messages.get(entry.message).map_or(0, |m| m.size());
+    match state.queues.get_mut(queue) {
+        Some(q) => {
+            q.unacked = q.unacked.saturating_sub(1);
+            q.requeue(entry, size);
+            state.mark_dirty(queue);
+        }
+        None => state.messages.release(entry.message),
+    }
+}
+
+/// Removes a consumer from its queue; an auto-delete queue goes with its
+/// last consumer.
+pub(crate) fn remove_consumer(state: &mut State, id: ConsumerId) {
+    let Some(c) = state.consumers.remove(id) else { return };
+    let Some(q) = state.queues.get_mut(c.queue) else { return };
+    q.remove_consumer(id);
+    if q.consumers.is_empty() && q.auto_delete && q.had_consumer {
+        delete_queue(state, c.queue);
+    } else {
+        state.mark_dirty(c.queue);
+    }
+}
+
+/// Deletes a queue: unbinds it, cancels its consumers (telling clients that
+/// asked for consumer_cancel_notify), and drops its ready messages.
+/// Returns how many ready messages it held.
+pub(crate) fn delete_queue(state: &mut State, id: QueueId) -> usize {
+    let Some(mut q) = state.queues.remove(id) else { return 0 };
+    if let Some(vh) = state.vhosts.get_mut(&q.vhost) {
+        vh.queues.remove(&q.name);
+    }
+    for b in core::mem::take(&mut q.bindings) {
+        if let Some(x) = state.exchanges.get_mut(b.exchange) {
+            x.unbind(Destination::Queue(id), &b.key, &b.args);
+        }
+        maybe_auto_delete_exchange(state, b.exchange, &q.vhost);
+    }
+    for cid in core::mem::take(&mut q.consumers) {
+        if let Some(c) = state.consumers.remove(cid) {
+            state.consumer_cancelled(c.connection, c.channel, c.tag);
+        }
+    }
+    let ready = q.drain_ready();
+    let n = ready.len();
+    for e in ready {
+        state.messages.release(e.message);
+    }
+    n
+}
+
+/// Deletes an auto-delete exchange once it is no longer the source of any binding.
+pub(crate) fn maybe_auto_delete_exchange(state: &mut State, id: ExchangeId, vhost: &str) {
+    let Some(x) = state.exchanges.get(id) else { return };
+    if x.auto_delete && !x.has_bindings() {
+        delete_exchange(state, id, vhost);
+    }
+}
+
+/// Deletes an exchange and every binding from or to it.
+pub(crate) fn delete_exchange(state: &mut State, id: ExchangeId, vhost: &str) {
+    let Some(x) = state.exchanges.remove(id) else { return };
+    if let Some(vh) = state.vhosts.get_mut(vhost) {
+        vh.exchanges.remove(&x.name);
+    }
+    for (dest, key, args) in x.bindings() {
+        if let Destination::Queue(q) = dest {
+            if let Some(q) = state.queues.get_mut(q) {
+                if let Some(i) = q.bindings.iter().position(|b| b.exchange == id && &b.key == key && &b.args == args) {
+                    q.bindings.remove(i);
+                }
+            }
+        }
+    }
+    // Exchange-to-exchange bindings that end here.
+    let sources: Vec<ExchangeId> = state
+        .vhosts
+        .get(vhost)
+        .map(|vh| vh.exchanges.values().copied().collect())
+        .unwrap_or_default();
+    for src in sources {
+        let removed = state.exchanges.get_mut(src).map_or(0, |s| s.unbind_destination(Destination::Exchange(id)));
+        if removed > 0 {
+            maybe_auto_delete_exchange(state, src, vhost);
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! The broker's one entry point, [`Broker`], and the state it owns.
+
+mod dispatch;
+mod input;
+pub(crate) mod lifecycle;
+pub(crate) mod routing;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use bytes::Bytes;
+use rustc_hash::FxHashMap;
+
+use crate::amqp::method::BasicCancel;
+use crate::amqp::{FieldTable, ShortStr};
+use crate::auth::User;
+use crate::connection::{Connection, PeerInfo};
+use crate::exchange::{Exchange, ExchangeKind};
+use crate::ids::{ConnectionId, ConsumerId, ExchangeId, QueueId, Slab};
+use crate::message::MessageStore;
+use crate::queue::{Consumer, Queue};
+use crate::vhost::{VHost, STANDARD_EXCHANGES};
+
+/// Broker settings. `Default` gives RabbitMQ's defaults and the guest user
+/// (password guest, loopback peers only) on vhost `/`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub users: Vec<User>,
+    pub vhosts: Vec<String>,
+    /// Highest channel number offered in connection.tune.
+    pub channel_max: u16,
+    /// Largest frame offered in connection.tune.
+    pub frame_max: u32,
+    /// Heartbeat interval offered in connection.tune, in seconds.
+    pub heartbeat: u16,
+    /// Largest message body accepted (406 beyond it), as RabbitMQ's
+    /// `max_message_size`.
+    pub max_message_size: u64,
+    /// A connection must finish the handshake within this many ms.
+    pub handshake_timeout_ms: u64,
+    /// Deliveries to a connection pause while this many octets of its
+    /// output are not yet written, so a slow reader cannot grow memory.
+    pub output_high_watermark: usize,
+    /// Seed for server-generated names (`amq.gen-…`, `amq.ctag-…`).
+    pub seed: u64,
+    pub cluster_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut guest = User::new("guest", "guest", [0x57, 0x61, 0x72, 0x72]);
+        guest.tags = vec!["administrator".into()];
+        guest.loopback_only = true;
+        Config {
+            users: vec![guest],
+            vhosts: vec!["/".into()],
+            channel_max: 2047,
+            frame_max: 131_072,
+            heartbeat: 60,
+            max_message_size: 128 * 1024 * 1024,
+            handshake_timeout_ms: 10_000,
+            output_high_watermark: 1024 * 1024,
+            seed: 0x5741_5252_454e,
+            cluster_name: "warren@localhost".into(),
+        }
+    }
+}
+
+/// Octets for one connection, to be written in order to its socket.
+#[derive(Debug)]
+pub struct Transmit {
+    pub connection: ConnectionId,
+    pub data: Bytes,
+}
+
+/// Something the driver must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The connection is finished. Write everything `poll_transmit` gave for
+    /// it, then close the socket. The core has already forgotten it.
+    Closed { connection: ConnectionId, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    /// Send our heartbeat or notice the peer's silence.
+    Heartbeat(ConnectionId),
+    /// The handshake must be done by now.
+    Handshake(ConnectionId),
+    /// We sent connection.close; close-ok is due.
+    CloseWait(ConnectionId),
+}
+
+/// Everything but the connections: what handlers on one connection may
+/// touch while that connection is borrowed.
+pub(crate) struct State {
+    pub vhosts: FxHashMap<String, VHost>,
+    pub users: FxHashMap<String, User>,
+    pub exchanges: Slab<ExchangeId, Exchange>,
+    pub queues: Slab<QueueId, Queue>,
+    pub consumers: Slab<ConsumerId, Consumer>,
+    pub messages: MessageStore,
+    /// Queues that may be able to deliver.
+    dirty_queues: Vec<QueueId>,
+    /// Consumers cancelled by the broker (their queue was deleted), told
+    /// to their channels after the current frame: the channel may belong to
+    /// another connection.
+    cancelled: Vec<(ConnectionId, u16, ShortStr)>,
+    /// Channels with confirms to write: (connection, channel).
+    confirm_dirty: Vec<(ConnectionId, u16)>,
+    /// Connections with output for the driver.
+    transmit: VecDeque<ConnectionId>,
+    timers: BinaryHeap<Reverse<(u64, Timer)>>,
+    rng: u64,
+}
+
+impl State {
+    pub fn mark_dirty(&mut self, queue: QueueId) {
+        if let Some(q) = self.queues.get_mut(queue) {
+            if !q.dispatch_queued && !q.consumers.is_empty() {
+                q.dispatch_queued = true;
+                self.dirty_queues.push(queue);
+            }
+        }
+    }
+
+    pub fn consumer_cancelled(&mut self, conn: ConnectionId, channel: u16, tag: ShortStr) {
+        self.cancelled.push((conn, channel, tag));
+    }
+
+    pub(crate) fn schedule(&mut self, at: u64, timer: Timer) {
+        self.timers.push(Reverse((at, timer)));
+    }
+
+    /// A random name with RabbitMQ's shape: prefix plus 22 base64url chars.
+    pub fn gen_name(&mut self, prefix: &str) -> ShortStr {
+        use base64::Engine;
+        let mut raw = [0u8; 16];
+        for chunk in raw.chunks_mut(8) {
+            chunk.copy_from_slice(&splitmix64(&mut self.rng).to_le_bytes());
+        }
+        let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        ShortStr::from(format!("{prefix}{enc}"))
+    }
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The whole broker, driven by its caller.
+///
+/// # Contract
+/// Inputs are `handle_*` calls, outputs are `poll_*` calls, and time is an
+/// argument (milliseconds since the Unix epoch, or any clock that only moves
+/// forward; TTLs and heartbeats follow it, so a virtual clock works).
+///
+/// 1. [`handle_connect`](Self::handle_connect) when a peer connects; it
+///    returns the id used in every later call for that peer.
+/// 2. [`handle_bytes`](Self::handle_bytes) with whatever arrived, in order.
+///    Frames may be split or batched arbitrarily; bodies are kept as slices
+///    of the buffers passed in, never copied.
+/// 3. [`handle_written`](Self::handle_written) when octets returned by
+///    `poll_transmit` have been written, so delivery to a slow reader pauses
+///    and resumes (bounded memory).
+/// 4. [`handle_timeout`](Self::handle_timeout) once the time returned by
+///    [`poll_timeout`](Self::poll_timeout) has come.
+/// 5. [`handle_disconnect`](Self::handle_disconnect) when the socket closes.
+///
+/// After any `handle_*` call, drain [`poll_transmit`](Self::poll_transmit)
+/// (octets per connection, in order) and then [`poll_event`](Self::poll_event),
+/// then ask `poll_timeout` when to call `handle_timeout` next. The core never
+/// blocks, never reads a clock and never touches a socket.
+pub struct Broker {
+    config: Config,
+    connections: Slab<ConnectionId, Connection>,
+    state: State,
+    events: VecDeque<Event>,
+    now: u64,
+}
+
+impl Broker {
+    pub fn new(config: Config, now: u64) -> Self {
+        let mut state = State {
+            vhosts: FxHashMap::default(),
+            users: config.users.iter().map(|u| (u.name.clone(), u.clone())).collect(),
+            exchanges: Slab::default(),
+            queues: Slab::default(),
+            consumers: Slab::default(),
+            messages: MessageStore::default(),
+            dirty_queues: Vec::new(),
+            cancelled: Vec::new(),
+            confirm_dirty: Vec::new(),
+            transmit: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            rng: config.seed,
+        };
+        for name in &config.vhosts {
+            add_vhost(&mut state, name);
+        }
+        Broker { config, connections: Slab::default(), state, events: VecDeque::new(), now }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A peer connected. Nothing is sent until it sends the protocol header.
+    pub fn handle_connect(&mut self, now: u64, peer: PeerInfo) -> ConnectionId {
+        self.now = now;
+        let id = self.connections.insert_with(|id| Connection::new(id, peer, now));
+        self.state.schedule(now + self.config.handshake_timeout_ms, Timer::Handshake(id));
+        id
+    }
+
+    /// Octets from a peer. Complete frames are handled at once; a partial
+    /// frame waits for the rest.
+    pub fn handle_bytes(&mut self, id: ConnectionId, now: u64, data: Bytes) {
+        self.now = now;
+        input::handle_bytes(self, id, data);
+        self.flush();
+    }
+
+    /// The driver wrote `n` octets of this connection's output.
+    pub fn handle_written(&mut self, id: ConnectionId, n: usize) {
+        let Some(conn) = self.connections.get_mut(id) else { return };
+        conn.in_flight = conn.in_flight.saturating_sub(n);
+        if conn.output_blocked && conn.pending_output() < self.config.output_high_watermark / 2 {
+            conn.output_blocked = false;
+            dispatch::wake_consumers_of(&mut self.state, conn);
+            self.flush();
+        }
+    }
+
+    /// The peer's socket closed (or failed). Its channels are cleaned up as
+    /// if closed: unacknowledged messages go back to their queues.
+    pub fn handle_disconnect(&mut self, id: ConnectionId, now: u64) {
+        self.now = now;
+        if let Some(mut conn) = self.connections.remove(id) {
+            lifecycle::cleanup_connection(&mut self.state, &mut conn);
+        }
+        self.flush();
+    }
+
+    /// The broker is stopping: every connection gets connection.close 320
+    /// (as RabbitMQ sends on shutdown) and is finished.
+    pub fn handle_shutdown(&mut self, now: u64) {
+        self.now = now;
+        let close = crate::amqp::method::ConnectionClose {
+            reply_code: 320,
+            reply_text: "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'".into(),
+            class_id: 0,
+            method_id: 0,
+        };
+        for id in self.connections.ids() {
+            let Some(conn) = self.connections.get_mut(id) else { continue };
+            if conn.state != crate::connection::ConnState::AwaitingHeader {
+                conn.send_method(0, &close.clone().into());
+            }
+            lifecycle::finish(&mut self.state, conn, "broker shutdown".into());
+        }
+        self.flush();
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: u64) {
+        self.now = now;
+        while let Some(Reverse((at, timer))) = self.state.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.state.timers.pop();
+            self.fire(timer, now);
+        }
+        self.flush();
+    }
+
+    /// When `handle_timeout` should next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.state.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Output for one connection, or `None` when there is nothing to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        while let Some(id) = self.state.transmit.pop_front() {
+            let Some(conn) = self.connections.get_mut(id) else { continue };
+            conn.transmit_queued = false;
+            let closed = conn.state == crate::connection::ConnState::Closed;
+            let data = conn.out.split().freeze();
+            if closed {
+                let conn = self.connections.remove(id);
+                let reason = conn.map(|c| close_reason(&c)).unwrap_or_default();
+                self.events.push_back(Event::Closed { connection: id, reason });
+            } else if !data.is_empty() {
+                conn.in_flight += data.len();
+                conn.last_sent = self.now;
+            }
+            if !data.is_empty() {
+                return Some(Transmit { connection: id, data });
+            }
+        }
+        None
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Number of live connections.
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Ready and unacknowledged message counts of a queue, for tests and
+    /// management.
+    pub fn queue_counts(&self, vhost: &str, queue: &str) -> Option<(usize, u32, usize)> {
+        let id = *self.state.vhosts.get(vhost)?.queues.get(queue)?;
+        let q = self.state.queues.get(id)?;
+        Some((q.ready_count(), q.unacked, q.consumers.len()))
+    }
+
+    /// Messages held in the store (each counted once, however many queues).
+    pub fn stored_messages(&self) -> usize {
+        self.state.messages.len()
+    }
+
+    fn fire(&mut self, timer: Timer, now: u64) {
+        match timer {
+            Timer::Heartbeat(id) => {
+                let Some(conn) = self.connections.get_mut(id) else { return };
+                if conn.heartbeat == 0 || matches!(conn.state, crate::connection::ConnState::Closed) {
+                    return;
+                }
+                let hb = conn.heartbeat as u64 * 1000;
+                if now >= conn.last_recv + 2 * hb {
+                    let reason = format!("missed heartbeats from client, timeout: {}s", conn.heartbeat);
+                    lifecycle::finish(&mut self.state, conn, reason);
+                    return;
+                }
+                if now >= conn.last_sent + hb / 2 {
+                    conn.send_heartbeat();
+                    conn.last_sent = now;
+                    queue_transmit(&mut self.state, conn);
+                }
+                let next = (conn.last_recv + 2 * hb).min(conn.last_sent + hb / 2).max(now + 1);
+                self.state.schedule(next, Timer::Heartbeat(id));
+            }
+            Timer::Handshake(id) => {
+                let Some(conn) = self.connections.get_mut(id) else { return };
+                use crate::connection::ConnState::*;
+                if matches!(conn.state, AwaitingHeader | AwaitingStartOk | AwaitingTuneOk | AwaitingOpen) {
+                    lifecycle::finish(&mut self.state, conn, "handshake timeout".into());
+                }
+            }
+            Timer::CloseWait(id) => {
+                let Some(conn) = self.connections.get_mut(id) else { return };
+                if let crate::connection::ConnState::Closing { deadline } = conn.state {
+                    if now >= deadline {
+                        lifecycle::finish(&mut self.state, conn, "timed out waiting for connection.close-ok".into());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Settles everything one input caused: notices for other connections,
+    /// deliveries from queues that can make progress, coalesced confirms,
+    /// and the transmit queue.
+    fn flush(&mut self) {
+        loop {
+            for (id, channel, tag) in core::mem::take(&mut self.state.cancelled) {
+                let Some(conn) = self.connections.get_mut(id) else { continue };
+                let notify = conn.capabilities.consumer_cancel_notify;
+                let Some(ch) = conn.channel_mut(channel) else { continue };
+                if ch.remove_consumer(&tag).is_some() && notify && !ch.closing {
+                    conn.send_method(channel, &BasicCancel { consumer_tag: tag, nowait: true }.into());
+                    queue_transmit(&mut self.state, conn);
+                }
+            }
+            if self.state.dirty_queues.is_empty() {
+                break;
+            }
+            dispatch::run(&mut self.state, &mut self.connections, &self.config);
+        }
+        routing::flush_confirms(&mut self.state, &mut self.connections);
+    }
+}
+
+/// Puts a connection with output on the transmit queue (once).
+pub(crate) fn queue_transmit(state: &mut State, conn: &mut Connection) {
+    if !conn.transmit_queued && (!conn.out.is_empty() || conn.state == crate::connection::ConnState::Closed) {
+        conn.transmit_queued = true;
+        state.transmit.push_back(conn.id);
+    }
+}
+
+fn close_reason(conn: &Connection) -> String {
+    conn.close_reason.clone()
+}
+
+pub(crate) fn add_vhost(state: &mut State, name: &str) {
+    let mut vhost = VHost::new(name);
+    for (xname, kind) in STANDARD_EXCHANGES {
+        let kind = ExchangeKind::parse(kind).expect("standard exchange kinds are valid");
+        let x = Exchange::new((*xname).into(), kind, true, false, false, FieldTable::new());
+        let id = state.exchanges.insert(x);
+        vhost.exchanges.insert((*xname).into(), id);
+    }
+    state.vhosts.insert(name.to_string(), vhost);
+}
+
+/// What handlers get: the shared state, the connection the input came from,
+/// the configuration and the time.
+pub(crate) struct Ctx<'a> {
+    pub state: &'a mut State,
+    pub conn: &'a mut Connection,
+    pub config: &'a Config,
+    pub now: u64,
+}

@@ -1,0 +1,113 @@
+//! The publish path after a message is complete: resolve the exchange,
+//! follow bindings (through exchange-to-exchange bindings without loops or
+//! duplicates), store the message once and enqueue a reference in every
+//! matched queue. Also writes coalesced publisher confirms.
+
+use super::State;
+use crate::amqp::method::{BasicAck, BasicNack};
+use crate::amqp::{FieldTable, Method};
+use crate::connection::Connection;
+use crate::exchange::{Destination, ExchangeKind};
+use crate::ids::{ConnectionId, ExchangeId, QueueId, Slab};
+use crate::message::Message;
+
+/// The names that mean the default exchange.
+pub(crate) fn is_default_exchange(name: &str) -> bool {
+    name.is_empty() || name == "amq.default"
+}
+
+/// Queues a message published to `exchange` reaches, sorted and without
+/// duplicates. The default exchange routes to the queue named by the key.
+pub(crate) fn route(state: &State, vhost: &str, exchange: Option<ExchangeId>, message: &Message, out: &mut Vec<QueueId>) {
+    let Some(vh) = state.vhosts.get(vhost) else { return };
+    let Some(start) = exchange else {
+        if let Some(q) = vh.queues.get(&*message.routing_key) {
+            out.push(*q);
+        }
+        return;
+    };
+    let mut headers: Option<FieldTable> = None;
+    let mut visited: Vec<ExchangeId> = vec![start];
+    let mut pending: Vec<ExchangeId> = vec![start];
+    let mut dests: Vec<Destination> = Vec::new();
+    while let Some(xid) = pending.pop() {
+        let Some(x) = state.exchanges.get(xid) else { continue };
+        if x.kind == ExchangeKind::Headers && headers.is_none() && message.scan.has_headers {
+            headers = message.decode_properties().headers;
+        }
+        dests.clear();
+        x.route(&message.routing_key, headers.as_ref(), &mut dests);
+        for d in &dests {
+            match *d {
+                Destination::Queue(q) => out.push(q),
+                Destination::Exchange(e) if !visited.contains(&e) => {
+                    visited.push(e);
+                    pending.push(e);
+                }
+                Destination::Exchange(_) => {}
+            }
+        }
+    }
+    if out.len() > 1 {
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// Stores `message` once and appends it to each queue. Returns how many
+/// queues took it.
+pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message) -> usize {
+    let live: Vec<QueueId> = queues.iter().copied().filter(|q| state.queues.contains(*q)).collect();
+    if live.is_empty() {
+        return 0;
+    }
+    let size = message.size();
+    let id = state.messages.insert(message, live.len() as u32);
+    for &q in &live {
+        if let Some(queue) = state.queues.get_mut(q) {
+            queue.push(id, size);
+        }
+        state.mark_dirty(q);
+    }
+    live.len()
+}
+
+/// Writes pending publisher confirms, one `multiple` ack per run of
+/// consecutive acks.
+pub(super) fn flush_confirms(state: &mut State, conns: &mut Slab<ConnectionId, Connection>) {
+    for (id, channel) in core::mem::take(&mut state.confirm_dirty) {
+        let Some(conn) = conns.get_mut(id) else { continue };
+        let Some(ch) = conn.channel_mut(channel) else { continue };
+        let mut pending = core::mem::take(&mut ch.confirm_pending);
+        pending.sort_unstable_by_key(|(seq, _)| *seq);
+        let mut methods: Vec<Method> = Vec::new();
+        let mut i = 0;
+        while i < pending.len() {
+            let (seq, acked) = pending[i];
+            if !acked {
+                methods.push(BasicNack { delivery_tag: seq, multiple: false, requeue: false }.into());
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while j + 1 < pending.len() && pending[j + 1].1 && pending[j + 1].0 == pending[j].0 + 1 {
+                j += 1;
+            }
+            methods.push(BasicAck { delivery_tag: pending[j].0, multiple: j > i }.into());
+            i = j + 1;
+        }
+        for m in &methods {
+            conn.send_method(channel, m);
+        }
+        super::queue_transmit(state, conn);
+    }
+}
+
+impl State {
+    /// Notes that a channel has confirms to write at the next flush.
+    pub(crate) fn confirms_pending(&mut self, conn: ConnectionId, channel: u16) {
+        if !self.confirm_dirty.contains(&(conn, channel)) {
+            self.confirm_dirty.push((conn, channel));
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The channel class: open, close in both directions, and flow.
+
+use crate::amqp::method::*;
+use crate::amqp::Method;
+use crate::broker::{lifecycle, Ctx};
+use crate::error::{AmqpError, Result};
+
+pub(crate) fn open(ctx: &mut Ctx, channel: u16) -> Result<()> {
+    if channel > ctx.conn.channel_max {
+        return Err(AmqpError::channel_error(format_args!(
+            "channel {channel} is above the negotiated channel_max {}",
+            ctx.conn.channel_max
+        ))
+        .on((20, 10)));
+    }
+    ctx.conn.open_channel(channel);
+    ctx.conn.send_method(channel, &ChannelOpenOk::default().into());
+    Ok(())
+}
+
+/// channel.close from the client, or close-ok for our own channel.close.
+pub(crate) fn finish_close(ctx: &mut Ctx, channel: u16, method: Method) -> Result<()> {
+    let Some(mut ch) = ctx.conn.remove_channel(channel) else { return Ok(()) };
+    lifecycle::cleanup_channel(ctx.state, &mut ch);
+    if let Method::ChannelClose(_) = method {
+        ctx.conn.send_method(channel, &ChannelCloseOk {}.into());
+    }
+    Ok(())
+}
+
+/// channel.flow: the client pauses or resumes deliveries to this channel.
+pub(crate) fn flow(ctx: &mut Ctx, channel: u16, m: ChannelFlow) -> Result<()> {
+    let ch = ctx.channel(channel)?;
+    ch.flow_active = m.active;
+    let consumers: Vec<_> = ch.consumers.iter().map(|(_, c)| *c).collect();
+    ctx.conn.send_method(channel, &ChannelFlowOk { active: m.active }.into());
+    if m.active {
+        for c in consumers {
+            if let Some(q) = ctx.state.consumers.get(c).map(|c| c.queue) {
+                ctx.state.mark_dirty(q);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! The connection class: the handshake (start, tune, open), close in both
+//! directions, and update-secret.
+
+use bytes::Bytes;
+
+use crate::amqp::method::*;
+use crate::amqp::{FieldTable, FieldValue, Method, FRAME_MIN_SIZE};
+use crate::auth::{parse_response, MECHANISMS};
+use crate::broker::{lifecycle, Ctx, Timer};
+use crate::connection::{ClientCapabilities, ConnState};
+use crate::error::{AmqpError, Result};
+
+fn server_properties(ctx: &Ctx) -> FieldTable {
+    let caps = [
+        "publisher_confirms",
+        "exchange_exchange_bindings",
+        "basic.nack",
+        "consumer_cancel_notify",
+        "connection.blocked",
+        "consumer_priorities",
+        "authentication_failure_close",
+        "per_consumer_qos",
+        "direct_reply_to",
+    ];
+    let mut capabilities = FieldTable::new();
+    for c in caps {
+        capabilities.insert(c, FieldValue::Bool(true));
+    }
+    FieldTable::from([
+        ("capabilities", FieldValue::Table(capabilities)),
+        ("cluster_name", FieldValue::str(&ctx.config.cluster_name)),
+        ("copyright", FieldValue::str("Copyright (c) the Warren authors")),
+        ("information", FieldValue::str("Warren: an AMQP 0-9-1 broker; see README.md")),
+        ("platform", FieldValue::str("Rust")),
+        ("product", FieldValue::str("Warren")),
+        ("version", FieldValue::str(env!("CARGO_PKG_VERSION"))),
+    ])
+}
+
+/// The client sent a good protocol header: offer connection.start.
+pub(crate) fn send_start(ctx: &mut Ctx) {
+    let start = ConnectionStart {
+        version_major: 0,
+        version_minor: 9,
+        server_properties: server_properties(ctx),
+        mechanisms: Bytes::from_static(MECHANISMS.as_bytes()),
+        locales: Bytes::from_static(b"en_US"),
+    };
+    ctx.conn.send_method(0, &start.into());
+    ctx.conn.state = ConnState::AwaitingStartOk;
+}
+
+/// A method on channel 0.
+pub(crate) fn handle(ctx: &mut Ctx, method: Method) -> Result<()> {
+    let ids = method.ids();
+    match (ctx.conn.state, method) {
+        (_, Method::ConnectionClose(_)) => {
+            ctx.conn.send_method(0, &ConnectionCloseOk {}.into());
+            lifecycle::finish(ctx.state, ctx.conn, "closed by client".into());
+            Ok(())
+        }
+        (ConnState::AwaitingStartOk, Method::ConnectionStartOk(m)) => start_ok(ctx, m),
+        (ConnState::AwaitingTuneOk, Method::ConnectionTuneOk(m)) => tune_ok(ctx, m),
+        (ConnState::AwaitingOpen, Method::ConnectionOpen(m)) => open(ctx, m),
+        (ConnState::Open, Method::ConnectionUpdateSecret(_)) => {
+            ctx.conn.send_method(0, &ConnectionUpdateSecretOk {}.into());
+            Ok(())
+        }
+        // Flow notifications are server-to-client; a client echoing them is harmless.
+        (ConnState::Open, Method::ConnectionBlocked(_) | Method::ConnectionUnblocked(_)) => Ok(()),
+        (ConnState::Open, m) => {
+            Err(AmqpError::command_invalid(format_args!("'{}' is not allowed on channel 0", m.name())).on(ids))
+        }
+        (state, m) => Err(AmqpError::command_invalid(format_args!(
+            "'{}' is not expected during the handshake ({state:?})",
+            m.name()
+        ))
+        .on(ids)),
+    }
+}
+
+fn start_ok(ctx: &mut Ctx, m: ConnectionStartOk) -> Result<()> {
+    ctx.conn.capabilities = ClientCapabilities::from_properties(&m.client_properties);
+    ctx.conn.client_properties = m.client_properties;
+    ctx.conn.mechanism = m.mechanism.clone();
+    if !MECHANISMS.split(' ').any(|x| x == &*m.mechanism) {
+        return Err(AmqpError::access_refused(format_args!(
+            "unsupported authentication mechanism '{}'; supported: {MECHANISMS}",
+            m.mechanism
+        ))
+        .on((10, 11)));
+    }
+    let user = parse_response(&m.mechanism, &m.response).and_then(|cred| {
+        let user = ctx.state.users.get(&cred.username)?;
+        let ok = user.check_password(&cred.password) && (!user.loopback_only || ctx.conn.peer.loopback);
+        ok.then(|| user.name.clone())
+    });
+    let Some(user) = user else {
+        return refuse_login(ctx, &m.mechanism);
+    };
+    ctx.conn.user = user;
+    let tune = ConnectionTune {
+        channel_max: ctx.config.channel_max,
+        frame_max: ctx.config.frame_max,
+        heartbeat: ctx.config.heartbeat,
+    };
+    ctx.conn.send_method(0, &tune.into());
+    ctx.conn.state = ConnState::AwaitingTuneOk;
+    Ok(())
+}
+
+/// A failed login: clients that announced `authentication_failure_close`
+/// get a connection.close with 403; others are just disconnected, as
+/// RabbitMQ does (older clients cannot read a close at this stage).
+fn refuse_login(ctx: &mut Ctx, mechanism: &str) -> Result<()> {
+    let err = AmqpError::access_refused(format_args!(
+        "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
+    ))
+    .on((10, 11));
+    if ctx.conn.capabilities.authentication_failure_close {
+        return Err(err);
+    }
+    lifecycle::finish(ctx.state, ctx.conn, err.text);
+    Ok(())
+}
+
+fn tune_ok(ctx: &mut Ctx, m: ConnectionTuneOk) -> Result<()> {
+    let server_channels = ctx.config.channel_max;
+    let server_frame = ctx.config.frame_max;
+    if m.channel_max > server_channels {
+        return Err(AmqpError::not_allowed(format_args!(
+            "negotiated channel_max = {} is higher than the maximum allowed value ({server_channels})",
+            m.channel_max
+        ))
+        .on((10, 31)));
+    }
+    if m.frame_max != 0 && m.frame_max < FRAME_MIN_SIZE {
+        return Err(AmqpError::not_allowed(format_args!("frame_max={} < {FRAME_MIN_SIZE} min size", m.frame_max))
+            .on((10, 31)));
+    }
+    if m.frame_max > server_frame {
+        return Err(AmqpError::not_allowed(format_args!("frame_max={} > {server_frame} max size", m.frame_max))
+            .on((10, 31)));
+    }
+    ctx.conn.channel_max = if m.channel_max == 0 { server_channels } else { m.channel_max };
+    ctx.conn.frame_max = if m.frame_max == 0 { server_frame } else { m.frame_max };
+    ctx.conn.heartbeat = m.heartbeat;
+    ctx.conn.state = ConnState::AwaitingOpen;
+    if m.heartbeat > 0 {
+        let at = ctx.now + m.heartbeat as u64 * 500;
+        ctx.state.schedule(at, Timer::Heartbeat(ctx.conn.id));
+    }
+    Ok(())
+}
+
+fn open(ctx: &mut Ctx, m: ConnectionOpen) -> Result<()> {
+    if !ctx.state.vhosts.contains_key(&*m.virtual_host) {
+        return Err(AmqpError::not_allowed(format_args!("vhost {} not found", m.virtual_host)).on((10, 40)));
+    }
+    ctx.conn.vhost = m.virtual_host.to_string();
+    ctx.conn.send_method(0, &ConnectionOpenOk::default().into());
+    ctx.conn.state = ConnState::Open;
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! The exchange class: declare, delete, and exchange-to-exchange bind/unbind.
+
+use super::check_name;
+use crate::amqp::method::*;
+use crate::amqp::{FieldTable, FieldValue, ShortStr};
+use crate::broker::{lifecycle, routing::is_default_exchange, Ctx};
+use crate::error::{resource, AmqpError, Result};
+use crate::exchange::{Destination, Exchange, ExchangeKind};
+use crate::ids::ExchangeId;
+
+fn default_exchange_refused() -> AmqpError {
+    AmqpError::access_refused("operation not permitted on the default exchange")
+}
+
+pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: ExchangeDeclare) -> Result<()> {
+    if is_default_exchange(&m.exchange) {
+        return Err(default_exchange_refused());
+    }
+    if m.passive {
+        ctx.exchange(&m.exchange)?;
+    } else {
+        let kind = ExchangeKind::parse(&m.kind)
+            .ok_or_else(|| AmqpError::command_invalid(format_args!("unknown exchange type '{}'", m.kind)))?;
+        match ctx.find_exchange(&m.exchange) {
+            Some(id) => check_equivalent(ctx, id, &m, kind)?,
+            None => {
+                check_name("exchange", &m.exchange)?;
+                let x = Exchange::new(m.exchange.clone(), kind, m.durable, m.auto_delete, m.internal, m.arguments);
+                let id = ctx.state.exchanges.insert(x);
+                if let Some(vh) = ctx.state.vhosts.get_mut(&ctx.conn.vhost) {
+                    vh.exchanges.insert(m.exchange.clone(), id);
+                }
+            }
+        }
+    }
+    if !m.nowait {
+        ctx.conn.send_method(channel, &ExchangeDeclareOk {}.into());
+    }
+    Ok(())
+}
+
+fn check_equivalent(ctx: &Ctx, id: ExchangeId, m: &ExchangeDeclare, kind: ExchangeKind) -> Result<()> {
+    let Some(x) = ctx.state.exchanges.get(id) else { return Ok(()) };
+    let differ = |arg: &str, received: &dyn core::fmt::Display, current: &dyn core::fmt::Display| {
+        AmqpError::precondition_failed(format_args!(
+            "inequivalent arg '{arg}' for {}: received '{received}' but current is '{current}'",
+            resource("exchange", &x.name, ctx.vhost_name())
+        ))
+    };
+    if x.kind != kind {
+        return Err(differ("type", &kind.as_str(), &x.kind.as_str()));
+    }
+    if x.durable != m.durable {
+        return Err(differ("durable", &m.durable, &x.durable));
+    }
+    if x.auto_delete != m.auto_delete {
+        return Err(differ("auto_delete", &m.auto_delete, &x.auto_delete));
+    }
+    if x.internal != m.internal {
+        return Err(differ("internal", &m.internal, &x.internal));
+    }
+    // RabbitMQ compares only the arguments it interprets.
+    let ae = |t: &FieldTable| t.get("alternate-exchange").cloned();
+    if ae(&x.arguments) != ae(&m.arguments) {
+        let show = |v: Option<FieldValue>| v.and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "none".into());
+        return Err(differ("alternate-exchange", &show(ae(&m.arguments)), &show(ae(&x.arguments))));
+    }
+    Ok(())
+}
+
+pub(crate) fn delete(ctx: &mut Ctx, channel: u16, m: ExchangeDelete) -> Result<()> {
+    if is_default_exchange(&m.exchange) {
+        return Err(default_exchange_refused());
+    }
+    if m.exchange.starts_with("amq.") {
+        return Err(AmqpError::access_refused(format_args!(
+            "deletion of system {} not allowed",
+            resource("exchange", &m.exchange, ctx.vhost_name())
+        )));
+    }
+    // Deleting an exchange that does not exist succeeds, as in RabbitMQ.
+    if let Some(id) = ctx.find_exchange(&m.exchange) {
+        let in_use = ctx.state.exchanges.get(id).is_some_and(|x| x.has_bindings());
+        if m.if_unused && in_use {
+            return Err(AmqpError::precondition_failed(format_args!(
+                "{} in use",
+                resource("exchange", &m.exchange, ctx.vhost_name())
+            )));
+        }
+        let vhost = ctx.conn.vhost.clone();
+        lifecycle::delete_exchange(ctx.state, id, &vhost);
+    }
+    if !m.nowait {
+        ctx.conn.send_method(channel, &ExchangeDeleteOk {}.into());
+    }
+    Ok(())
+}
+
+fn endpoints(ctx: &Ctx, source: &ShortStr, destination: &ShortStr) -> Result<(ExchangeId, ExchangeId)> {
+    if is_default_exchange(source) || is_default_exchange(destination) {
+        return Err(default_exchange_refused());
+    }
+    let dst = ctx.exchange(destination)?;
+    let src = ctx.exchange(source)?;
+    Ok((src, dst))
+}
+
+pub(crate) fn bind(ctx: &mut Ctx, channel: u16, m: ExchangeBind) -> Result<()> {
+    let (src, dst) = endpoints(ctx, &m.source, &m.destination)?;
+    if let Some(x) = ctx.state.exchanges.get_mut(src) {
+        x.bind(Destination::Exchange(dst), m.routing_key, m.arguments);
+    }
+    if !m.nowait {
+        ctx.conn.send_method(channel, &ExchangeBindOk {}.into());
+    }
+    Ok(())
+}
+
+pub(crate) fn unbind(ctx: &mut Ctx, channel: u16, m: ExchangeUnbind) -> Result<()> {
+    let (src, dst) = endpoints(ctx, &m.source, &m.destination)?;
+    let removed = ctx
+        .state
+        .exchanges
+        .get_mut(src)
+        .is_some_and(|x| x.unbind(Destination::Exchange(dst), &m.routing_key, &m.arguments));
+    if removed {
+        let vhost = ctx.conn.vhost.clone();
+        lifecycle::maybe_auto_delete_exchange(ctx.state, src, &vhost);
+    }
+    if !m.nowait {
+        ctx.conn.send_method(channel, &ExchangeUnbindOk {}.into());
+    }
+    Ok(())
+}

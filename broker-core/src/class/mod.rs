@@ -1,0 +1,84 @@
+//! What each method means, one file per AMQP class. Handlers take the
+//! connection the method came on plus the shared state, reply on the same
+//! channel, and return an [`AmqpError`](crate::AmqpError) that the input
+//! layer turns into channel.close or connection.close.
+
+pub mod basic;
+pub mod channel;
+pub mod confirm;
+pub mod connection;
+pub mod exchange;
+pub mod queue;
+pub mod tx;
+
+use crate::amqp::ShortStr;
+use crate::broker::Ctx;
+use crate::connection::Channel;
+use crate::error::{resource, AmqpError, Result};
+use crate::ids::{ExchangeId, QueueId};
+
+impl Ctx<'_> {
+    /// The channel a method arrived on (the input layer checked it is open).
+    pub(crate) fn channel(&mut self, id: u16) -> Result<&mut Channel> {
+        self.conn.channel_mut(id).ok_or_else(|| AmqpError::channel_error(format_args!("channel {id} is not open")))
+    }
+
+    pub(crate) fn vhost_name(&self) -> &str {
+        &self.conn.vhost
+    }
+
+    pub(crate) fn find_exchange(&self, name: &str) -> Option<ExchangeId> {
+        self.state.vhosts.get(&self.conn.vhost)?.exchanges.get(name).copied()
+    }
+
+    /// An exchange by name, or 404 as RabbitMQ words it.
+    pub(crate) fn exchange(&self, name: &str) -> Result<ExchangeId> {
+        self.find_exchange(name)
+            .ok_or_else(|| AmqpError::not_found(format_args!("no {}", resource("exchange", name, &self.conn.vhost))))
+    }
+
+    pub(crate) fn find_queue(&self, name: &str) -> Option<QueueId> {
+        self.state.vhosts.get(&self.conn.vhost)?.queues.get(name).copied()
+    }
+
+    /// A queue by name: 404 if missing, 405 if another connection holds it
+    /// exclusively.
+    pub(crate) fn queue(&self, name: &str) -> Result<QueueId> {
+        let id = self
+            .find_queue(name)
+            .ok_or_else(|| AmqpError::not_found(format_args!("no {}", resource("queue", name, &self.conn.vhost))))?;
+        self.check_exclusive(id)?;
+        Ok(id)
+    }
+
+    pub(crate) fn check_exclusive(&self, id: QueueId) -> Result<()> {
+        let Some(q) = self.state.queues.get(id) else { return Ok(()) };
+        match q.exclusive_owner {
+            Some(owner) if owner != self.conn.id => Err(AmqpError::resource_locked(format_args!(
+                "cannot obtain exclusive access to locked {}. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.",
+                resource("queue", &q.name, &q.vhost)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Resolves the spec's shortcut: an empty queue name means the queue last
+    /// declared on this channel.
+    pub(crate) fn queue_name(&mut self, channel: u16, name: ShortStr) -> Result<ShortStr> {
+        if !name.is_empty() {
+            return Ok(name);
+        }
+        self.channel(channel)?
+            .last_queue
+            .clone()
+            .ok_or_else(|| AmqpError::not_found("no previously declared queue"))
+    }
+}
+
+/// The reserved prefix check RabbitMQ applies to new exchange and queue names.
+pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
+    if name.starts_with("amq.") {
+        return Err(AmqpError::access_refused(format_args!("{kind} name '{name}' contains reserved prefix 'amq.*'")));
+    }
+    Ok(())
+}

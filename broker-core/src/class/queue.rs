@@ -1,0 +1,190 @@
+//! The queue class: declare, bind, unbind, purge, delete.
+
+use super::check_name;
+use crate::amqp::method::*;
+use crate::amqp::{FieldValue, ShortStr};
+use crate::broker::{lifecycle, routing::is_default_exchange, Ctx};
+use crate::error::{resource, AmqpError, Result};
+use crate::exchange::Destination;
+use crate::ids::QueueId;
+use crate::queue::{Queue, QueueBinding};
+
+/// Queue arguments RabbitMQ compares when a queue is declared again.
+const COMPARED_ARGS: &[&str] = &[
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-mode",
+    "x-queue-type",
+    "x-single-active-consumer",
+    "x-delivery-limit",
+];
+
+pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()> {
+    let id = if m.passive {
+        let name = ctx.queue_name(channel, m.queue)?;
+        ctx.queue(&name)?
+    } else {
+        let name = if m.queue.is_empty() { ctx.state.gen_name("amq.gen-") } else { m.queue.clone() };
+        match ctx.find_queue(&name) {
+            Some(id) => {
+                ctx.check_exclusive(id)?;
+                check_equivalent(ctx, id, &m)?;
+                id
+            }
+            None => {
+                check_name("queue", &name)?;
+                let owner = m.exclusive.then_some(ctx.conn.id);
+                let vhost = ctx.conn.vhost.clone();
+                let q = Queue::new(name.clone(), &vhost, m.durable, m.auto_delete, owner, m.arguments);
+                let id = ctx.state.queues.insert(q);
+                if let Some(vh) = ctx.state.vhosts.get_mut(&vhost) {
+                    vh.queues.insert(name, id);
+                }
+                if m.exclusive {
+                    ctx.conn.exclusive_queues.push(id);
+                }
+                id
+            }
+        }
+    };
+    let Some(q) = ctx.state.queues.get(id) else { return Ok(()) };
+    let ok = QueueDeclareOk {
+        queue: q.name.clone(),
+        message_count: q.ready_count() as u32,
+        consumer_count: q.consumers.len() as u32,
+    };
+    ctx.channel(channel)?.last_queue = Some(ok.queue.clone());
+    if !m.nowait {
+        ctx.conn.send_method(channel, &ok.into());
+    }
+    Ok(())
+}
+
+fn check_equivalent(ctx: &Ctx, id: QueueId, m: &QueueDeclare) -> Result<()> {
+    let Some(q) = ctx.state.queues.get(id) else { return Ok(()) };
+    let differ = |arg: &str, received: &dyn core::fmt::Display, current: &dyn core::fmt::Display| {
+        AmqpError::precondition_failed(format_args!(
+            "inequivalent arg '{arg}' for {}: received '{received}' but current is '{current}'",
+            resource("queue", &q.name, &q.vhost)
+        ))
+    };
+    if q.durable != m.durable {
+        return Err(differ("durable", &m.durable, &q.durable));
+    }
+    if q.auto_delete != m.auto_delete {
+        return Err(differ("auto_delete", &m.auto_delete, &q.auto_delete));
+    }
+    for key in COMPARED_ARGS {
+        let (new, old) = (m.arguments.get(key), q.arguments.get(key));
+        if new != old {
+            return Err(differ(key, &show(new), &show(old)));
+        }
+    }
+    Ok(())
+}
+
+fn show(v: Option<&FieldValue>) -> String {
+    match v {
+        None => "none".into(),
+        Some(v) => match (v.as_str(), v.as_i64(), v.as_bool()) {
+            (Some(s), _, _) => s.to_string(),
+            (_, Some(i), _) => i.to_string(),
+            (_, _, Some(b)) => b.to_string(),
+            _ => format!("{v:?}"),
+        },
+    }
+}
+
+/// Resolves a queue.bind / queue.unbind: the queue (empty name = last
+/// declared, empty key with it = its name) and the exchange.
+fn binding_target(ctx: &mut Ctx, channel: u16, queue: ShortStr, exchange: &str, key: ShortStr) -> Result<(QueueId, crate::ids::ExchangeId, ShortStr)> {
+    let key = if queue.is_empty() && key.is_empty() { ctx.queue_name(channel, queue.clone())? } else { key };
+    let name = ctx.queue_name(channel, queue)?;
+    if is_default_exchange(exchange) {
+        return Err(AmqpError::access_refused("operation not permitted on the default exchange"));
+    }
+    let q = ctx.queue(&name)?;
+    let x = ctx.exchange(exchange)?;
+    Ok((q, x, key))
+}
+
+pub(crate) fn bind(ctx: &mut Ctx, channel: u16, m: QueueBind) -> Result<()> {
+    let (q, x, key) = binding_target(ctx, channel, m.queue, &m.exchange, m.routing_key)?;
+    let added = ctx
+        .state
+        .exchanges
+        .get_mut(x)
+        .is_some_and(|e| e.bind(Destination::Queue(q), key.clone(), m.arguments.clone()));
+    if added {
+        if let Some(queue) = ctx.state.queues.get_mut(q) {
+            queue.bindings.push(QueueBinding { exchange: x, key, args: m.arguments });
+        }
+    }
+    if !m.nowait {
+        ctx.conn.send_method(channel, &QueueBindOk {}.into());
+    }
+    Ok(())
+}
+
+pub(crate) fn unbind(ctx: &mut Ctx, channel: u16, m: QueueUnbind) -> Result<()> {
+    let (q, x, key) = binding_target(ctx, channel, m.queue, &m.exchange, m.routing_key)?;
+    let removed = ctx
+        .state
+        .exchanges
+        .get_mut(x)
+        .is_some_and(|e| e.unbind(Destination::Queue(q), &key, &m.arguments));
+    if removed {
+        if let Some(queue) = ctx.state.queues.get_mut(q) {
+            if let Some(i) = queue.bindings.iter().position(|b| b.exchange == x && b.key == key && b.args == m.arguments) {
+                queue.bindings.remove(i);
+            }
+        }
+        let vhost = ctx.conn.vhost.clone();
+        lifecycle::maybe_auto_delete_exchange(ctx.state, x, &vhost);
+    }
+    ctx.conn.send_method(channel, &QueueUnbindOk {}.into());
+    Ok(())
+}
+
+pub(crate) fn purge(ctx: &mut Ctx, channel: u16, m: QueuePurge) -> Result<()> {
+    let name = ctx.queue_name(channel, m.queue)?;
+    let id = ctx.queue(&name)?;
+    let ready = ctx.state.queues.get_mut(id).map(|q| q.drain_ready()).unwrap_or_default();
+    let count = ready.len() as u32;
+    for e in ready {
+        ctx.state.messages.release(e.message);
+    }
+    if !m.nowait {
+        ctx.conn.send_method(channel, &QueuePurgeOk { message_count: count }.into());
+    }
+    Ok(())
+}
+
+pub(crate) fn delete(ctx: &mut Ctx, channel: u16, m: QueueDelete) -> Result<()> {
+    let name = ctx.queue_name(channel, m.queue)?;
+    // Deleting a queue that does not exist succeeds, as in RabbitMQ.
+    let mut count = 0;
+    if let Some(id) = ctx.find_queue(&name) {
+        ctx.check_exclusive(id)?;
+        let Some(q) = ctx.state.queues.get(id) else { return Ok(()) };
+        if m.if_unused && !q.consumers.is_empty() {
+            return Err(AmqpError::precondition_failed(format_args!("{} in use", resource("queue", &name, &q.vhost))));
+        }
+        if m.if_empty && q.ready_count() > 0 {
+            return Err(AmqpError::precondition_failed(format_args!("{} is not empty", resource("queue", &name, &q.vhost))));
+        }
+        count = lifecycle::delete_queue(ctx.state, id) as u32;
+        ctx.conn.exclusive_queues.retain(|q| *q != id);
+    }
+    if !m.nowait {
+        ctx.conn.send_method(channel, &QueueDeleteOk { message_count: count }.into());
+    }
+    Ok(())
+}
+

@@ -1,0 +1,109 @@
+//! Messages are stored once and shared by reference: a message routed to N
+//! queues is one entry here with N references, and its body is freed when
+//! the last queue has had it acknowledged (or dropped it).
+
+use bytes::Bytes;
+
+use crate::amqp::{BasicProperties, PropertiesScan, ShortStr};
+use crate::ids::{MessageId, Slab};
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
+    /// Property flags and list as the publisher sent them; re-sent verbatim.
+    pub properties: Bytes,
+    pub scan: PropertiesScan,
+    pub body: Bytes,
+}
+
+impl Message {
+    pub fn decode_properties(&self) -> BasicProperties {
+        // The octets were validated by the scan when the header arrived.
+        BasicProperties::decode(self.properties.clone()).unwrap_or_default()
+    }
+
+    /// Octets this message keeps alive, for memory accounting.
+    pub fn size(&self) -> usize {
+        self.body.len() + self.properties.len() + self.exchange.len() + self.routing_key.len()
+    }
+}
+
+struct Stored {
+    message: Message,
+    references: u32,
+}
+
+/// Reference-counted message bodies.
+#[derive(Default)]
+pub struct MessageStore {
+    messages: Slab<MessageId, Stored>,
+    bytes: usize,
+}
+
+impl MessageStore {
+    /// Stores a message held by `references` queues (at least one).
+    pub fn insert(&mut self, message: Message, references: u32) -> MessageId {
+        debug_assert!(references > 0);
+        self.bytes += message.size();
+        self.messages.insert(Stored { message, references })
+    }
+
+    pub fn get(&self, id: MessageId) -> Option<&Message> {
+        self.messages.get(id).map(|s| &s.message)
+    }
+
+    /// Adds a reference (a copy of the message entered another queue).
+    pub fn retain(&mut self, id: MessageId) {
+        if let Some(s) = self.messages.get_mut(id) {
+            s.references += 1;
+        }
+    }
+
+    /// Drops one reference; the message is freed with the last one.
+    pub fn release(&mut self, id: MessageId) {
+        let Some(s) = self.messages.get_mut(id) else { return };
+        s.references -= 1;
+        if s.references == 0 {
+            if let Some(s) = self.messages.remove(id) {
+                self.bytes -= s.message.size();
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(body: &'static [u8]) -> Message {
+        Message {
+            exchange: "".into(),
+            routing_key: "q".into(),
+            properties: Bytes::from_static(&[0, 0]),
+            scan: PropertiesScan::default(),
+            body: Bytes::from_static(body),
+        }
+    }
+
+    #[test]
+    fn freed_with_the_last_reference() {
+        let mut s = MessageStore::default();
+        let id = s.insert(msg(b"abc"), 2);
+        assert_eq!(s.len(), 1);
+        s.release(id);
+        assert!(s.get(id).is_some());
+        s.release(id);
+        assert!(s.get(id).is_none());
+        assert_eq!((s.len(), s.bytes()), (0, 0));
+        s.release(id); // stale: ignored
+    }
+}

@@ -1,0 +1,130 @@
+//! AMQP over TCP: accepting, and per connection a reader task and a writer
+//! task that only move bytes. Separate tasks mean a peer that is slow to
+//! read never stops us reading from it (no write/write deadlock).
+
+use std::net::SocketAddr;
+
+use broker_core::{PeerInfo, Transport};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::core_task::Input;
+
+/// Read buffer size: one read can carry hundreds of small frames.
+const READ_CHUNK: usize = 64 * 1024;
+/// Writes gathered into one vectored write.
+const MAX_GATHER: usize = 64;
+
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let domain = if addr.is_ipv6() { socket2::Domain::IPV6 } else { socket2::Domain::IPV4 };
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if addr.is_ipv6() {
+        // Keep [::] from also claiming the IPv4 port bound separately.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+pub async fn accept_loop(listener: TcpListener, core: mpsc::Sender<Input>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tokio::spawn(serve(stream, peer, core.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn serve(stream: TcpStream, peer: SocketAddr, core: mpsc::Sender<Input>) {
+    let _ = stream.set_nodelay(true);
+    let (writer_tx, writer_rx) = mpsc::unbounded_channel();
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let info = PeerInfo {
+        address: peer.to_string(),
+        loopback: peer.ip().to_canonical().is_loopback(),
+        transport: Transport::Tcp,
+    };
+    if core.send(Input::Connected { peer: info, writer: writer_tx, reply: reply_tx }).await.is_err() {
+        return;
+    }
+    let Ok(id) = reply_rx.await else { return };
+    let (mut rd, wr) = stream.into_split();
+    let reader_core = core.clone();
+    let reader = tokio::spawn(async move {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        loop {
+            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                buf.reserve(READ_CHUNK);
+            }
+            match rd.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let data = buf.split().freeze();
+                    if reader_core.send(Input::Data { connection: id, data }).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = reader_core.send(Input::Disconnected { connection: id }).await;
+    });
+    write_loop(wr, writer_rx, core, id).await;
+    // The core is done with this connection (or the socket failed): stop reading.
+    reader.abort();
+}
+
+async fn write_loop(
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    core: mpsc::Sender<Input>,
+    id: broker_core::ConnectionId,
+) {
+    let mut pending: Vec<Bytes> = Vec::with_capacity(MAX_GATHER);
+    while rx.recv_many(&mut pending, MAX_GATHER).await > 0 {
+        let total: usize = pending.iter().map(Bytes::len).sum();
+        if write_all_vectored(&mut wr, &mut pending).await.is_err() {
+            let _ = core.send(Input::Disconnected { connection: id }).await;
+            return;
+        }
+        if core.send(Input::Written { connection: id, bytes: total }).await.is_err() {
+            break;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+async fn write_all_vectored(wr: &mut tokio::net::tcp::OwnedWriteHalf, bufs: &mut Vec<Bytes>) -> std::io::Result<()> {
+    use bytes::Buf;
+    while !bufs.is_empty() {
+        let slices: Vec<std::io::IoSlice<'_>> = bufs.iter().map(|b| std::io::IoSlice::new(b)).collect();
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut drained = 0;
+        for b in bufs.iter_mut() {
+            if n >= b.len() {
+                n -= b.len();
+                drained += 1;
+            } else {
+                b.advance(n);
+                break;
+            }
+        }
+        bufs.drain(..drained);
+    }
+    Ok(())
+}
