@@ -1,7 +1,7 @@
 //! Field tables and arrays with every value type RabbitMQ uses
-//! (`t b B s u I i l f d D S A T F V x`). Nesting is capped at
-//! [`MAX_TABLE_DEPTH`]; decoding allocates at most in proportion to the
-//! octets actually present.
+//! (`t b B s u I i l f d D S A T F V x`; `L` is read as `l`, as RabbitMQ
+//! does). Nesting is capped at [`MAX_TABLE_DEPTH`]; decoding allocates at
+//! most in proportion to the octets actually present.
 
 use bytes::{BufMut, Bytes};
 
@@ -101,7 +101,8 @@ impl FieldValue {
             b'u' => FieldValue::U16(r.u16()?),
             b'I' => FieldValue::I32(r.u32()? as i32),
             b'i' => FieldValue::U32(r.u32()?),
-            b'l' => FieldValue::I64(r.u64()? as i64),
+            // RabbitMQ reads 'L' as a signed 64-bit int too (rabbitmq-server#1093).
+            b'l' | b'L' => FieldValue::I64(r.u64()? as i64),
             b'f' => FieldValue::F32(f32::from_bits(r.u32()?)),
             b'd' => FieldValue::F64(f64::from_bits(r.u64()?)),
             b'D' => FieldValue::Decimal { scale: r.u8()?, value: r.u32()? },
@@ -122,7 +123,7 @@ impl FieldValue {
             b't' | b'b' | b'B' => 1,
             b's' | b'u' => 2,
             b'I' | b'i' | b'f' => 4,
-            b'l' | b'd' | b'T' => 8,
+            b'l' | b'L' | b'd' | b'T' => 8,
             b'D' => 5,
             b'V' => 0,
             b'S' | b'x' => r.u32()? as usize,
@@ -278,7 +279,9 @@ impl FieldTable {
 
     /// Octets this table takes on the wire, including its length prefix.
     pub fn encoded_len(&self) -> usize {
-        4 + self.0.iter().map(|(k, v)| 1 + k.len().min(255) + v.encoded_len()).sum::<usize>()
+        // Keys are cut as `encode` cuts them, on a character boundary.
+        let key_len = |k: &str| super::wire::truncate_utf8(k, 255).len();
+        4 + self.0.iter().map(|(k, v)| 1 + key_len(k) + v.encoded_len()).sum::<usize>()
     }
 
     pub fn encode<B: BufMut>(&self, buf: &mut B) {

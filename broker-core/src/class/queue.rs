@@ -30,7 +30,8 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
         let name = ctx.queue_name(channel, m.queue)?;
         ctx.queue(&name)?
     } else {
-        let name = if m.queue.is_empty() { ctx.state.gen_name("amq.gen-") } else { m.queue.clone() };
+        let server_named = m.queue.is_empty();
+        let name = if server_named { ctx.state.gen_name("amq.gen-") } else { m.queue.clone() };
         match ctx.find_queue(&name) {
             Some(id) => {
                 ctx.check_exclusive(id)?;
@@ -38,7 +39,9 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
                 id
             }
             None => {
-                check_name("queue", &name)?;
+                if !server_named {
+                    check_name("queue", &name)?;
+                }
                 let owner = m.exclusive.then_some(ctx.conn.id);
                 let vhost = ctx.conn.vhost.clone();
                 let q = Queue::new(name.clone(), &vhost, m.durable, m.auto_delete, owner, m.arguments);

@@ -1,0 +1,190 @@
+//! Connection handshake, authentication, tuning, heartbeats and closing,
+//! driven purely by bytes and a virtual clock.
+
+mod support;
+
+use broker_core::amqp::method::*;
+use broker_core::amqp::{FieldValue, Frame, Method, PROTOCOL_HEADER};
+use bytes::Bytes;
+use support::Harness;
+
+#[test]
+fn start_offers_capabilities_and_mechanisms() {
+    let mut h = Harness::new();
+    let c = h.raw_connect(true);
+    // The header may arrive in pieces.
+    h.send_bytes(c, Bytes::from_static(b"AMQP"));
+    assert!(h.nothing_pending(c));
+    h.send_bytes(c, Bytes::from_static(b"\x00\x00\x09\x01"));
+    let (ch, Method::ConnectionStart(start)) = h.expect_method(c) else { panic!() };
+    assert_eq!((ch, start.version_major, start.version_minor), (0, 0, 9));
+    assert_eq!(&start.mechanisms[..], b"PLAIN AMQPLAIN");
+    let Some(FieldValue::Table(caps)) = start.server_properties.get("capabilities") else { panic!() };
+    for cap in [
+        "publisher_confirms",
+        "exchange_exchange_bindings",
+        "basic.nack",
+        "consumer_cancel_notify",
+        "connection.blocked",
+        "authentication_failure_close",
+        "per_consumer_qos",
+        "direct_reply_to",
+    ] {
+        assert_eq!(caps.get(cap), Some(&FieldValue::Bool(true)), "{cap}");
+    }
+}
+
+#[test]
+fn wrong_protocol_header_gets_ours_back_then_close() {
+    let mut h = Harness::new();
+    let c = h.raw_connect(true);
+    h.send_bytes(c, Bytes::from_static(b"AMQP\x01\x01\x00\x0a"));
+    // The harness marks a raw protocol header reply as a pseudo-frame.
+    assert_eq!(h.next_frame(c), Some(Frame::Heartbeat { channel: u16::MAX }));
+    assert_eq!(h.closed, vec![c]);
+    assert_eq!(h.broker.connection_count(), 0);
+}
+
+fn start_ok(h: &mut Harness, c: broker_core::ConnectionId, response: &'static [u8], caps: bool) {
+    h.send_bytes(c, Bytes::from_static(&PROTOCOL_HEADER));
+    h.expect_method(c);
+    let mut props = broker_core::amqp::FieldTable::new();
+    if caps {
+        let t = broker_core::amqp::FieldTable::from([("authentication_failure_close", FieldValue::Bool(true))]);
+        props.insert("capabilities", FieldValue::Table(t));
+    }
+    h.send(c, 0, ConnectionStartOk {
+        client_properties: props,
+        mechanism: "PLAIN".into(),
+        response: Bytes::from_static(response),
+        locale: "en_US".into(),
+    });
+}
+
+#[test]
+fn bad_password_is_refused_with_403_when_the_client_asked_for_it() {
+    let mut h = Harness::new();
+    let c = h.raw_connect(true);
+    start_ok(&mut h, c, b"\0guest\0wrong", true);
+    let close = h.expect_connection_close(c, 403);
+    assert_eq!(
+        &*close.reply_text,
+        "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile."
+    );
+    h.send(c, 0, ConnectionCloseOk {});
+    assert_eq!(h.closed, vec![c]);
+}
+
+#[test]
+fn bad_password_without_the_capability_just_disconnects() {
+    let mut h = Harness::new();
+    let c = h.raw_connect(true);
+    start_ok(&mut h, c, b"\0guest\0wrong", false);
+    assert!(h.nothing_pending(c));
+    assert_eq!(h.closed, vec![c]);
+}
+
+#[test]
+fn guest_is_refused_from_a_remote_peer() {
+    let mut h = Harness::new();
+    let c = h.raw_connect(false);
+    start_ok(&mut h, c, b"\0guest\0guest", true);
+    h.expect_connection_close(c, 403);
+}
+
+#[test]
+fn amqplain_login_works() {
+    let mut h = Harness::new();
+    let c = h.raw_connect(true);
+    h.send_bytes(c, Bytes::from_static(&PROTOCOL_HEADER));
+    h.expect_method(c);
+    let t = broker_core::amqp::FieldTable::from([("LOGIN", FieldValue::str("guest")), ("PASSWORD", FieldValue::str("guest"))]);
+    let mut buf = bytes::BytesMut::new();
+    t.encode(&mut buf);
+    h.send(c, 0, ConnectionStartOk { mechanism: "AMQPLAIN".into(), response: buf.freeze().slice(4..), ..Default::default() });
+    assert!(matches!(h.expect_method(c).1, Method::ConnectionTune(t) if t.channel_max == 2047 && t.frame_max == 131072 && t.heartbeat == 60));
+}
+
+#[test]
+fn tune_ok_above_server_limits_is_530() {
+    let mut h = Harness::new();
+    let c = h.raw_connect(true);
+    start_ok(&mut h, c, b"\0guest\0guest", true);
+    h.expect_method(c);
+    h.send(c, 0, ConnectionTuneOk { channel_max: 2047, frame_max: 1 << 20, heartbeat: 0 });
+    let close = h.expect_connection_close(c, 530);
+    assert_eq!((close.class_id, close.method_id), (10, 31));
+}
+
+#[test]
+fn opening_a_missing_vhost_is_530() {
+    let mut h = Harness::new();
+    let c = h.raw_connect(true);
+    start_ok(&mut h, c, b"\0guest\0guest", true);
+    h.expect_method(c);
+    h.send(c, 0, ConnectionTuneOk { channel_max: 0, frame_max: 0, heartbeat: 0 });
+    h.send(c, 0, ConnectionOpen { virtual_host: "nope".into(), ..Default::default() });
+    let close = h.expect_connection_close(c, 530);
+    assert_eq!(&*close.reply_text, "NOT_ALLOWED - vhost nope not found");
+}
+
+#[test]
+fn heartbeats_are_sent_and_a_silent_peer_is_dropped() {
+    let mut h = Harness::new();
+    let c = h.connect_with(&[], 10);
+    h.drain(c);
+    h.advance(5_000);
+    assert_eq!(h.next_frame(c), Some(Frame::Heartbeat { channel: 0 }));
+    // The peer keeps talking for a while: it stays connected.
+    for _ in 0..3 {
+        h.send_bytes(c, heartbeat());
+        h.advance(6_000);
+    }
+    assert!(h.closed.is_empty());
+    // Then goes silent for two intervals.
+    h.advance(21_000);
+    assert_eq!(h.closed, vec![c]);
+}
+
+fn heartbeat() -> Bytes {
+    let mut b = bytes::BytesMut::new();
+    broker_core::amqp::frame::write_heartbeat(&mut b);
+    b.freeze()
+}
+
+#[test]
+fn handshake_must_finish_within_the_timeout() {
+    let mut h = Harness::new();
+    let c = h.raw_connect(true);
+    h.send_bytes(c, Bytes::from_static(&PROTOCOL_HEADER));
+    h.advance(9_999);
+    assert!(h.closed.is_empty());
+    h.advance(2);
+    assert_eq!(h.closed, vec![c]);
+}
+
+#[test]
+fn client_close_gets_close_ok_and_frees_exclusive_queues() {
+    let mut h = Harness::new();
+    let c = h.connect();
+    h.send(c, 1, QueueDeclare { queue: "mine".into(), exclusive: true, ..Default::default() });
+    h.expect_method(c);
+    h.send(c, 0, ConnectionClose { reply_code: 200, reply_text: "bye".into(), ..Default::default() });
+    assert_eq!(h.expect_method(c), (0, ConnectionCloseOk {}.into()));
+    assert_eq!(h.closed, vec![c]);
+    assert!(h.broker.queue_counts("/", "mine").is_none());
+}
+
+#[test]
+fn shutdown_sends_320_to_everyone() {
+    let mut h = Harness::new();
+    let a = h.connect();
+    let b = h.connect();
+    h.broker.handle_shutdown(h.now);
+    h.pump();
+    for c in [a, b] {
+        let close = h.expect_connection_close(c, 320);
+        assert_eq!(&*close.reply_text, "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'");
+    }
+    assert_eq!(h.closed.len(), 2);
+}
