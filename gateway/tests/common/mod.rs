@@ -1,0 +1,295 @@
+//! Shared helpers for the interoperability tests.
+//!
+//! [`Broker::start`] starts a fresh `warren` process (the binary built by this
+//! package) on an OS-chosen loopback port with a temporary data directory, and
+//! kills it when the value is dropped. If `WARREN_TEST_AMQP_URL` is set, no
+//! process is started and the tests talk to that broker instead; this is how
+//! the very same tests are validated against RabbitMQ:
+//!
+//! ```text
+//! WARREN_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:5673/%2f cargo test -p gateway
+//! ```
+//!
+//! Every test uses [`unique`] names so that many tests can share one broker.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long warren may take to print `warren: ready`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Failure guard for any single awaited step in a test.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct Broker {
+    /// `amqp://user:pass@host:port/vhost` with the vhost percent-encoded.
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    /// Decoded virtual host name (e.g. `/`).
+    pub vhost: String,
+    child: Option<Child>,
+    log_path: Option<std::path::PathBuf>,
+    // Kept alive until drop (data dir and stderr log live here).
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Broker {
+    /// Starts warren, or uses `WARREN_TEST_AMQP_URL` if it is set.
+    pub fn start() -> Broker {
+        match std::env::var("WARREN_TEST_AMQP_URL") {
+            Ok(url) if !url.is_empty() => Self::from_url(url, None, None, None),
+            _ => Self::spawn_warren(),
+        }
+    }
+
+    fn spawn_warren() -> Broker {
+        let dir = tempfile::Builder::new()
+            .prefix("warren-test-")
+            .tempdir()
+            .expect("create temp dir");
+        let data_dir = dir.path().join("data");
+        let log_path = dir.path().join("warren.stderr.log");
+        let log = std::fs::File::create(&log_path).expect("create stderr log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+            .arg("--amqp-bind")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn warren");
+
+        // Read stdout on a thread so that the wait has a timeout, and keep
+        // draining it afterwards so warren never blocks on a full pipe.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        // The receiver is gone once startup is over; ignore.
+                        let _ = tx.send(line.trim_end().to_string());
+                    }
+                }
+            }
+        });
+
+        let deadline = std::time::Instant::now() + STARTUP_TIMEOUT;
+        let mut port = None;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = line.strip_prefix("warren: AMQP listening on ") {
+                        let p = addr
+                            .rsplit(':')
+                            .next()
+                            .and_then(|p| p.parse::<u16>().ok())
+                            .unwrap_or_else(|| panic!("cannot parse port from {line:?}"));
+                        port.get_or_insert(p);
+                    }
+                    let ready = line == "warren: ready";
+                    seen.push(line);
+                    if ready {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let status = child.try_wait().ok().flatten();
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "warren did not print `warren: ready` within {STARTUP_TIMEOUT:?} \
+                         (exit status: {status:?}); stdout so far: {seen:?}; stderr:\n{}",
+                        read_tail(&log_path)
+                    );
+                }
+            }
+        }
+        let port = port.unwrap_or_else(|| {
+            panic!("warren printed `warren: ready` but no `AMQP listening on` line: {seen:?}")
+        });
+        let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+        Self::from_url(url, Some(child), Some(log_path), Some(dir))
+    }
+
+    fn from_url(
+        url: String,
+        child: Option<Child>,
+        log_path: Option<std::path::PathBuf>,
+        dir: Option<tempfile::TempDir>,
+    ) -> Broker {
+        let parsed = parse_amqp_url(&url);
+        Broker {
+            url,
+            host: parsed.host,
+            port: parsed.port,
+            user: parsed.user,
+            password: parsed.password,
+            vhost: parsed.vhost,
+            child,
+            log_path,
+            _dir: dir,
+        }
+    }
+
+    /// True when the tests run against an external broker (e.g. RabbitMQ).
+    pub fn is_external(&self) -> bool {
+        self.child.is_none()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            if std::thread::panicking() {
+                if let Some(path) = &self.log_path {
+                    eprintln!("---- warren stderr (tail) ----\n{}", read_tail(path));
+                }
+            }
+        }
+    }
+}
+
+fn read_tail(path: &std::path::Path) -> String {
+    let mut s = String::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f.read_to_string(&mut s);
+    }
+    let lines: Vec<&str> = s.lines().collect();
+    let start = lines.len().saturating_sub(60);
+    lines[start..].join("\n")
+}
+
+struct ParsedUrl {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    vhost: String,
+}
+
+/// Minimal `amqp://user:pass@host:port/vhost` parser (vhost percent-decoded;
+/// a missing path means `/`).
+fn parse_amqp_url(url: &str) -> ParsedUrl {
+    let rest = url
+        .strip_prefix("amqp://")
+        .unwrap_or_else(|| panic!("only amqp:// URLs are supported, got {url:?}"));
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (userinfo, hostport) = match authority.rfind('@') {
+        Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+        None => (None, authority),
+    };
+    let (user, password) = match userinfo {
+        Some(ui) => match ui.find(':') {
+            Some(i) => (percent_decode(&ui[..i]), percent_decode(&ui[i + 1..])),
+            None => (percent_decode(ui), String::new()),
+        },
+        None => ("guest".to_string(), "guest".to_string()),
+    };
+    let (host, port) = match hostport.rfind(':') {
+        Some(i) if !hostport[i..].contains(']') => (
+            hostport[..i].to_string(),
+            hostport[i + 1..].parse().expect("port"),
+        ),
+        _ => (hostport.to_string(), 5672),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let vhost = match path {
+        None => "/".to_string(),
+        Some(p) => percent_decode(p.split('?').next().unwrap_or("")),
+    };
+    ParsedUrl {
+        host,
+        port,
+        user,
+        password,
+        vhost,
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).expect("utf-8 url component")
+}
+
+/// A name that no other test (or earlier run) uses: `prefix-<pid>-<n>-<nanos>`.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{n}-{nanos:08x}", std::process::id())
+}
+
+/// Awaits `fut`, failing the test if it takes longer than [`STEP_TIMEOUT`].
+pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(STEP_TIMEOUT, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {STEP_TIMEOUT:?} waiting for: {what}"),
+    }
+}
+
+/// The tutorial's recursive Fibonacci, used by the RPC server and to check answers.
+pub fn fib(n: u64) -> u64 {
+    match n {
+        0 => 0,
+        1 => 1,
+        n => fib(n - 1) + fib(n - 2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        let p = parse_amqp_url("amqp://guest:guest@127.0.0.1:5673/%2f");
+        assert_eq!(
+            (p.host.as_str(), p.port, p.user.as_str(), p.password.as_str(), p.vhost.as_str()),
+            ("127.0.0.1", 5673, "guest", "guest", "/")
+        );
+        let p = parse_amqp_url("amqp://u:p%40ss@[::1]/vh");
+        assert_eq!(
+            (p.host.as_str(), p.port, p.password.as_str(), p.vhost.as_str()),
+            ("::1", 5672, "p@ss", "vh")
+        );
+        assert_eq!(parse_amqp_url("amqp://localhost").vhost, "/");
+    }
+}
