@@ -243,3 +243,58 @@ fn message_larger_than_the_limit_is_refused_at_the_header() {
     assert_eq!(&*close.reply_text, "PRECONDITION_FAILED - message size 1000000000 is larger than configured max size 1000");
     let _ = Bytes::new();
 }
+
+/// Each expectation here was checked against RabbitMQ 3.10 with pika.
+#[test]
+fn rabbitmq_compatible_edge_cases() {
+    use broker_core::amqp::{FieldTable, FieldValue};
+    let mut h = Harness::new();
+    let c = h.connect();
+    // channel.flow(active=false) is refused like RabbitMQ does (hard 540).
+    h.send(c, 1, ChannelFlow { active: false });
+    let close = h.expect_connection_close(c, 540);
+    assert_eq!(&*close.reply_text, "NOT_IMPLEMENTED - active=false");
+
+    let c = h.connect();
+    // Redeclaring with a different exclusive flag is 405, in both directions.
+    h.declare_queue(c, 1, "shared");
+    h.send(c, 1, QueueDeclare { queue: "shared".into(), exclusive: true, ..Default::default() });
+    h.expect_channel_close(c, 1, 405);
+    h.open_channel(c, 1);
+    h.send(c, 1, QueueDeclare { queue: "mine".into(), exclusive: true, ..Default::default() });
+    h.expect_method(c);
+    h.send(c, 1, QueueDeclare { queue: "mine".into(), ..Default::default() });
+    h.expect_channel_close(c, 1, 405);
+    h.open_channel(c, 1);
+    // Argument inequivalence texts.
+    let ttl = |v| FieldTable::from([("x-message-ttl", FieldValue::I32(v))]);
+    h.send(c, 1, QueueDeclare { queue: "ttl".into(), arguments: ttl(1000), ..Default::default() });
+    h.expect_method(c);
+    h.send(c, 1, QueueDeclare { queue: "ttl".into(), arguments: FieldTable::from([("x-message-ttl", FieldValue::I64(1000))]), ..Default::default() });
+    h.expect_method(c); // same value, another integer width: equivalent
+    h.send(c, 1, QueueDeclare { queue: "ttl".into(), arguments: ttl(2000), ..Default::default() });
+    let close = h.expect_channel_close(c, 1, 406);
+    assert_eq!(&*close.reply_text, "PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue 'ttl' in vhost '/': received '2000' but current is '1000'");
+    h.open_channel(c, 1);
+    h.send(c, 1, QueueDeclare { queue: "ttl".into(), ..Default::default() });
+    let close = h.expect_channel_close(c, 1, 406);
+    assert_eq!(&*close.reply_text, "PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue 'ttl' in vhost '/': received none but current is the value '1000' of type 'signedint'");
+    h.open_channel(c, 1);
+    // Unbinding is idempotent, even when the exchange is missing.
+    h.send(c, 1, QueueUnbind { queue: "shared".into(), exchange: "nope".into(), routing_key: "k".into(), ..Default::default() });
+    assert_eq!(h.expect_method(c), (1, QueueUnbindOk {}.into()));
+    h.send(c, 1, ExchangeUnbind { destination: "amq.topic".into(), source: "amq.fanout".into(), routing_key: "zz".into(), ..Default::default() });
+    assert_eq!(h.expect_method(c), (1, ExchangeUnbindOk {}.into()));
+    // The exchange is looked up before the queue; the source before the destination.
+    h.send(c, 1, QueueBind { queue: "nope-q".into(), exchange: "nope-x".into(), ..Default::default() });
+    let close = h.expect_channel_close(c, 1, 404);
+    assert_eq!(&*close.reply_text, "NOT_FOUND - no exchange 'nope-x' in vhost '/'");
+    h.open_channel(c, 1);
+    h.send(c, 1, ExchangeBind { destination: "nope-y".into(), source: "nope-x".into(), ..Default::default() });
+    let close = h.expect_channel_close(c, 1, 404);
+    assert_eq!(&*close.reply_text, "NOT_FOUND - no exchange 'nope-x' in vhost '/'");
+    h.open_channel(c, 1);
+    h.send(c, 1, ExchangeDelete { exchange: "amq.direct".into(), ..Default::default() });
+    let close = h.expect_channel_close(c, 1, 403);
+    assert_eq!(&*close.reply_text, "ACCESS_REFUSED - deletion of system exchange 'amq.direct' in vhost '/' not allowed");
+}

@@ -30,6 +30,11 @@ pub(crate) fn finish_close(ctx: &mut Ctx, channel: u16, method: Method) -> Resul
 
 /// channel.flow: the client pauses or resumes deliveries to this channel.
 pub(crate) fn flow(ctx: &mut Ctx, channel: u16, m: ChannelFlow) -> Result<()> {
+    // Like RabbitMQ, clients may not pause deliveries with channel.flow;
+    // basic.qos is the tool for that.
+    if !m.active {
+        return Err(AmqpError::not_implemented("active=false"));
+    }
     let ch = ctx.channel(channel)?;
     ch.flow_active = m.active;
     let consumers: Vec<_> = ch.consumers.iter().map(|(_, c)| *c).collect();

@@ -100,8 +100,9 @@ fn endpoints(ctx: &Ctx, source: &ShortStr, destination: &ShortStr) -> Result<(Ex
     if is_default_exchange(source) || is_default_exchange(destination) {
         return Err(default_exchange_refused());
     }
-    let dst = ctx.exchange(destination)?;
+    // RabbitMQ looks up the source first.
     let src = ctx.exchange(source)?;
+    let dst = ctx.exchange(destination)?;
     Ok((src, dst))
 }
 
@@ -117,7 +118,17 @@ pub(crate) fn bind(ctx: &mut Ctx, channel: u16, m: ExchangeBind) -> Result<()> {
 }
 
 pub(crate) fn unbind(ctx: &mut Ctx, channel: u16, m: ExchangeUnbind) -> Result<()> {
-    let (src, dst) = endpoints(ctx, &m.source, &m.destination)?;
+    // Unbinding is idempotent: missing exchanges or bindings are fine.
+    let (src, dst) = match endpoints(ctx, &m.source, &m.destination) {
+        Ok(ends) => ends,
+        Err(e) if e.code == crate::amqp::ReplyCode::NotFound => {
+            if !m.nowait {
+                ctx.conn.send_method(channel, &ExchangeUnbindOk {}.into());
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     let removed = ctx
         .state
         .exchanges

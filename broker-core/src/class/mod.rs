@@ -52,14 +52,19 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn check_exclusive(&self, id: QueueId) -> Result<()> {
-        let Some(q) = self.state.queues.get(id) else { return Ok(()) };
-        match q.exclusive_owner {
-            Some(owner) if owner != self.conn.id => Err(AmqpError::resource_locked(format_args!(
-                "cannot obtain exclusive access to locked {}. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.",
-                resource("queue", &q.name, &q.vhost)
-            ))),
+        match self.state.queues.get(id).and_then(|q| q.exclusive_owner) {
+            Some(owner) if owner != self.conn.id => Err(self.locked(id)),
             _ => Ok(()),
         }
+    }
+
+    /// 405 for a queue another connection holds exclusively.
+    pub(crate) fn locked(&self, id: QueueId) -> AmqpError {
+        let (name, vhost) = self.state.queues.get(id).map_or(("", ""), |q| (&*q.name, q.vhost.as_str()));
+        AmqpError::resource_locked(format_args!(
+            "cannot obtain exclusive access to locked {}. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.",
+            resource("queue", name, vhost)
+        ))
     }
 
     /// Resolves the spec's shortcut: an empty queue name means the queue last

@@ -35,6 +35,10 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
         match ctx.find_queue(&name) {
             Some(id) => {
                 ctx.check_exclusive(id)?;
+                // RabbitMQ also refuses a redeclare whose exclusive flag differs.
+                if ctx.state.queues.get(id).is_some_and(|q| q.exclusive_owner.is_some() != m.exclusive) {
+                    return Err(ctx.locked(id));
+                }
                 check_equivalent(ctx, id, &m)?;
                 id
             }
@@ -85,22 +89,66 @@ fn check_equivalent(ctx: &Ctx, id: QueueId, m: &QueueDeclare) -> Result<()> {
     }
     for key in COMPARED_ARGS {
         let (new, old) = (m.arguments.get(key), q.arguments.get(key));
-        if new != old {
-            return Err(differ(key, &show(new), &show(old)));
+        if !equivalent(new, old) {
+            return Err(AmqpError::precondition_failed(format_args!(
+                "inequivalent arg '{key}' for {}: received {} but current is {}",
+                resource("queue", &q.name, &q.vhost),
+                show(new, old),
+                show(old, new)
+            )));
         }
     }
     Ok(())
 }
 
-fn show(v: Option<&FieldValue>) -> String {
-    match v {
-        None => "none".into(),
-        Some(v) => match (v.as_str(), v.as_i64(), v.as_bool()) {
-            (Some(s), _, _) => s.to_string(),
-            (_, Some(i), _) => i.to_string(),
-            (_, _, Some(b)) => b.to_string(),
-            _ => format!("{v:?}"),
+/// RabbitMQ's rule: equal values of the same type class (any integer width).
+fn equivalent(a: Option<&FieldValue>, b: Option<&FieldValue>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(i), Some(j)) => i == j,
+            _ => x == y,
         },
+        _ => false,
+    }
+}
+
+/// An argument value as RabbitMQ prints it in an inequivalence error: the
+/// bare value when both sides have the same type, else with its type name.
+fn show(v: Option<&FieldValue>, other: Option<&FieldValue>) -> String {
+    let Some(v) = v else { return "none".into() };
+    let text = match (v.as_str(), v.as_i64(), v.as_bool()) {
+        (Some(s), _, _) => s.to_string(),
+        (_, Some(i), _) => i.to_string(),
+        (_, _, Some(b)) => b.to_string(),
+        _ => format!("{v:?}"),
+    };
+    match other {
+        Some(o) if o.tag() == v.tag() => format!("'{text}'"),
+        _ => format!("the value '{text}' of type '{}'", type_name(v)),
+    }
+}
+
+/// RabbitMQ's names for field types.
+fn type_name(v: &FieldValue) -> &'static str {
+    match v.tag() {
+        b't' => "bool",
+        b'b' => "byte",
+        b'B' => "unsignedbyte",
+        b's' => "short",
+        b'u' => "unsignedshort",
+        b'I' => "signedint",
+        b'i' => "unsignedint",
+        b'l' => "long",
+        b'f' => "float",
+        b'd' => "double",
+        b'D' => "decimal",
+        b'S' => "longstr",
+        b'A' => "array",
+        b'T' => "timestamp",
+        b'F' => "table",
+        b'V' => "void",
+        _ => "binary",
     }
 }
 
@@ -112,8 +160,9 @@ fn binding_target(ctx: &mut Ctx, channel: u16, queue: ShortStr, exchange: &str, 
     if is_default_exchange(exchange) {
         return Err(AmqpError::access_refused("operation not permitted on the default exchange"));
     }
-    let q = ctx.queue(&name)?;
+    // RabbitMQ looks up the exchange first.
     let x = ctx.exchange(exchange)?;
+    let q = ctx.queue(&name)?;
     Ok((q, x, key))
 }
 
@@ -136,7 +185,15 @@ pub(crate) fn bind(ctx: &mut Ctx, channel: u16, m: QueueBind) -> Result<()> {
 }
 
 pub(crate) fn unbind(ctx: &mut Ctx, channel: u16, m: QueueUnbind) -> Result<()> {
-    let (q, x, key) = binding_target(ctx, channel, m.queue, &m.exchange, m.routing_key)?;
+    // Unbinding is idempotent: a missing queue, exchange or binding is fine.
+    let (q, x, key) = match binding_target(ctx, channel, m.queue, &m.exchange, m.routing_key) {
+        Ok(t) => t,
+        Err(e) if e.code == crate::amqp::ReplyCode::NotFound => {
+            ctx.conn.send_method(channel, &QueueUnbindOk {}.into());
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     let removed = ctx
         .state
         .exchanges
