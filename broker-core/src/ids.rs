@@ -14,6 +14,7 @@ macro_rules! slab_id {
             fn index(self) -> u32 { self.index }
             fn generation(self) -> u32 { self.generation }
         }
+        #[allow(dead_code)]
         impl $name {
             /// A stable number for logs and APIs (unique among live ids).
             pub fn as_u64(self) -> u64 { (self.generation as u64) << 32 | self.index as u64 }
@@ -122,13 +123,6 @@ impl<I: SlabId, T> Slab<I, T> {
 
     pub fn iter(&self) -> impl Iterator<Item = (I, &T)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| match s {
-            Slot::Occupied { generation, value } => Some((I::new(i as u32, *generation), value)),
-            Slot::Vacant { .. } => None,
-        })
-    }
-
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (I, &mut T)> {
-        self.slots.iter_mut().enumerate().filter_map(|(i, s)| match s {
             Slot::Occupied { generation, value } => Some((I::new(i as u32, *generation), value)),
             Slot::Vacant { .. } => None,
         })

@@ -53,13 +53,6 @@ impl MessageStore {
         self.messages.get(id).map(|s| &s.message)
     }
 
-    /// Adds a reference (a copy of the message entered another queue).
-    pub fn retain(&mut self, id: MessageId) {
-        if let Some(s) = self.messages.get_mut(id) {
-            s.references += 1;
-        }
-    }
-
     /// Drops one reference; the message is freed with the last one.
     pub fn release(&mut self, id: MessageId) {
         let Some(s) = self.messages.get_mut(id) else { return };

@@ -85,11 +85,13 @@ async fn run(args: Args) -> Result<(), String> {
         }
     }
 
-    let mut config = broker_core::Config::default();
-    config.heartbeat = args.heartbeat;
-    config.frame_max = args.frame_max;
-    config.channel_max = args.channel_max;
-    config.seed = clock::seed();
+    let config = broker_core::Config {
+        heartbeat: args.heartbeat,
+        frame_max: args.frame_max,
+        channel_max: args.channel_max,
+        seed: clock::seed(),
+        ..Default::default()
+    };
 
     let (input_tx, input_rx) = mpsc::channel(4096);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);

@@ -185,7 +185,7 @@ fn handle_header(ctx: &mut Ctx, channel: u16, header: ContentHeader) -> Result<(
     if header.class_id != CLASS_BASIC {
         return Err(AmqpError::unexpected_frame(format_args!("content header for class {}", header.class_id)));
     }
-    let scan = PropertiesScan::scan(&header.properties).map_err(|e| AmqpError::syntax_error(e))?;
+    let scan = PropertiesScan::scan(&header.properties).map_err(AmqpError::syntax_error)?;
     if header.body_size > max {
         ch.publish = None;
         return Err(AmqpError::precondition_failed(format_args!(

@@ -154,7 +154,7 @@ pub(crate) fn delete_exchange(state: &mut State, id: ExchangeId, vhost: &str) {
     for (dest, key, args) in x.bindings() {
         if let Destination::Queue(q) = dest {
             if let Some(q) = state.queues.get_mut(q) {
-                if let Some(i) = q.bindings.iter().position(|b| b.exchange == id && &b.key == key && &b.args == args) {
+                if let Some(i) = q.bindings.iter().position(|b| b.exchange == id && b.key == *key && b.args == *args) {
                     q.bindings.remove(i);
                 }
             }

@@ -176,10 +176,6 @@ impl Connection {
         self.inbuf = BytesMut::new();
     }
 
-    pub fn is_open(&self) -> bool {
-        self.state == ConnState::Open
-    }
-
     /// Octets queued or in flight to the socket.
     pub fn pending_output(&self) -> usize {
         self.out.len() + self.in_flight

@@ -6,7 +6,6 @@
 use std::collections::VecDeque;
 
 use crate::amqp::{FieldTable, ShortStr};
-use crate::exchange::Destination;
 use crate::ids::{ConnectionId, ConsumerId, ExchangeId, MessageId};
 
 /// A message's place in one queue.
@@ -94,10 +93,6 @@ impl Queue {
         Some(e)
     }
 
-    pub fn peek(&self) -> Option<&QueueEntry> {
-        self.ready.front()
-    }
-
     /// Puts an unacknowledged message back at its original position, marked
     /// redelivered.
     pub fn requeue(&mut self, mut entry: QueueEntry, size: usize) {
@@ -124,10 +119,6 @@ impl Queue {
                 self.next_consumer = 0;
             }
         }
-    }
-
-    pub fn destination(id: crate::ids::QueueId) -> Destination {
-        Destination::Queue(id)
     }
 }
 
