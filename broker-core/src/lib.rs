@@ -17,6 +17,7 @@ mod error;
 mod exchange;
 mod ids;
 mod message;
+mod permissions;
 mod queue;
 mod vhost;
 
@@ -24,4 +25,5 @@ pub use auth::{hash_password, User};
 pub use broker::{Broker, Config, Event, Transmit};
 pub use connection::{PeerInfo, Transport};
 pub use error::AmqpError;
+pub use permissions::Permission;
 pub use ids::ConnectionId;

@@ -15,6 +15,8 @@ pub struct Message {
     pub properties: Bytes,
     pub scan: PropertiesScan,
     pub body: Bytes,
+    /// The per-message TTL from the `expiration` property, validated at publish.
+    pub expiration_ms: Option<u64>,
 }
 
 impl Message {
@@ -84,6 +86,7 @@ mod tests {
             properties: Bytes::from_static(&[0, 0]),
             scan: PropertiesScan::default(),
             body: Bytes::from_static(body),
+            expiration_ms: None,
         }
     }
 

@@ -66,7 +66,12 @@ fn bad_password_is_refused_with_403_when_the_client_asked_for_it() {
     let mut h = Harness::new();
     let c = h.raw_connect(true);
     start_ok(&mut h, c, b"\0guest\0wrong", true);
+    // The refusal is delayed by a second to slow password guessing.
+    h.advance(999);
+    assert!(h.nothing_pending(c));
+    h.advance(1);
     let close = h.expect_connection_close(c, 403);
+    assert_eq!((close.class_id, close.method_id), (10, 11));
     assert_eq!(
         &*close.reply_text,
         "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile."
@@ -80,6 +85,7 @@ fn bad_password_without_the_capability_just_disconnects() {
     let mut h = Harness::new();
     let c = h.raw_connect(true);
     start_ok(&mut h, c, b"\0guest\0wrong", false);
+    h.advance(1000);
     assert!(h.nothing_pending(c));
     assert_eq!(h.closed, vec![c]);
 }
@@ -89,6 +95,7 @@ fn guest_is_refused_from_a_remote_peer() {
     let mut h = Harness::new();
     let c = h.raw_connect(false);
     start_ok(&mut h, c, b"\0guest\0guest", true);
+    h.advance(1000);
     h.expect_connection_close(c, 403);
 }
 

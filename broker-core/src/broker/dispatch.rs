@@ -1,64 +1,72 @@
-//! Delivery: moves ready messages from queues to consumers, round-robin,
-//! as far as each consumer's prefetch, its channel's prefetch and flow, and
-//! its connection's output buffer allow. Deliveries are encoded straight
-//! into the consumer connection's output buffer.
+//! Delivery: moves ready messages from queues to consumers — highest
+//! consumer priority first, round robin among equals, only the active one
+//! with single-active-consumer — as far as each consumer's prefetch, its
+//! channel's prefetch and its connection's output buffer allow. Expired
+//! messages met at the head are dead-lettered instead. Deliveries are
+//! encoded straight into the consumer connection's output buffer.
 
-use super::{queue_transmit, Config, State};
+use super::deadletter::Reason;
+use super::{queues, Config, State, Timer};
+use crate::amqp::FieldValue;
 use crate::connection::channel::Unacked;
 use crate::connection::Connection;
 use crate::ids::{ConnectionId, QueueId, Slab};
+use crate::message::Message;
+use crate::queue::{QueueEntry, QueueKind};
 
-/// Delivers from every queue marked dirty until none can make progress.
-pub(super) fn run(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, config: &Config) {
+/// Delivers from every queue marked dirty.
+pub(super) fn run(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, config: &Config, now: u64) {
     while let Some(qid) = state.dirty_queues.pop() {
-        deliver_from(state, conns, config, qid);
+        deliver_from(state, conns, config, qid, now);
+        queues::arm_ttl_timer(state, qid);
     }
 }
 
-fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, config: &Config, qid: QueueId) {
-    let State { queues, consumers, messages, transmit, .. } = state;
-    let Some(q) = queues.get_mut(qid) else { return };
-    q.dispatch_queued = false;
-    // Consumers passed over in a row for lack of credit; all of them = stop.
-    let mut skipped = 0;
-    while q.ready_count() > 0 && !q.consumers.is_empty() && skipped < q.consumers.len() {
-        if q.next_consumer >= q.consumers.len() {
-            q.next_consumer = 0;
-        }
-        let cid = q.consumers[q.next_consumer];
-        q.next_consumer += 1;
-        let Some(consumer) = consumers.get_mut(cid) else {
-            skipped += 1;
-            continue;
-        };
-        let Some(conn) = conns.get_mut(consumer.connection) else {
-            skipped += 1;
-            continue;
-        };
-        if conn.pending_output() >= config.output_high_watermark {
-            conn.output_blocked = true;
-            skipped += 1;
+fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, config: &Config, qid: QueueId, now: u64) {
+    loop {
+        let State { queues, consumers, messages, transmit, timers, .. } = &mut *state;
+        let Some(q) = queues.get_mut(qid) else { return };
+        q.dispatch_queued = false;
+        let Some(head) = q.ready.front() else { return };
+        if head.expired(now) {
+            if let Some(entry) = q.ready.pop() {
+                state.dead_letter(qid, entry, Reason::Expired);
+            }
             continue;
         }
-        let Some(ch) = conn.channel_mut(consumer.channel) else {
-            skipped += 1;
-            continue;
-        };
-        if !consumer.has_credit() || (!consumer.no_ack && !ch.has_credit()) || !ch.flow_active {
-            skipped += 1;
-            continue;
-        }
-        skipped = 0;
-        let Some(entry) = q.pop(|m| messages.get(m).map_or(0, |m| m.size())) else { break };
+        let chosen = q.pick_consumer(|cid| {
+            let Some(c) = consumers.get(cid) else { return false };
+            let Some(conn) = conns.get_mut(c.connection) else { return false };
+            if conn.pending_output() >= config.output_high_watermark {
+                conn.output_blocked = true;
+                return false;
+            }
+            conn.channel(c.channel).is_some_and(|ch| ch.flow_active && !ch.closing && (c.no_ack || ch.has_credit()))
+                && c.has_credit()
+        });
+        let Some(cid) = chosen else { return };
+        q.next_consumer = q.next_consumer.wrapping_add(1);
+        let quorum = q.config.kind == QueueKind::Quorum;
+        let Some(entry) = q.ready.pop() else { return };
+        let (Some(consumer), Some(message)) = (consumers.get_mut(cid), messages.get(entry.message)) else { return };
+        let Some(conn) = conns.get_mut(consumer.connection) else { return };
+        let Some(ch) = conn.channel_mut(consumer.channel) else { return };
         let tag = ch.next_tag();
+        let channel = ch.id;
         if !consumer.no_ack {
-            ch.unacked.push_back(Unacked { tag, queue: qid, entry, consumer: Some(cid) });
+            ch.unacked.push_back(Unacked { tag, queue: qid, entry, consumer: Some(cid), delivered_at: now });
             ch.prefetched += 1;
             consumer.unacked += 1;
             q.unacked += 1;
+            if let (false, Some(timeout)) = (ch.timeout_armed, config.consumer_timeout_ms) {
+                ch.timeout_armed = true;
+                timers.push(core::cmp::Reverse((now + timeout, Timer::ConsumerTimeout(conn.id, channel))));
+            }
         }
-        let channel = ch.id;
-        if let Some(message) = messages.get(entry.message) {
+        if quorum {
+            let with_count = delivery_count_header(message, &entry);
+            conn.send_delivery(channel, &consumer.tag, tag, entry.redelivered, &with_count);
+        } else {
             conn.send_delivery(channel, &consumer.tag, tag, entry.redelivered, message);
         }
         if consumer.no_ack {
@@ -69,6 +77,15 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
             transmit.push_back(conn.id);
         }
     }
+}
+
+/// A quorum queue's delivery carries `x-delivery-count`: how many times the
+/// message was returned before (RabbitMQ 3.10 includes it from the first
+/// delivery, as 0).
+pub(crate) fn delivery_count_header(message: &Message, entry: &QueueEntry) -> Message {
+    let mut props = message.decode_properties();
+    props.headers.get_or_insert_with(Default::default).insert("x-delivery-count", FieldValue::I64(entry.delivery_count as i64));
+    Message { properties: props.to_bytes(), ..message.clone() }
 }
 
 /// Output drained below the low watermark: every queue this connection
@@ -82,5 +99,5 @@ pub(super) fn wake_consumers_of(state: &mut State, conn: &mut Connection) {
     for q in queues {
         state.mark_dirty(q);
     }
-    queue_transmit(state, conn);
+    super::queue_transmit(state, conn);
 }

@@ -15,13 +15,14 @@ use crate::error::{AmqpError, Result};
 use crate::ids::ConnectionId;
 
 pub(super) fn handle_bytes(broker: &mut Broker, id: ConnectionId, mut data: Bytes) {
-    let Broker { connections, state, config, now, .. } = broker;
+    let Broker { connections, state, config, .. } = broker;
     let Some(conn) = connections.get_mut(id) else { return };
-    if conn.state == ConnState::Closed {
+    if matches!(conn.state, ConnState::Closed | ConnState::Refusing) {
         return;
     }
-    conn.last_recv = *now;
-    let mut ctx = Ctx { state, conn, config, now: *now };
+    let now = state.now;
+    conn.last_recv = now;
+    let mut ctx = Ctx { state, conn, config, now };
     if ctx.conn.state == ConnState::AwaitingHeader {
         match ctx.conn.take_protocol_header(&mut data) {
             None => return,

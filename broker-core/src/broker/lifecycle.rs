@@ -1,7 +1,7 @@
 //! Endings: closing channels and connections (on request or on error),
 //! and deleting queues and exchanges with everything that hangs off them.
 
-use super::{queue_transmit, Ctx, State, Timer};
+use super::{queue_transmit, queues, Ctx, State, Timer};
 use crate::amqp::method::{ChannelClose, ConnectionClose};
 use crate::connection::{Channel, ConnState, Connection};
 use crate::error::AmqpError;
@@ -73,11 +73,11 @@ fn cleanup_channels(state: &mut State, conn: &mut Connection) {
 /// its unacknowledged deliveries go back to their queues, redelivered.
 pub(crate) fn cleanup_channel(state: &mut State, ch: &mut Channel) {
     for (_, consumer) in core::mem::take(&mut ch.consumers) {
-        remove_consumer(state, consumer);
+        remove_consumer(state, consumer, state.now);
     }
     // Requeue newest first so each lands before the ones already back.
     while let Some(u) = ch.unacked.pop_back() {
-        requeue_or_release(state, u.queue, u.entry);
+        queues::requeue(state, u.queue, u.entry);
     }
     if let Some(ops) = ch.tx.take() {
         drop(ops);
@@ -85,24 +85,13 @@ pub(crate) fn cleanup_channel(state: &mut State, ch: &mut Channel) {
     ch.publish = None;
 }
 
-pub(crate) fn requeue_or_release(state: &mut State, queue: QueueId, entry: crate::queue::QueueEntry) {
-    let size = state.messages.get(entry.message).map_or(0, |m| m.size());
-    match state.queues.get_mut(queue) {
-        Some(q) => {
-            q.unacked = q.unacked.saturating_sub(1);
-            q.requeue(entry, size);
-            state.mark_dirty(queue);
-        }
-        None => state.messages.release(entry.message),
-    }
-}
-
 /// Removes a consumer from its queue; an auto-delete queue goes with its
 /// last consumer.
-pub(crate) fn remove_consumer(state: &mut State, id: ConsumerId) {
+pub(crate) fn remove_consumer(state: &mut State, id: ConsumerId, now: u64) {
     let Some(c) = state.consumers.remove(id) else { return };
     let Some(q) = state.queues.get_mut(c.queue) else { return };
     q.remove_consumer(id);
+    q.last_used = now;
     if q.consumers.is_empty() && q.auto_delete && q.had_consumer {
         delete_queue(state, c.queue);
     } else {
@@ -124,12 +113,12 @@ pub(crate) fn delete_queue(state: &mut State, id: QueueId) -> usize {
         }
         maybe_auto_delete_exchange(state, b.exchange, &q.vhost);
     }
-    for cid in core::mem::take(&mut q.consumers) {
+    for (_, cid) in core::mem::take(&mut q.consumers) {
         if let Some(c) = state.consumers.remove(cid) {
             state.consumer_cancelled(c.connection, c.channel, c.tag);
         }
     }
-    let ready = q.drain_ready();
+    let ready = q.ready.drain();
     let n = ready.len();
     for e in ready {
         state.messages.release(e.message);

@@ -1,9 +1,13 @@
 //! The broker's one entry point, [`Broker`], and the state it owns.
 
-mod dispatch;
+pub(crate) mod deadletter;
+pub(crate) mod dispatch;
 mod input;
 pub(crate) mod lifecycle;
+pub(crate) mod queues;
+pub(crate) mod reply_to;
 pub(crate) mod routing;
+mod timers;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -14,6 +18,7 @@ use rustc_hash::FxHashMap;
 use crate::amqp::method::BasicCancel;
 use crate::amqp::{FieldTable, ShortStr};
 use crate::auth::User;
+use crate::permissions::{self, Permission};
 use crate::connection::{Connection, PeerInfo};
 use crate::exchange::{Exchange, ExchangeKind};
 use crate::ids::{ConnectionId, ConsumerId, ExchangeId, QueueId, Slab};
@@ -27,6 +32,7 @@ use crate::vhost::{VHost, STANDARD_EXCHANGES};
 pub struct Config {
     pub users: Vec<User>,
     pub vhosts: Vec<String>,
+    pub permissions: Vec<Permission>,
     /// Highest channel number offered in connection.tune.
     pub channel_max: u16,
     /// Largest frame offered in connection.tune.
@@ -43,6 +49,11 @@ pub struct Config {
     pub output_high_watermark: usize,
     /// Seed for server-generated names (`amq.gen-…`, `amq.ctag-…`).
     pub seed: u64,
+    /// A delivery not acknowledged within this many ms closes its channel
+    /// with 406, as RabbitMQ's `consumer_timeout` (None = never).
+    pub consumer_timeout_ms: Option<u64>,
+    /// A refused login is answered after this many ms (slows password guessing).
+    pub login_failure_delay_ms: u64,
     pub cluster_name: String,
 }
 
@@ -54,6 +65,7 @@ impl Default for Config {
         Config {
             users: vec![guest],
             vhosts: vec!["/".into()],
+            permissions: vec![Permission::all("guest", "/")],
             channel_max: 2047,
             frame_max: 131_072,
             heartbeat: 60,
@@ -61,6 +73,8 @@ impl Default for Config {
             handshake_timeout_ms: 10_000,
             output_high_watermark: 1024 * 1024,
             seed: 0x5741_5252_454e,
+            consumer_timeout_ms: Some(30 * 60 * 1000),
+            login_failure_delay_ms: 1000,
             cluster_name: "warren@localhost".into(),
         }
     }
@@ -89,6 +103,14 @@ pub(crate) enum Timer {
     Handshake(ConnectionId),
     /// We sent connection.close; close-ok is due.
     CloseWait(ConnectionId),
+    /// The message at the head of a queue may have expired.
+    QueueTtl(QueueId),
+    /// A queue with `x-expires` may have gone unused for its period.
+    QueueExpires(QueueId),
+    /// The oldest unacknowledged delivery on a channel may have timed out.
+    ConsumerTimeout(ConnectionId, u16),
+    /// A refused login is answered after a short delay.
+    LoginRefused(ConnectionId),
 }
 
 /// Everything but the connections: what handlers on one connection may
@@ -96,6 +118,8 @@ pub(crate) enum Timer {
 pub(crate) struct State {
     pub vhosts: FxHashMap<String, VHost>,
     pub users: FxHashMap<String, User>,
+    /// (user, vhost) to compiled permissions.
+    pub permissions: FxHashMap<(String, String), permissions::Compiled>,
     pub exchanges: Slab<ExchangeId, Exchange>,
     pub queues: Slab<QueueId, Queue>,
     pub consumers: Slab<ConsumerId, Consumer>,
@@ -108,10 +132,19 @@ pub(crate) struct State {
     cancelled: Vec<(ConnectionId, u16, ShortStr)>,
     /// Channels with confirms to write: (connection, channel).
     confirm_dirty: Vec<(ConnectionId, u16)>,
+    /// Messages on their way to a dead-letter exchange.
+    pub(crate) dead_letters: Vec<deadletter::DeadLetter>,
+    /// Queues that took a message with TTL 0: it expires after this flush
+    /// unless a consumer took it.
+    pub(crate) expire_soon: Vec<QueueId>,
+    /// Direct reply-to messages: (connection, channel, secret, message).
+    pub(crate) direct_replies: Vec<(ConnectionId, u16, u64, crate::message::Message)>,
     /// Connections with output for the driver.
     transmit: VecDeque<ConnectionId>,
     timers: BinaryHeap<Reverse<(u64, Timer)>>,
     rng: u64,
+    /// The time of the input being handled (ms).
+    pub(crate) now: u64,
 }
 
 impl State {
@@ -130,6 +163,10 @@ impl State {
 
     pub(crate) fn schedule(&mut self, at: u64, timer: Timer) {
         self.timers.push(Reverse((at, timer)));
+    }
+
+    pub fn random_u64(&mut self) -> u64 {
+        splitmix64(&mut self.rng)
     }
 
     /// A random name with RabbitMQ's shape: prefix plus 22 base64url chars.
@@ -180,7 +217,6 @@ pub struct Broker {
     connections: Slab<ConnectionId, Connection>,
     state: State,
     events: VecDeque<Event>,
-    now: u64,
 }
 
 impl Broker {
@@ -188,6 +224,11 @@ impl Broker {
         let mut state = State {
             vhosts: FxHashMap::default(),
             users: config.users.iter().map(|u| (u.name.clone(), u.clone())).collect(),
+            permissions: config
+                .permissions
+                .iter()
+                .filter_map(|p| Some(((p.user.clone(), p.vhost.clone()), permissions::Compiled::new(p).ok()?)))
+                .collect(),
             exchanges: Slab::default(),
             queues: Slab::default(),
             consumers: Slab::default(),
@@ -195,14 +236,18 @@ impl Broker {
             dirty_queues: Vec::new(),
             cancelled: Vec::new(),
             confirm_dirty: Vec::new(),
+            dead_letters: Vec::new(),
+            expire_soon: Vec::new(),
+            direct_replies: Vec::new(),
             transmit: VecDeque::new(),
             timers: BinaryHeap::new(),
             rng: config.seed,
+            now,
         };
         for name in &config.vhosts {
             add_vhost(&mut state, name);
         }
-        Broker { config, connections: Slab::default(), state, events: VecDeque::new(), now }
+        Broker { config, connections: Slab::default(), state, events: VecDeque::new() }
     }
 
     pub fn config(&self) -> &Config {
@@ -211,7 +256,7 @@ impl Broker {
 
     /// A peer connected. Nothing is sent until it sends the protocol header.
     pub fn handle_connect(&mut self, now: u64, peer: PeerInfo) -> ConnectionId {
-        self.now = now;
+        self.state.now = now;
         let id = self.connections.insert_with(|id| Connection::new(id, peer, now));
         self.state.schedule(now + self.config.handshake_timeout_ms, Timer::Handshake(id));
         id
@@ -220,7 +265,7 @@ impl Broker {
     /// Octets from a peer. Complete frames are handled at once; a partial
     /// frame waits for the rest.
     pub fn handle_bytes(&mut self, id: ConnectionId, now: u64, data: Bytes) {
-        self.now = now;
+        self.state.now = now;
         input::handle_bytes(self, id, data);
         self.flush();
     }
@@ -239,7 +284,7 @@ impl Broker {
     /// The peer's socket closed (or failed). Its channels are cleaned up as
     /// if closed: unacknowledged messages go back to their queues.
     pub fn handle_disconnect(&mut self, id: ConnectionId, now: u64) {
-        self.now = now;
+        self.state.now = now;
         if let Some(mut conn) = self.connections.remove(id) {
             lifecycle::cleanup_connection(&mut self.state, &mut conn);
         }
@@ -249,7 +294,7 @@ impl Broker {
     /// The broker is stopping: every connection gets connection.close 320
     /// (as RabbitMQ sends on shutdown) and is finished.
     pub fn handle_shutdown(&mut self, now: u64) {
-        self.now = now;
+        self.state.now = now;
         let close = crate::amqp::method::ConnectionClose {
             reply_code: 320,
             reply_text: "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'".into(),
@@ -268,13 +313,13 @@ impl Broker {
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: u64) {
-        self.now = now;
+        self.state.now = now;
         while let Some(Reverse((at, timer))) = self.state.timers.peek().copied() {
             if at > now {
                 break;
             }
             self.state.timers.pop();
-            self.fire(timer, now);
+            timers::fire(self, timer, at, now);
         }
         self.flush();
     }
@@ -297,7 +342,7 @@ impl Broker {
                 self.events.push_back(Event::Closed { connection: id, reason });
             } else if !data.is_empty() {
                 conn.in_flight += data.len();
-                conn.last_sent = self.now;
+                conn.last_sent = self.state.now;
             }
             if !data.is_empty() {
                 return Some(Transmit { connection: id, data });
@@ -328,49 +373,11 @@ impl Broker {
         self.state.messages.len()
     }
 
-    fn fire(&mut self, timer: Timer, now: u64) {
-        match timer {
-            Timer::Heartbeat(id) => {
-                let Some(conn) = self.connections.get_mut(id) else { return };
-                if conn.heartbeat == 0 || matches!(conn.state, crate::connection::ConnState::Closed) {
-                    return;
-                }
-                let hb = conn.heartbeat as u64 * 1000;
-                if now >= conn.last_recv + 2 * hb {
-                    let reason = format!("missed heartbeats from client, timeout: {}s", conn.heartbeat);
-                    lifecycle::finish(&mut self.state, conn, reason);
-                    return;
-                }
-                if now >= conn.last_sent + hb / 2 {
-                    conn.send_heartbeat();
-                    conn.last_sent = now;
-                    queue_transmit(&mut self.state, conn);
-                }
-                let next = (conn.last_recv + 2 * hb).min(conn.last_sent + hb / 2).max(now + 1);
-                self.state.schedule(next, Timer::Heartbeat(id));
-            }
-            Timer::Handshake(id) => {
-                let Some(conn) = self.connections.get_mut(id) else { return };
-                use crate::connection::ConnState::*;
-                if matches!(conn.state, AwaitingHeader | AwaitingStartOk | AwaitingTuneOk | AwaitingOpen) {
-                    lifecycle::finish(&mut self.state, conn, "handshake timeout".into());
-                }
-            }
-            Timer::CloseWait(id) => {
-                let Some(conn) = self.connections.get_mut(id) else { return };
-                if let crate::connection::ConnState::Closing { deadline } = conn.state {
-                    if now >= deadline {
-                        lifecycle::finish(&mut self.state, conn, "timed out waiting for connection.close-ok".into());
-                    }
-                }
-            }
-        }
-    }
-
     /// Settles everything one input caused: notices for other connections,
     /// deliveries from queues that can make progress, coalesced confirms,
     /// and the transmit queue.
     fn flush(&mut self) {
+        let now = self.state.now;
         loop {
             for (id, channel, tag) in core::mem::take(&mut self.state.cancelled) {
                 let Some(conn) = self.connections.get_mut(id) else { continue };
@@ -381,11 +388,22 @@ impl Broker {
                     queue_transmit(&mut self.state, conn);
                 }
             }
-            if self.state.dirty_queues.is_empty() {
+            deadletter::process(&mut self.state, now);
+            if !self.state.dirty_queues.is_empty() {
+                dispatch::run(&mut self.state, &mut self.connections, &self.config, now);
+                continue;
+            }
+            if !self.state.expire_soon.is_empty() {
+                for q in core::mem::take(&mut self.state.expire_soon) {
+                    queues::expire_head(&mut self.state, q, now, true);
+                }
+                continue;
+            }
+            if self.state.cancelled.is_empty() && self.state.dead_letters.is_empty() {
                 break;
             }
-            dispatch::run(&mut self.state, &mut self.connections, &self.config);
         }
+        reply_to::deliver(&mut self.state, &mut self.connections);
         routing::flush_confirms(&mut self.state, &mut self.connections);
     }
 }

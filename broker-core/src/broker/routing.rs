@@ -37,6 +37,14 @@ pub(crate) fn route(state: &State, vhost: &str, exchange: Option<ExchangeId>, me
         }
         dests.clear();
         x.route(&message.routing_key, headers.as_ref(), &mut dests);
+        if dests.is_empty() {
+            // Nothing bound matched: try the alternate exchange, if it exists.
+            let ae = x.alternate_exchange.as_ref().and_then(|name| vh.exchanges.get(&**name));
+            if let Some(&ae) = ae.filter(|ae| !visited.contains(ae)) {
+                visited.push(ae);
+                pending.push(ae);
+            }
+        }
         for d in &dests {
             match *d {
                 Destination::Queue(q) => out.push(q),
@@ -52,24 +60,6 @@ pub(crate) fn route(state: &State, vhost: &str, exchange: Option<ExchangeId>, me
         out.sort_unstable();
         out.dedup();
     }
-}
-
-/// Stores `message` once and appends it to each queue. Returns how many
-/// queues took it.
-pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message) -> usize {
-    let live: Vec<QueueId> = queues.iter().copied().filter(|q| state.queues.contains(*q)).collect();
-    if live.is_empty() {
-        return 0;
-    }
-    let size = message.size();
-    let id = state.messages.insert(message, live.len() as u32);
-    for &q in &live {
-        if let Some(queue) = state.queues.get_mut(q) {
-            queue.push(id, size);
-        }
-        state.mark_dirty(q);
-    }
-    live.len()
 }
 
 /// Writes pending publisher confirms, one `multiple` ack per run of

@@ -5,11 +5,12 @@ use bytes::Bytes;
 
 use crate::amqp::method::*;
 use crate::amqp::{PropertiesScan, ShortStr};
-use crate::broker::{lifecycle, routing, Ctx, State};
+use crate::broker::{deadletter::Reason, dispatch, lifecycle, queues, reply_to, routing, Ctx, State};
 use crate::connection::channel::{PendingPublish, Settle, TxOp, Unacked};
 use crate::connection::Channel;
 use crate::error::{resource, AmqpError, Result};
 use crate::ids::ExchangeId;
+use crate::permissions::Access;
 use crate::message::Message;
 use crate::queue::Consumer;
 
@@ -39,7 +40,11 @@ fn wake_channel_consumers(state: &mut State, ch: Option<&Channel>) {
 }
 
 pub(crate) fn consume(ctx: &mut Ctx, channel: u16, m: BasicConsume) -> Result<()> {
+    if &*m.queue == reply_to::PSEUDO_QUEUE {
+        return consume_replies(ctx, channel, m);
+    }
     let name = ctx.queue_name(channel, m.queue)?;
+    ctx.permit(Access::Read, "queue", &name)?;
     let qid = ctx.queue(&name)?;
     let tag = if m.consumer_tag.is_empty() { ctx.state.gen_name("amq.ctag-") } else { m.consumer_tag };
     let ch = ctx.conn.channel_mut(channel).ok_or_else(|| AmqpError::channel_error("channel closed"))?;
@@ -51,10 +56,20 @@ pub(crate) fn consume(ctx: &mut Ctx, channel: u16, m: BasicConsume) -> Result<()
         ch.remove_consumer(&tag);
     }
     let Some(q) = ctx.state.queues.get(qid) else { return Ok(()) };
-    let exclusive_held = q.consumers.iter().any(|c| ctx.state.consumers.get(*c).is_some_and(|c| c.exclusive));
+    let exclusive_held = q.consumers.iter().any(|(_, c)| ctx.state.consumers.get(*c).is_some_and(|c| c.exclusive));
     if exclusive_held || (m.exclusive && !q.consumers.is_empty()) {
         return Err(AmqpError::access_refused(format_args!("{} in exclusive use", resource("queue", &name, &q.vhost))));
     }
+    let priority = match m.arguments.get("x-priority") {
+        None => 0,
+        Some(v) => v.as_i64().map(|p| p.clamp(i32::MIN as i64, i32::MAX as i64) as i32).ok_or_else(|| {
+            AmqpError::precondition_failed(format_args!(
+                "invalid arg 'x-priority' for {}: \"expected integer, got {}\"",
+                resource("queue", &name, &q.vhost),
+                crate::queue::args::type_name_of(v)
+            ))
+        })?,
+    };
     let consumer = Consumer {
         tag: tag.clone(),
         connection: ctx.conn.id,
@@ -64,12 +79,13 @@ pub(crate) fn consume(ctx: &mut Ctx, channel: u16, m: BasicConsume) -> Result<()
         exclusive: m.exclusive,
         prefetch,
         unacked: 0,
+        priority,
         arguments: m.arguments,
     };
     let cid = ctx.state.consumers.insert(consumer);
     if let Some(q) = ctx.state.queues.get_mut(qid) {
-        q.consumers.push(cid);
-        q.had_consumer = true;
+        q.add_consumer(cid, priority);
+        q.last_used = ctx.now;
     }
     ctx.channel(channel)?.consumers.push((tag.clone(), cid));
     if !m.nowait {
@@ -80,9 +96,32 @@ pub(crate) fn consume(ctx: &mut Ctx, channel: u16, m: BasicConsume) -> Result<()
     Ok(())
 }
 
+/// basic.consume on `amq.rabbitmq.reply-to`: no queue, just a mark on the
+/// channel that replies may come to it.
+fn consume_replies(ctx: &mut Ctx, channel: u16, m: BasicConsume) -> Result<()> {
+    if !m.no_ack {
+        return Err(AmqpError::precondition_failed("reply consumer cannot acknowledge"));
+    }
+    let tag = if m.consumer_tag.is_empty() { ctx.state.gen_name("amq.ctag-") } else { m.consumer_tag };
+    let secret = ctx.state.random_u64();
+    let ch = ctx.channel(channel)?;
+    if ch.reply_consumer.is_some() {
+        return Err(AmqpError::precondition_failed("reply consumer already set"));
+    }
+    ch.reply_consumer = Some((tag.clone(), secret));
+    if !m.nowait {
+        ctx.conn.send_method(channel, &BasicConsumeOk { consumer_tag: tag }.into());
+    }
+    Ok(())
+}
+
 pub(crate) fn cancel(ctx: &mut Ctx, channel: u16, m: BasicCancel) -> Result<()> {
-    if let Some(cid) = ctx.channel(channel)?.remove_consumer(&m.consumer_tag) {
-        lifecycle::remove_consumer(ctx.state, cid);
+    let ch = ctx.channel(channel)?;
+    if ch.reply_consumer.as_ref().is_some_and(|(t, _)| *t == m.consumer_tag) {
+        ch.reply_consumer = None;
+    }
+    if let Some(cid) = ch.remove_consumer(&m.consumer_tag) {
+        lifecycle::remove_consumer(ctx.state, cid, ctx.now);
     }
     if !m.nowait {
         ctx.conn.send_method(channel, &BasicCancelOk { consumer_tag: m.consumer_tag }.into());
@@ -102,6 +141,7 @@ pub(crate) fn start_publish(ctx: &mut Ctx, channel: u16, m: BasicPublish) -> Res
 
 /// A complete message: check it, then route it now or hold it for tx.commit.
 pub(crate) fn publish(ctx: &mut Ctx, channel: u16, m: BasicPublish, properties: Bytes, scan: PropertiesScan, body: Bytes) -> Result<()> {
+    ctx.permit(Access::Write, "exchange", &m.exchange)?;
     let exchange = if routing::is_default_exchange(&m.exchange) {
         None
     } else {
@@ -122,29 +162,68 @@ pub(crate) fn publish(ctx: &mut Ctx, channel: u16, m: BasicPublish, properties: 
             )));
         }
     }
-    let message = Message { exchange: m.exchange, routing_key: m.routing_key, properties, scan, body };
+    let (properties, scan) = match PropertiesScan::text(&properties, scan.reply_to) {
+        Some(reply_to::PSEUDO_QUEUE) => rewrite_reply_to(ctx, channel, &properties)?,
+        _ => (properties, scan),
+    };
+    let expiration_ms = match PropertiesScan::text(&properties, scan.expiration) {
+        None => None,
+        Some(text) => Some(parse_expiration(text)?),
+    };
+    let message = Message { exchange: m.exchange, routing_key: m.routing_key, properties, scan, body, expiration_ms };
     let ch = ctx.channel(channel)?;
     if let Some(ops) = ch.tx.as_mut() {
         ops.push(TxOp::Publish { exchange, mandatory: m.mandatory, message });
         return Ok(());
     }
     let seq = ch.next_publish_seq();
-    route_and_enqueue(ctx, channel, exchange, m.mandatory, message);
+    let accepted = route_and_enqueue(ctx, channel, exchange, m.mandatory, message);
     if let Some(ch) = ctx.conn.channel_mut(channel) {
         if seq.is_some() {
-            ch.confirm(seq, true);
+            ch.confirm(seq, accepted);
             ctx.state.confirms_pending(ctx.conn.id, channel);
         }
     }
     Ok(())
 }
 
+/// `reply_to: amq.rabbitmq.reply-to` becomes the key that routes replies
+/// back to this channel's reply consumer.
+fn rewrite_reply_to(ctx: &mut Ctx, channel: u16, properties: &Bytes) -> Result<(Bytes, PropertiesScan)> {
+    let secret = match &ctx.channel(channel)?.reply_consumer {
+        Some((_, secret)) => *secret,
+        None => return Err(AmqpError::precondition_failed("fast reply consumer does not exist")),
+    };
+    let mut props = crate::amqp::BasicProperties::decode(properties.clone()).map_err(AmqpError::syntax_error)?;
+    props.reply_to = Some(reply_to::reply_key(ctx.conn.id, channel, secret));
+    let raw = props.to_bytes();
+    let scan = PropertiesScan::scan(&raw).map_err(AmqpError::syntax_error)?;
+    Ok((raw, scan))
+}
+
+/// The `expiration` property as RabbitMQ reads it: a non-negative integer
+/// number of milliseconds, written as text.
+fn parse_expiration(text: &str) -> Result<u64> {
+    let refuse = |why: &dyn core::fmt::Display| AmqpError::precondition_failed(format_args!("invalid expiration '{text}': {why}"));
+    match text.parse::<i64>() {
+        Ok(n) if n < 0 => Err(refuse(&format_args!("{{value_negative,{n}}}"))),
+        Ok(n) => Ok(n as u64),
+        Err(_) => Err(refuse(&"no_integer")),
+    }
+}
+
 /// Routes a message, returning it to the publisher if it is mandatory and
-/// reached no queue.
-pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<ExchangeId>, mandatory: bool, message: Message) {
-    let mut queues = Vec::new();
-    routing::route(ctx.state, &ctx.conn.vhost, exchange, &message, &mut queues);
-    if routing::enqueue(ctx.state, &queues, message.clone()) == 0 && mandatory {
+/// reached no queue. Returns `false` if a queue refused it (reject-publish):
+/// the publisher's confirm is then a nack.
+pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<ExchangeId>, mandatory: bool, message: Message) -> bool {
+    if exchange.is_none() && message.routing_key.starts_with(reply_to::PSEUDO_QUEUE) && ctx.state.direct_reply(&message) {
+        return true;
+    }
+    let mut targets = Vec::new();
+    routing::route(ctx.state, &ctx.conn.vhost, exchange, &message, &mut targets);
+    let returned = mandatory.then(|| message.clone());
+    let result = queues::enqueue(ctx.state, &targets, message, ctx.now);
+    if let Some(message) = returned.filter(|_| targets.is_empty()) {
         let ret = BasicReturn {
             reply_code: 312,
             reply_text: "NO_ROUTE".into(),
@@ -154,14 +233,18 @@ pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<Ex
         ctx.conn.send_method(channel, &ret.into());
         ctx.conn.send_content(channel, &message);
     }
+    !result.rejected
 }
 
 pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
     let name = ctx.queue_name(channel, m.queue)?;
+    ctx.permit(Access::Read, "queue", &name)?;
     let qid = ctx.queue(&name)?;
-    let State { queues, messages, .. } = &mut *ctx.state;
-    let Some(q) = queues.get_mut(qid) else { return Ok(()) };
-    let Some(entry) = q.pop(|id| messages.get(id).map_or(0, |m| m.size())) else {
+    queues::expire_head(ctx.state, qid, ctx.now, false);
+    let Some(q) = ctx.state.queues.get_mut(qid) else { return Ok(()) };
+    q.last_used = ctx.now;
+    let quorum = q.config.kind == crate::queue::QueueKind::Quorum;
+    let Some(entry) = q.ready.pop() else {
         ctx.conn.send_method(channel, &BasicGetEmpty { cluster_id: ShortStr::new() }.into());
         return Ok(());
     };
@@ -169,12 +252,14 @@ pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
     if !m.no_ack {
         q.unacked += 1;
     }
+    queues::arm_ttl_timer(ctx.state, qid);
     let ch = ctx.conn.channel_mut(channel).ok_or_else(|| AmqpError::channel_error("channel closed"))?;
     let tag = ch.next_tag();
     if !m.no_ack {
-        ch.unacked.push_back(Unacked { tag, queue: qid, entry, consumer: None });
+        ch.unacked.push_back(Unacked { tag, queue: qid, entry, consumer: None, delivered_at: ctx.now });
     }
-    if let Some(message) = messages.get(entry.message) {
+    if let Some(message) = ctx.state.messages.get(entry.message) {
+        let message = if quorum { dispatch::delivery_count_header(message, &entry) } else { message.clone() };
         let ok = BasicGetOk {
             delivery_tag: tag,
             redelivered: entry.redelivered,
@@ -183,11 +268,10 @@ pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
             message_count,
         };
         ctx.conn.send_method(channel, &ok.into());
-        let message = message.clone();
         ctx.conn.send_content(channel, &message);
     }
     if m.no_ack {
-        messages.release(entry.message);
+        ctx.state.messages.release(entry.message);
     }
     Ok(())
 }
@@ -212,9 +296,10 @@ fn settle_tags(ctx: &mut Ctx, channel: u16, tag: u64, multiple: bool, outcome: S
 }
 
 /// Applies an outcome to deliveries already taken off a channel's unacked
-/// list: frees prefetch credit and acks, requeues or drops each message.
+/// list: frees prefetch credit and acks, requeues or dead-letters each.
 pub(crate) fn settle(state: &mut State, ch: Option<&mut Channel>, deliveries: Vec<Unacked>, outcome: Settle) {
     let mut ch = ch;
+    // Newest first, so each requeued message lands before those already back.
     for u in deliveries.into_iter().rev() {
         if let Some(cid) = u.consumer {
             if let Some(ch) = ch.as_deref_mut() {
@@ -225,12 +310,16 @@ pub(crate) fn settle(state: &mut State, ch: Option<&mut Channel>, deliveries: Ve
             }
         }
         match outcome {
-            Settle::Requeue => lifecycle::requeue_or_release(state, u.queue, u.entry),
+            Settle::Requeue => queues::requeue(state, u.queue, u.entry),
             Settle::Ack | Settle::Discard => {
                 if let Some(q) = state.queues.get_mut(u.queue) {
                     q.unacked = q.unacked.saturating_sub(1);
                 }
-                state.messages.release(u.entry.message);
+                if outcome == Settle::Discard {
+                    state.dead_letter(u.queue, u.entry, Reason::Rejected);
+                } else {
+                    state.messages.release(u.entry.message);
+                }
                 state.mark_dirty(u.queue);
             }
         }

@@ -112,15 +112,15 @@ fn start_ok(ctx: &mut Ctx, m: ConnectionStartOk) -> Result<()> {
 /// A failed login: clients that announced `authentication_failure_close`
 /// get a connection.close with 403; others are just disconnected, as
 /// RabbitMQ does (older clients cannot read a close at this stage).
+/// The answer waits `login_failure_delay_ms` (input is ignored meanwhile),
+/// which slows password guessing.
 fn refuse_login(ctx: &mut Ctx, mechanism: &str) -> Result<()> {
     let err = AmqpError::access_refused(format_args!(
         "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
-    ))
-    .on((10, 11));
-    if ctx.conn.capabilities.authentication_failure_close {
-        return Err(err);
-    }
-    lifecycle::finish(ctx.state, ctx.conn, err.text);
+    ));
+    ctx.conn.close_reason = err.text;
+    ctx.conn.state = ConnState::Refusing;
+    ctx.state.schedule(ctx.now + ctx.config.login_failure_delay_ms, Timer::LoginRefused(ctx.conn.id));
     Ok(())
 }
 
@@ -156,6 +156,13 @@ fn tune_ok(ctx: &mut Ctx, m: ConnectionTuneOk) -> Result<()> {
 fn open(ctx: &mut Ctx, m: ConnectionOpen) -> Result<()> {
     if !ctx.state.vhosts.contains_key(&*m.virtual_host) {
         return Err(AmqpError::not_allowed(format_args!("vhost {} not found", m.virtual_host)).on((10, 40)));
+    }
+    if !ctx.state.permissions.contains_key(&(ctx.conn.user.clone(), m.virtual_host.to_string())) {
+        return Err(AmqpError::not_allowed(format_args!(
+            "access to vhost '{}' refused for user '{}'",
+            m.virtual_host, ctx.conn.user
+        ))
+        .on((10, 40)));
     }
     ctx.conn.vhost = m.virtual_host.to_string();
     ctx.conn.send_method(0, &ConnectionOpenOk::default().into());

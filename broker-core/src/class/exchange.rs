@@ -7,6 +7,7 @@ use crate::broker::{lifecycle, routing::is_default_exchange, Ctx};
 use crate::error::{resource, AmqpError, Result};
 use crate::exchange::{Destination, Exchange, ExchangeKind};
 use crate::ids::ExchangeId;
+use crate::permissions::Access;
 
 fn default_exchange_refused() -> AmqpError {
     AmqpError::access_refused("operation not permitted on the default exchange")
@@ -19,12 +20,24 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: ExchangeDeclare) -> Result
     if m.passive {
         ctx.exchange(&m.exchange)?;
     } else {
+        ctx.permit(Access::Configure, "exchange", &m.exchange)?;
+        if let Some(FieldValue::LongStr(ae)) = m.arguments.get("alternate-exchange") {
+            ctx.permit(Access::Write, "exchange", &String::from_utf8_lossy(ae))?;
+            ctx.permit(Access::Read, "exchange", &m.exchange)?;
+        }
         let kind = ExchangeKind::parse(&m.kind)
             .ok_or_else(|| AmqpError::command_invalid(format_args!("unknown exchange type '{}'", m.kind)))?;
         match ctx.find_exchange(&m.exchange) {
             Some(id) => check_equivalent(ctx, id, &m, kind)?,
             None => {
                 check_name("exchange", &m.exchange)?;
+                if let Some(v) = m.arguments.get("alternate-exchange").filter(|v| !matches!(v, FieldValue::LongStr(_))) {
+                    return Err(AmqpError::precondition_failed(format_args!(
+                        "invalid type '{}' for arg 'alternate-exchange' in {}",
+                        crate::queue::args::type_name_of(v),
+                        resource("exchange", &m.exchange, ctx.vhost_name())
+                    )));
+                }
                 let x = Exchange::new(m.exchange.clone(), kind, m.durable, m.auto_delete, m.internal, m.arguments);
                 let id = ctx.state.exchanges.insert(x);
                 if let Some(vh) = ctx.state.vhosts.get_mut(&ctx.conn.vhost) {
@@ -78,6 +91,7 @@ pub(crate) fn delete(ctx: &mut Ctx, channel: u16, m: ExchangeDelete) -> Result<(
             resource("exchange", &m.exchange, ctx.vhost_name())
         )));
     }
+    ctx.permit(Access::Configure, "exchange", &m.exchange)?;
     // Deleting an exchange that does not exist succeeds, as in RabbitMQ.
     if let Some(id) = ctx.find_exchange(&m.exchange) {
         let in_use = ctx.state.exchanges.get(id).is_some_and(|x| x.has_bindings());
@@ -100,6 +114,8 @@ fn endpoints(ctx: &Ctx, source: &ShortStr, destination: &ShortStr) -> Result<(Ex
     if is_default_exchange(source) || is_default_exchange(destination) {
         return Err(default_exchange_refused());
     }
+    ctx.permit(Access::Write, "exchange", destination)?;
+    ctx.permit(Access::Read, "exchange", source)?;
     // RabbitMQ looks up the source first.
     let src = ctx.exchange(source)?;
     let dst = ctx.exchange(destination)?;

@@ -16,11 +16,18 @@ use crate::broker::Ctx;
 use crate::connection::Channel;
 use crate::error::{resource, AmqpError, Result};
 use crate::ids::{ExchangeId, QueueId};
+use crate::permissions::{self, Access};
 
 impl Ctx<'_> {
     /// The channel a method arrived on (the input layer checked it is open).
     pub(crate) fn channel(&mut self, id: u16) -> Result<&mut Channel> {
         self.conn.channel_mut(id).ok_or_else(|| AmqpError::channel_error(format_args!("channel {id} is not open")))
+    }
+
+    /// RabbitMQ's permission check for `access` to a resource in this vhost.
+    pub(crate) fn permit(&self, access: Access, kind: &str, name: &str) -> Result<()> {
+        let key = (self.conn.user.clone(), self.conn.vhost.clone());
+        permissions::check(self.state.permissions.get(&key), access, kind, name, &self.conn.vhost, &self.conn.user)
     }
 
     pub(crate) fn vhost_name(&self) -> &str {

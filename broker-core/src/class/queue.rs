@@ -3,11 +3,13 @@
 use super::check_name;
 use crate::amqp::method::*;
 use crate::amqp::{FieldValue, ShortStr};
-use crate::broker::{lifecycle, routing::is_default_exchange, Ctx};
+use crate::broker::{lifecycle, queues, reply_to, routing::is_default_exchange, Ctx};
 use crate::error::{resource, AmqpError, Result};
 use crate::exchange::Destination;
 use crate::ids::QueueId;
-use crate::queue::{Queue, QueueBinding};
+use crate::permissions::Access;
+use crate::queue::args::{type_name_of, DeclareFlags};
+use crate::queue::{Queue, QueueBinding, QueueConfig};
 
 /// Queue arguments RabbitMQ compares when a queue is declared again.
 const COMPARED_ARGS: &[&str] = &[
@@ -26,6 +28,9 @@ const COMPARED_ARGS: &[&str] = &[
 ];
 
 pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()> {
+    if m.passive && m.queue.starts_with(reply_to::PSEUDO_QUEUE) {
+        return declare_reply_pseudo_queue(ctx, channel, m);
+    }
     let id = if m.passive {
         let name = ctx.queue_name(channel, m.queue)?;
         ctx.queue(&name)?
@@ -46,9 +51,16 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
                 if !server_named {
                     check_name("queue", &name)?;
                 }
-                let owner = m.exclusive.then_some(ctx.conn.id);
+                ctx.permit(Access::Configure, "queue", &name)?;
+                if let Some(FieldValue::LongStr(dlx)) = m.arguments.get("x-dead-letter-exchange") {
+                    ctx.permit(Access::Write, "exchange", &String::from_utf8_lossy(dlx))?;
+                    ctx.permit(Access::Read, "queue", &name)?;
+                }
                 let vhost = ctx.conn.vhost.clone();
-                let q = Queue::new(name.clone(), &vhost, m.durable, m.auto_delete, owner, m.arguments);
+                let flags = DeclareFlags { durable: m.durable, exclusive: m.exclusive, auto_delete: m.auto_delete };
+                let config = QueueConfig::parse(&m.arguments, &flags, &name, &vhost)?;
+                let owner = m.exclusive.then_some(ctx.conn.id);
+                let q = Queue::new(name.clone(), &vhost, m.durable, m.auto_delete, owner, m.arguments, config, ctx.now);
                 let id = ctx.state.queues.insert(q);
                 if let Some(vh) = ctx.state.vhosts.get_mut(&vhost) {
                     vh.queues.insert(name, id);
@@ -56,17 +68,32 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
                 if m.exclusive {
                     ctx.conn.exclusive_queues.push(id);
                 }
+                queues::arm_expires_timer(ctx.state, id);
                 id
             }
         }
     };
-    let Some(q) = ctx.state.queues.get(id) else { return Ok(()) };
+    let Some(q) = ctx.state.queues.get_mut(id) else { return Ok(()) };
+    q.last_used = ctx.now;
     let ok = QueueDeclareOk {
         queue: q.name.clone(),
         message_count: q.ready_count() as u32,
         consumer_count: q.consumers.len() as u32,
     };
     ctx.channel(channel)?.last_queue = Some(ok.queue.clone());
+    if !m.nowait {
+        ctx.conn.send_method(channel, &ok.into());
+    }
+    Ok(())
+}
+
+/// A passive declare of the direct reply-to pseudo-queue (or of a reply
+/// key, to check its consumer is still there), answered like RabbitMQ.
+fn declare_reply_pseudo_queue(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()> {
+    if &*m.queue != reply_to::PSEUDO_QUEUE && reply_to::parse_key(&m.queue).is_none() {
+        return Err(AmqpError::not_found(format_args!("no {}", resource("queue", &m.queue, ctx.vhost_name()))));
+    }
+    let ok = QueueDeclareOk { queue: m.queue, message_count: 0, consumer_count: 1 };
     if !m.nowait {
         ctx.conn.send_method(channel, &ok.into());
     }
@@ -125,30 +152,7 @@ fn show(v: Option<&FieldValue>, other: Option<&FieldValue>) -> String {
     };
     match other {
         Some(o) if o.tag() == v.tag() => format!("'{text}'"),
-        _ => format!("the value '{text}' of type '{}'", type_name(v)),
-    }
-}
-
-/// RabbitMQ's names for field types.
-fn type_name(v: &FieldValue) -> &'static str {
-    match v.tag() {
-        b't' => "bool",
-        b'b' => "byte",
-        b'B' => "unsignedbyte",
-        b's' => "short",
-        b'u' => "unsignedshort",
-        b'I' => "signedint",
-        b'i' => "unsignedint",
-        b'l' => "long",
-        b'f' => "float",
-        b'd' => "double",
-        b'D' => "decimal",
-        b'S' => "longstr",
-        b'A' => "array",
-        b'T' => "timestamp",
-        b'F' => "table",
-        b'V' => "void",
-        _ => "binary",
+        _ => format!("the value '{text}' of type '{}'", type_name_of(v)),
     }
 }
 
@@ -160,6 +164,8 @@ fn binding_target(ctx: &mut Ctx, channel: u16, queue: ShortStr, exchange: &str, 
     if is_default_exchange(exchange) {
         return Err(AmqpError::access_refused("operation not permitted on the default exchange"));
     }
+    ctx.permit(Access::Write, "queue", &name)?;
+    ctx.permit(Access::Read, "exchange", exchange)?;
     // RabbitMQ looks up the exchange first.
     let x = ctx.exchange(exchange)?;
     let q = ctx.queue(&name)?;
@@ -214,8 +220,9 @@ pub(crate) fn unbind(ctx: &mut Ctx, channel: u16, m: QueueUnbind) -> Result<()> 
 
 pub(crate) fn purge(ctx: &mut Ctx, channel: u16, m: QueuePurge) -> Result<()> {
     let name = ctx.queue_name(channel, m.queue)?;
+    ctx.permit(Access::Read, "queue", &name)?;
     let id = ctx.queue(&name)?;
-    let ready = ctx.state.queues.get_mut(id).map(|q| q.drain_ready()).unwrap_or_default();
+    let ready = ctx.state.queues.get_mut(id).map(|q| q.ready.drain()).unwrap_or_default();
     let count = ready.len() as u32;
     for e in ready {
         ctx.state.messages.release(e.message);
@@ -228,6 +235,7 @@ pub(crate) fn purge(ctx: &mut Ctx, channel: u16, m: QueuePurge) -> Result<()> {
 
 pub(crate) fn delete(ctx: &mut Ctx, channel: u16, m: QueueDelete) -> Result<()> {
     let name = ctx.queue_name(channel, m.queue)?;
+    ctx.permit(Access::Configure, "queue", &name)?;
     // Deleting a queue that does not exist succeeds, as in RabbitMQ.
     let mut count = 0;
     if let Some(id) = ctx.find_queue(&name) {

@@ -25,7 +25,7 @@ pub(crate) fn commit(ctx: &mut Ctx, channel: u16) -> Result<()> {
     for op in ops {
         match op {
             TxOp::Publish { exchange, mandatory, message } => {
-                route_and_enqueue(ctx, channel, exchange, mandatory, message)
+                route_and_enqueue(ctx, channel, exchange, mandatory, message);
             }
             TxOp::Settle { deliveries, outcome } => {
                 settle(ctx.state, ctx.conn.channel_mut(channel), deliveries, outcome)

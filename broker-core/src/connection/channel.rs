@@ -21,6 +21,8 @@ pub struct Unacked {
     pub entry: QueueEntry,
     /// The consumer it went to; `None` for basic.get.
     pub consumer: Option<ConsumerId>,
+    /// When it was delivered, for the consumer timeout.
+    pub delivered_at: u64,
 }
 
 /// A basic.publish whose header and body are still arriving.
@@ -116,6 +118,10 @@ pub struct Channel {
     pub flow_active: bool,
     /// The queue named by an empty name in later queue methods.
     pub last_queue: Option<ShortStr>,
+    /// A consumer-timeout timer is pending for this channel.
+    pub timeout_armed: bool,
+    /// The direct reply-to consumer: its tag and the secret in its reply key.
+    pub reply_consumer: Option<(ShortStr, u64)>,
 }
 
 impl Channel {
@@ -135,6 +141,8 @@ impl Channel {
             tx: None,
             flow_active: true,
             last_queue: None,
+            timeout_armed: false,
+            reply_consumer: None,
         }
     }
 
@@ -203,8 +211,17 @@ mod tests {
             c.unacked.push_back(Unacked {
                 tag: t,
                 queue: QueueId::new(0, 0),
-                entry: QueueEntry { message: MessageId::new(t as u32, 0), seq: t, redelivered: false },
+                entry: QueueEntry {
+                    message: MessageId::new(t as u32, 0),
+                    seq: t,
+                    expires_at: 0,
+                    size: 0,
+                    delivery_count: 0,
+                    priority: 0,
+                    redelivered: false,
+                },
                 consumer: None,
+                delivered_at: 0,
             });
         }
         c

@@ -39,6 +39,8 @@ pub enum ConnState {
     AwaitingTuneOk,
     AwaitingOpen,
     Open,
+    /// Login refused; the refusal goes out after a delay. Input is ignored.
+    Refusing,
     /// We sent connection.close and wait for close-ok until the deadline.
     Closing { deadline: u64 },
     /// Finished: output is flushed, then the driver closes the socket.
@@ -314,6 +316,7 @@ mod tests {
             properties: Bytes::from_static(&[0, 0]),
             scan: PropertiesScan::default(),
             body: Bytes::from_static(b"body"),
+            expiration_ms: None,
         };
         c.send_delivery(7, "ctag", 42, true, &m);
         let mut expected = BytesMut::new();

@@ -66,6 +66,8 @@ pub struct Exchange {
     pub auto_delete: bool,
     pub internal: bool,
     pub arguments: FieldTable,
+    /// `alternate-exchange`: where messages go that match no binding here.
+    pub alternate_exchange: Option<ShortStr>,
     /// The canonical binding set: `(destination, key)` to the argument
     /// tables bound with it (RabbitMQ treats differing arguments as
     /// distinct bindings).
@@ -88,6 +90,10 @@ impl Exchange {
             durable,
             auto_delete,
             internal,
+            alternate_exchange: match arguments.get("alternate-exchange") {
+                Some(crate::amqp::FieldValue::LongStr(s)) => Some(String::from_utf8_lossy(s).into_owned().into()),
+                _ => None,
+            },
             arguments,
             bindings: FxHashMap::default(),
             binding_count: 0,

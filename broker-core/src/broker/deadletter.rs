@@ -1,0 +1,176 @@
+//! Dead-lettering: a message rejected, expired, dropped for length or over
+//! its delivery limit is republished to the queue's `x-dead-letter-exchange`
+//! with an `x-death` header exactly as RabbitMQ writes it, and cycles are
+//! broken the way RabbitMQ breaks them.
+
+use super::{queues, routing, State};
+use crate::amqp::{FieldTable, FieldValue, PropertiesScan, ShortStr};
+use crate::ids::{MessageId, QueueId};
+use crate::message::Message;
+use crate::queue::QueueEntry;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    Rejected,
+    Expired,
+    MaxLen,
+    DeliveryLimit,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Rejected => "rejected",
+            Reason::Expired => "expired",
+            Reason::MaxLen => "maxlen",
+            Reason::DeliveryLimit => "delivery_limit",
+        }
+    }
+}
+
+/// A message on its way to a dead-letter exchange. It keeps its store
+/// reference until it has been republished.
+pub(crate) struct DeadLetter {
+    message: MessageId,
+    vhost: String,
+    queue: ShortStr,
+    exchange: ShortStr,
+    routing_key: Option<ShortStr>,
+    reason: Reason,
+}
+
+impl State {
+    /// Takes `entry` out of `queue` for good: dead-letters it if the queue
+    /// has a dead-letter exchange, else drops it.
+    pub(crate) fn dead_letter(&mut self, queue: QueueId, entry: QueueEntry, reason: Reason) {
+        let Some(q) = self.queues.get(queue) else {
+            self.messages.release(entry.message);
+            return;
+        };
+        match &q.config.dead_letter_exchange {
+            Some(dlx) => self.dead_letters.push(DeadLetter {
+                message: entry.message,
+                vhost: q.vhost.clone(),
+                queue: q.name.clone(),
+                exchange: dlx.clone(),
+                routing_key: q.config.dead_letter_routing_key.clone(),
+                reason,
+            }),
+            None => self.messages.release(entry.message),
+        }
+    }
+}
+
+/// Republishes every pending dead letter (which may produce more).
+pub(crate) fn process(state: &mut State, now: u64) {
+    // Bounded: each round moves messages forward and cycles are dropped.
+    while !state.dead_letters.is_empty() {
+        for dl in core::mem::take(&mut state.dead_letters) {
+            republish(state, dl, now);
+        }
+    }
+}
+
+fn republish(state: &mut State, dl: DeadLetter, now: u64) {
+    let Some(original) = state.messages.get(dl.message).cloned() else { return };
+    state.messages.release(dl.message);
+    let exchange = if routing::is_default_exchange(&dl.exchange) {
+        None
+    } else {
+        match state.vhosts.get(&dl.vhost).and_then(|v| v.exchanges.get(&*dl.exchange)) {
+            Some(x) => Some(*x),
+            // A missing dead-letter exchange drops the message, as in RabbitMQ.
+            None => return,
+        }
+    };
+    let mut props = original.decode_properties();
+    let mut headers = props.headers.take().unwrap_or_default();
+    let original_expiration = if dl.reason == Reason::Expired { props.expiration.take() } else { None };
+    record_death(&mut headers, &dl, &original, original_expiration, now);
+    props.headers = Some(headers);
+    let properties = props.to_bytes();
+    let Ok(scan) = PropertiesScan::scan(&properties) else { return };
+    let message = Message {
+        exchange: dl.exchange.clone(),
+        routing_key: dl.routing_key.clone().unwrap_or_else(|| original.routing_key.clone()),
+        properties,
+        scan,
+        body: original.body.clone(),
+        expiration_ms: None,
+    };
+    let mut targets = Vec::new();
+    routing::route(state, &dl.vhost, exchange, &message, &mut targets);
+    if dl.reason != Reason::Rejected {
+        let deaths = props.headers.as_ref().and_then(|h| h.get("x-death"));
+        targets.retain(|q| state.queues.get(*q).is_none_or(|q| !is_cycle(&q.name, deaths)));
+    }
+    queues::enqueue(state, &targets, message, now);
+}
+
+/// Adds this death to `x-death` (or counts it on the entry for the same
+/// queue and reason, moving that entry first) and sets the
+/// `x-first-death-*` headers once.
+fn record_death(headers: &mut FieldTable, dl: &DeadLetter, msg: &Message, original_expiration: Option<ShortStr>, now: u64) {
+    let mut deaths = match headers.remove("x-death") {
+        Some(FieldValue::Array(a)) => a,
+        _ => Vec::new(),
+    };
+    let same = |d: &FieldValue| match d {
+        FieldValue::Table(t) => {
+            t.get("queue").and_then(FieldValue::as_str) == Some(&*dl.queue)
+                && t.get("reason").and_then(FieldValue::as_str) == Some(dl.reason.as_str())
+        }
+        _ => false,
+    };
+    if let Some(i) = deaths.iter().position(same) {
+        let mut entry = deaths.remove(i);
+        if let FieldValue::Table(t) = &mut entry {
+            let count = t.get("count").and_then(FieldValue::as_i64).unwrap_or(0);
+            t.insert("count", FieldValue::I64(count + 1));
+        }
+        deaths.insert(0, entry);
+    } else {
+        let mut death = FieldTable::from([
+            ("count", FieldValue::I64(1)),
+            ("reason", FieldValue::str(dl.reason.as_str())),
+            ("queue", FieldValue::str(&dl.queue)),
+            ("time", FieldValue::Timestamp(now / 1000)),
+            ("exchange", FieldValue::str(&msg.exchange)),
+            ("routing-keys", FieldValue::Array(vec![FieldValue::str(&msg.routing_key)])),
+        ]);
+        if let Some(exp) = original_expiration {
+            death.insert("original-expiration", FieldValue::str(&exp));
+        }
+        deaths.insert(0, FieldValue::Table(death));
+    }
+    headers.insert("x-death", FieldValue::Array(deaths));
+    for (key, value) in [
+        ("x-first-death-exchange", &*msg.exchange),
+        ("x-first-death-queue", &*dl.queue),
+        ("x-first-death-reason", dl.reason.as_str()),
+    ] {
+        if headers.get(key).is_none() {
+            headers.insert(key, FieldValue::str(value));
+        }
+    }
+}
+
+/// RabbitMQ's rule: dead-lettering to `queue` is a cycle if the message
+/// already died in `queue` and none of the deaths since then (newest first,
+/// up to and including that one) was a rejection.
+fn is_cycle(queue: &str, deaths: Option<&FieldValue>) -> bool {
+    let Some(FieldValue::Array(deaths)) = deaths else { return false };
+    let field = |d: &FieldValue, k: &str| match d {
+        FieldValue::Table(t) => t.get(k).and_then(FieldValue::as_str).map(str::to_string),
+        _ => None,
+    };
+    for d in deaths {
+        if field(d, "reason").as_deref() == Some("rejected") {
+            return false;
+        }
+        if field(d, "queue").as_deref() == Some(queue) {
+            return true;
+        }
+    }
+    false
+}

@@ -1,0 +1,157 @@
+//! What happens to messages inside queues over time and at the limits:
+//! enqueueing with `x-max-length`/`x-overflow`, expiry at the head
+//! (`x-message-ttl`, per-message `expiration`), unused-queue expiry
+//! (`x-expires`), and returning messages with the quorum delivery limit.
+
+use super::deadletter::Reason;
+use super::{lifecycle, State, Timer};
+use crate::ids::QueueId;
+use crate::message::Message;
+use crate::queue::{Overflow, QueueEntry, QueueKind};
+
+/// What became of a message offered to its queues.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Enqueued {
+    /// Queues that took it.
+    pub accepted: usize,
+    /// A queue refused it (`reject-publish`): the publisher gets a nack.
+    pub rejected: bool,
+}
+
+/// Stores `message` once and appends it to each queue that accepts it.
+pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, now: u64) -> Enqueued {
+    let size = message.body.len();
+    let mut out = Enqueued::default();
+    let mut taking: Vec<QueueId> = Vec::with_capacity(queues.len());
+    let mut reject_dlx: Vec<QueueId> = Vec::new();
+    for &q in queues {
+        let Some(queue) = state.queues.get(q) else { continue };
+        if queue.config.overflow != Overflow::DropHead && queue.would_overflow(size) {
+            out.rejected = true;
+            if queue.config.overflow == Overflow::RejectPublishDlx {
+                reject_dlx.push(q);
+            }
+            continue;
+        }
+        taking.push(q);
+    }
+    let references = (taking.len() + reject_dlx.len()) as u32;
+    if references == 0 {
+        return out;
+    }
+    let priority = message.scan.priority;
+    let ttl = message.expiration_ms;
+    let id = state.messages.insert(message, references);
+    for &q in &reject_dlx {
+        // Refused for length, then dead-lettered as `maxlen`, as RabbitMQ does.
+        let Some(queue) = state.queues.get_mut(q) else { continue };
+        let entry = queue.new_entry(id, size, priority, ttl, now);
+        state.dead_letter(q, entry, Reason::MaxLen);
+    }
+    for &q in &taking {
+        let Some(queue) = state.queues.get_mut(q) else { continue };
+        let entry = queue.new_entry(id, size, priority, ttl, now);
+        queue.ready.push(entry);
+        out.accepted += 1;
+        // drop-head: the oldest messages make room, dead-lettered as `maxlen`.
+        loop {
+            let Some(queue) = state.queues.get_mut(q) else { break };
+            if !queue.over_limit() {
+                break;
+            }
+            let Some(head) = queue.ready.pop() else { break };
+            state.dead_letter(q, head, Reason::MaxLen);
+        }
+        if entry.expires_at != 0 {
+            if entry.expires_at <= now {
+                // TTL 0: gone unless a consumer takes it in this flush.
+                state.expire_soon.push(q);
+            }
+            arm_ttl_timer(state, q);
+        }
+        state.mark_dirty(q);
+    }
+    out
+}
+
+/// Makes sure a timer will expire the message at the head of `q`.
+pub(crate) fn arm_ttl_timer(state: &mut State, q: QueueId) {
+    let Some(queue) = state.queues.get_mut(q) else { return };
+    let Some(deadline) = queue.ready.front().map(|e| e.expires_at).filter(|d| *d != 0) else { return };
+    // Expired means strictly after the deadline.
+    let at = deadline + 1;
+    if queue.ttl_timer_at.is_none_or(|t| t > at) {
+        queue.ttl_timer_at = Some(at);
+        state.schedule(at, Timer::QueueTtl(q));
+    }
+}
+
+/// Removes expired messages from the head of `q` (dead-lettering them);
+/// `inclusive` also takes those due exactly now (TTL 0 after dispatch).
+pub(crate) fn expire_head(state: &mut State, q: QueueId, now: u64, inclusive: bool) {
+    loop {
+        let Some(queue) = state.queues.get_mut(q) else { return };
+        let due = |e: &QueueEntry| e.expired(now) || (inclusive && e.expires_at != 0 && e.expires_at <= now);
+        if !queue.ready.front().is_some_and(due) {
+            break;
+        }
+        let Some(entry) = queue.ready.pop() else { break };
+        state.dead_letter(q, entry, Reason::Expired);
+    }
+    arm_ttl_timer(state, q);
+}
+
+/// The head-TTL timer of `q` fired.
+pub(crate) fn ttl_timer(state: &mut State, q: QueueId, at: u64, now: u64) {
+    let Some(queue) = state.queues.get_mut(q) else { return };
+    if queue.ttl_timer_at != Some(at) {
+        return; // superseded by an earlier timer
+    }
+    queue.ttl_timer_at = None;
+    expire_head(state, q, now, false);
+}
+
+/// Schedules the `x-expires` check for `q`, if it has one.
+pub(crate) fn arm_expires_timer(state: &mut State, q: QueueId) {
+    let Some(queue) = state.queues.get(q) else { return };
+    if let Some(expires) = queue.config.expires {
+        let at = queue.last_used + expires;
+        state.schedule(at, Timer::QueueExpires(q));
+    }
+}
+
+/// The `x-expires` timer of `q` fired: delete it if unused for the period.
+pub(crate) fn expires_timer(state: &mut State, q: QueueId, now: u64) {
+    let Some(queue) = state.queues.get_mut(q) else { return };
+    let Some(expires) = queue.config.expires else { return };
+    if !queue.consumers.is_empty() {
+        queue.last_used = now;
+    } else if now >= queue.last_used + expires {
+        lifecycle::delete_queue(state, q);
+        return;
+    }
+    let at = queue.last_used + expires;
+    state.schedule(at.max(now + 1), Timer::QueueExpires(q));
+}
+
+/// Returns an unacknowledged message to its queue, marked redelivered. A
+/// quorum queue counts the return and dead-letters past `x-delivery-limit`.
+/// If the queue is gone, the reference is dropped.
+pub(crate) fn requeue(state: &mut State, q: QueueId, mut entry: QueueEntry) {
+    let Some(queue) = state.queues.get_mut(q) else {
+        state.messages.release(entry.message);
+        return;
+    };
+    queue.unacked = queue.unacked.saturating_sub(1);
+    entry.redelivered = true;
+    if queue.config.kind == QueueKind::Quorum {
+        entry.delivery_count = entry.delivery_count.saturating_add(1);
+        if queue.config.delivery_limit.is_some_and(|l| entry.delivery_count as u64 > l) {
+            state.dead_letter(q, entry, Reason::DeliveryLimit);
+            return;
+        }
+    }
+    queue.ready.requeue(entry);
+    arm_ttl_timer(state, q);
+    state.mark_dirty(q);
+}
