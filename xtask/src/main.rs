@@ -1,1 +1,853 @@
-fn main() {}
+//! `cargo xtask` — Warren's build, run and test commands.
+//!
+//! * `cargo xtask test` — the one test command: wasm check of the core, all
+//!   Rust tests, then the Python (pika) and Node (amqplib) interop suites
+//!   against a freshly started `warren`.
+//! * `cargo xtask run [-- WARREN ARGS]` — builds everything (including the
+//!   browser build in `www/pkg`) and runs `warren` in the foreground.
+//!
+//! Plain `std::process::Command`; no dependencies.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("run") => run(&args[1..]),
+        Some("-h" | "--help" | "help") | None => {
+            print_help();
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown command {other:?} (try `cargo xtask help`)")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_help() {
+    println!(
+        "\
+usage: cargo xtask <command>
+
+commands:
+  test        wasm check of broker-core, `cargo test --workspace`, then the
+              Python (pika) and Node (amqplib) interop suites against a
+              freshly started warren. Exits non-zero on any failure.
+  run [-- ARGS]
+              build everything (incl. the wasm web crate into www/pkg) and run
+              warren in the foreground (default: AMQP on 0.0.0.0:5672 and
+              [::]:5672, data dir ./warren-data). ARGS go to warren.
+"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Paths and small process helpers
+// ---------------------------------------------------------------------------
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() {
+                d
+            } else {
+                root().join(d)
+            }
+        }
+        None => root().join("target"),
+    }
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn show(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Runs `cmd` with inherited stdio; Err with a message on failure.
+fn status(mut cmd: Command) -> Result<(), String> {
+    println!("xtask: $ {}", show(&cmd));
+    let st = cmd
+        .status()
+        .map_err(|e| format!("cannot run `{}`: {e}", show(&cmd)))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed ({st})", show(&cmd)))
+    }
+}
+
+/// Runs `cmd`, streaming its stdout/stderr through while keeping a copy.
+/// Returns (success, combined output).
+fn tee(mut cmd: Command) -> Result<(bool, String), String> {
+    println!("xtask: $ {}", show(&cmd));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run `{}`: {e}", show(&cmd)))?;
+    fn pump<R: Read + Send + 'static>(r: R, to_stderr: bool) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(r);
+            let mut all = String::new();
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match r.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if to_stderr {
+                            let _ = std::io::stderr().write_all(&line);
+                        } else {
+                            let _ = std::io::stdout().write_all(&line);
+                        }
+                        all.push_str(&String::from_utf8_lossy(&line));
+                    }
+                }
+            }
+            all
+        })
+    }
+    let out = pump(child.stdout.take().unwrap(), false);
+    let err = pump(child.stderr.take().unwrap(), true);
+    let st = child.wait().map_err(|e| e.to_string())?;
+    let mut text = out.join().unwrap_or_default();
+    text.push_str(&err.join().unwrap_or_default());
+    Ok((st.success(), text))
+}
+
+/// Output of `PROGRAM --version`, or None if it cannot be run.
+fn version_of(program: impl AsRef<OsStr>) -> Option<String> {
+    let out = Command::new(program).arg("--version").output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mut s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if s.is_empty() {
+        s = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    }
+    Some(s)
+}
+
+fn require_tool(program: &str, why: &str) -> Result<String, String> {
+    version_of(program).ok_or_else(|| {
+        format!("`{program}` was not found on PATH; it is needed {why}. Install it and retry.")
+    })
+}
+
+fn unique_temp_dir(prefix: &str) -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()))
+}
+
+// ---------------------------------------------------------------------------
+// wasm target
+// ---------------------------------------------------------------------------
+
+fn ensure_wasm_target() -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match installed {
+        Ok(out) if out.status.success() => {
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET)
+            {
+                return Ok(());
+            }
+            let mut c = Command::new("rustup");
+            c.args(["target", "add", WASM_TARGET]);
+            status(c)
+        }
+        _ => {
+            // No rustup: the target may still be there (e.g. a distro toolchain).
+            let sysroot = Command::new("rustc")
+                .args(["--print", "sysroot"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default();
+            if Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).is_dir() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the Rust target {WASM_TARGET} is not installed and `rustup` is not \
+                     available to add it; install rustup (https://rustup.rs) or the target"
+                ))
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Starting and stopping warren
+// ---------------------------------------------------------------------------
+
+struct Warren {
+    child: Option<Child>,
+    port: u16,
+    data_dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Warren {
+    fn start(binary: &Path) -> Result<Warren, String> {
+        let data_dir = unique_temp_dir("warren-xtask-data");
+        let log = target_dir().join("xtask-warren.log");
+        let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let mut cmd = Command::new(binary);
+        cmd.args(["--amqp-bind", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file));
+        println!("xtask: $ {}", show(&cmd));
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    // Startup is over; keep draining so warren never blocks.
+                    continue;
+                }
+            }
+        });
+        let mut warren = Warren {
+            child: Some(child),
+            port: 0,
+            data_dir,
+            log,
+        };
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    println!("xtask: warren: {line}");
+                    if let Some(addr) = line.strip_prefix("warren: AMQP listening on ") {
+                        if warren.port == 0 {
+                            warren.port = addr
+                                .rsplit(':')
+                                .next()
+                                .and_then(|p| p.parse().ok())
+                                .ok_or_else(|| format!("cannot parse port from {line:?}"))?;
+                        }
+                    }
+                    let ready = line == "warren: ready";
+                    seen.push(line);
+                    if ready {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let tail = warren.log_tail();
+                    return Err(format!(
+                        "warren did not print `warren: ready` within {STARTUP_TIMEOUT:?}; \
+                         stdout: {seen:?}\nstderr tail:\n{tail}"
+                    ));
+                }
+            }
+        }
+        if warren.port == 0 {
+            return Err(format!("warren is ready but printed no listening line: {seen:?}"));
+        }
+        Ok(warren)
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2F", self.port)
+    }
+
+    fn log_tail(&self) -> String {
+        let s = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// SIGTERM, then wait; Err if it does not exit cleanly in time.
+    fn stop(&mut self) -> Result<(), String> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        if let Ok(Some(st)) = child.try_wait() {
+            return Err(format!("warren had already exited ({st})"));
+        }
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !sent {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("could not send SIGTERM to warren (no `kill`?)".into());
+        }
+        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(st)) if st.success() => {
+                    let _ = std::fs::remove_dir_all(&self.data_dir);
+                    return Ok(());
+                }
+                Ok(Some(st)) => return Err(format!("warren exited with {st} after SIGTERM")),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "warren did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM (killed)"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Warren {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Test result counting (for the summary)
+// ---------------------------------------------------------------------------
+
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    skipped: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.passed += o.passed;
+        self.failed += o.failed;
+        self.skipped += o.skipped;
+    }
+}
+
+/// The number right before `word` in `line` (e.g. "12 passed").
+fn number_before(line: &str, word: &str) -> Option<u64> {
+    let idx = line.find(word)?;
+    line[..idx].split_whitespace().last()?.trim_matches(|c: char| !c.is_ascii_digit()).parse().ok()
+}
+
+/// Sums `test result: ok. N passed; M failed; K ignored` lines of cargo test.
+fn cargo_counts(out: &str) -> Counts {
+    let mut c = Counts::default();
+    for line in out.lines().filter(|l| l.starts_with("test result:")) {
+        c.passed += number_before(line, " passed").unwrap_or(0);
+        c.failed += number_before(line, " failed").unwrap_or(0);
+        c.skipped += number_before(line, " ignored").unwrap_or(0);
+    }
+    c
+}
+
+/// pytest's closing line, e.g. `==== 12 passed, 1 failed in 1.2s ====`.
+fn pytest_counts(out: &str) -> Counts {
+    let Some(line) = out
+        .lines()
+        .rev()
+        .find(|l| l.contains(" passed") || l.contains(" failed") || l.contains(" error"))
+    else {
+        return Counts::default();
+    };
+    Counts {
+        passed: number_before(line, " passed").unwrap_or(0),
+        failed: number_before(line, " failed").unwrap_or(0) + number_before(line, " error").unwrap_or(0),
+        skipped: number_before(line, " skipped").unwrap_or(0),
+    }
+}
+
+/// node --test's TAP trailer: `# pass N`, `# fail N`, `# skipped N`.
+fn node_counts(out: &str) -> Counts {
+    let mut c = Counts::default();
+    for line in out.lines() {
+        let mut it = line.split_whitespace();
+        if it.next() != Some("#") {
+            continue;
+        }
+        let (Some(key), Some(n)) = (it.next(), it.next().and_then(|n| n.parse::<u64>().ok())) else {
+            continue;
+        };
+        match key {
+            "pass" => c.passed = n,
+            "fail" | "cancelled" => c.failed += n,
+            "skipped" | "todo" => c.skipped += n,
+            _ => {}
+        }
+    }
+    c
+}
+
+// ---------------------------------------------------------------------------
+// cargo xtask test
+// ---------------------------------------------------------------------------
+
+struct Step {
+    name: &'static str,
+    ok: bool,
+    note: String,
+    secs: f64,
+    counts: Option<Counts>,
+}
+
+struct Report {
+    steps: Vec<Step>,
+}
+
+impl Report {
+    fn record(&mut self, name: &'static str, started: Instant, r: Result<Option<Counts>, String>) -> bool {
+        let secs = started.elapsed().as_secs_f64();
+        let (ok, note, counts) = match r {
+            Ok(c) => (c.map_or(true, |c| c.failed == 0), String::new(), c),
+            Err(e) => (false, e, None),
+        };
+        println!("\nxtask: --- {name}: {} ({secs:.1}s)\n", if ok { "ok" } else { "FAILED" });
+        self.steps.push(Step { name, ok, note, secs, counts });
+        ok
+    }
+    fn skip(&mut self, name: &'static str, why: &str) {
+        self.steps.push(Step {
+            name,
+            ok: false,
+            note: format!("not run: {why}"),
+            secs: 0.0,
+            counts: None,
+        });
+    }
+}
+
+fn test(args: &[String]) -> Result<(), String> {
+    if let Some(a) = args.first() {
+        return Err(format!("`cargo xtask test` takes no arguments (got {a:?})"));
+    }
+    let root = root();
+    let mut report = Report { steps: Vec::new() };
+
+    // Tools first, so a missing one fails fast with a clear message.
+    let mut missing = Vec::new();
+    for (tool, why) in [
+        ("python3", "for the pika interop tests (tests/python)"),
+        ("node", "for the amqplib interop tests (tests/node)"),
+        ("npm", "to install tests/node's locked dependencies"),
+    ] {
+        match require_tool(tool, why) {
+            Ok(v) => println!("xtask: found {tool}: {v}"),
+            Err(e) => missing.push(e),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(missing.join("\n"));
+    }
+
+    let t = Instant::now();
+    let r = ensure_wasm_target().and_then(|()| {
+        let mut c = cargo();
+        c.args(["check", "-p", "broker-core", "--target", WASM_TARGET]);
+        status(c)
+    });
+    report.record("broker-core builds for wasm32", t, r.map(|()| None));
+
+    // Build every crate and test target first; this also produces the debug
+    // `warren` binary (target/debug/warren) that the interop suites use, built
+    // exactly as `cargo test` builds it, so nothing is compiled twice.
+    let t = Instant::now();
+    let r = (|| {
+        let mut c = cargo();
+        c.args(["test", "--workspace", "--no-run"]);
+        status(c)
+    })();
+    let built = report.record("build workspace + warren (debug)", t, r.map(|()| None));
+
+    if built {
+        let t = Instant::now();
+        let r = (|| {
+            let mut c = cargo();
+            c.args(["test", "--workspace"]);
+            let (ok, out) = tee(c)?;
+            let counts = cargo_counts(&out);
+            if !ok && counts.failed == 0 {
+                return Err("`cargo test --workspace` failed (see above)".into());
+            }
+            Ok(Some(counts))
+        })();
+        report.record("cargo test --workspace", t, r);
+    } else {
+        report.skip("cargo test --workspace", "the build failed");
+    }
+    let warren_bin = target_dir().join("debug").join(format!("warren{}", std::env::consts::EXE_SUFFIX));
+
+    // Prepare the client environments before starting warren.
+    let t = Instant::now();
+    let venv_python = prepare_python_venv(&root);
+    let py_ready = report.record("python venv (target/venv)", t, venv_python.as_ref().map(|_| None).map_err(Clone::clone));
+    let t = Instant::now();
+    let r = (|| {
+        let mut c = Command::new("npm");
+        c.args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(root.join("tests/node"));
+        status(c)
+    })();
+    let node_ready = report.record("npm ci (tests/node)", t, r.map(|()| None));
+
+    if built {
+        let t = Instant::now();
+        match Warren::start(&warren_bin) {
+            Err(e) => {
+                report.record("start warren", t, Err(e));
+                report.skip("pytest (pika)", "warren did not start");
+                report.skip("node --test (amqplib)", "warren did not start");
+            }
+            Ok(mut warren) => {
+                report.record("start warren", t, Ok(None));
+                let url = warren.url();
+                println!("xtask: AMQP_URL={url}");
+
+                let t = Instant::now();
+                if let (true, Ok(py)) = (py_ready, &venv_python) {
+                    let r = (|| {
+                        let mut c = Command::new(py);
+                        c.args(["-m", "pytest", "-p", "no:cacheprovider", "-v", "tests/python"])
+                            .current_dir(&root)
+                            .env("AMQP_URL", &url)
+                            .env("PYTHONDONTWRITEBYTECODE", "1");
+                        let (ok, out) = tee(c)?;
+                        let counts = pytest_counts(&out);
+                        if !ok && counts.failed == 0 {
+                            return Err("pytest failed (see above)".into());
+                        }
+                        if counts.passed == 0 {
+                            return Err("pytest ran no test".into());
+                        }
+                        Ok(Some(counts))
+                    })();
+                    report.record("pytest (pika)", t, r);
+                } else {
+                    report.skip("pytest (pika)", "the venv could not be prepared");
+                }
+
+                let t = Instant::now();
+                if node_ready {
+                    let r = (|| {
+                        let mut c = Command::new("node");
+                        c.args(["--test", "--test-timeout=120000"])
+                            .current_dir(root.join("tests/node"))
+                            .env("AMQP_URL", &url);
+                        let (ok, out) = tee(c)?;
+                        let counts = node_counts(&out);
+                        if !ok && counts.failed == 0 {
+                            return Err("node --test failed (see above)".into());
+                        }
+                        if counts.passed == 0 {
+                            return Err("node --test ran no test".into());
+                        }
+                        Ok(Some(counts))
+                    })();
+                    report.record("node --test (amqplib)", t, r);
+                } else {
+                    report.skip("node --test (amqplib)", "npm ci failed");
+                }
+
+                let t = Instant::now();
+                let r = warren.stop();
+                let stopped = report.record("warren stops on SIGTERM", t, r.map(|()| None));
+                let failed_clients = report
+                    .steps
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .any(|s| !s.ok);
+                if failed_clients || !stopped {
+                    println!(
+                        "xtask: warren's log is in {} ; its tail:\n{}",
+                        warren.log.display(),
+                        warren.log_tail()
+                    );
+                }
+            }
+        }
+    } else {
+        report.skip("start warren", "the build failed");
+        report.skip("pytest (pika)", "the build failed");
+        report.skip("node --test (amqplib)", "the build failed");
+    }
+
+    // Summary.
+    println!("\nxtask: ================= summary =================");
+    let mut total = Counts::default();
+    for s in &report.steps {
+        let counts = s
+            .counts
+            .map(|c| format!(" [{} passed, {} failed, {} skipped]", c.passed, c.failed, c.skipped))
+            .unwrap_or_default();
+        println!(
+            "xtask: {:<6} {:<32} {:>6.1}s{}{}",
+            if s.ok { "ok" } else { "FAILED" },
+            s.name,
+            s.secs,
+            counts,
+            if s.note.is_empty() { String::new() } else { format!("  -- {}", s.note) }
+        );
+        if let Some(c) = s.counts {
+            total += c;
+        }
+    }
+    let failed_steps: Vec<&str> = report.steps.iter().filter(|s| !s.ok).map(|s| s.name).collect();
+    if failed_steps.is_empty() {
+        println!("xtask: all {} steps ok", report.steps.len());
+    } else {
+        println!("xtask: failed steps: {}", failed_steps.join(", "));
+    }
+    println!(
+        "xtask: {} passed, {} failed, {} skipped",
+        total.passed, total.failed, total.skipped
+    );
+    if failed_steps.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} step(s) failed", failed_steps.len()))
+    }
+}
+
+/// Creates target/venv (if needed) and installs tests/python/requirements.txt
+/// (if it changed since the last install). Returns the venv's python.
+fn prepare_python_venv(root: &Path) -> Result<PathBuf, String> {
+    let venv = target_dir().join("venv");
+    let bin = if cfg!(windows) { "Scripts" } else { "bin" };
+    let py = venv.join(bin).join(if cfg!(windows) { "python.exe" } else { "python" });
+    if !py.exists() {
+        let mut c = Command::new("python3");
+        c.args(["-m", "venv"]).arg(&venv);
+        status(c).map_err(|e| {
+            format!(
+                "{e}\ncould not create a Python virtual environment; on Debian/Ubuntu \
+                 `apt-get install python3-venv` provides the venv module"
+            )
+        })?;
+    }
+    let req_path = root.join("tests/python/requirements.txt");
+    let req = std::fs::read_to_string(&req_path).map_err(|e| format!("{}: {e}", req_path.display()))?;
+    let stamp = venv.join(".installed-requirements.txt");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(req.as_str()) {
+        let mut c = Command::new(&py);
+        c.args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r"])
+            .arg(&req_path);
+        status(c)?;
+        std::fs::write(&stamp, &req).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    }
+    Ok(py)
+}
+
+// ---------------------------------------------------------------------------
+// cargo xtask run
+// ---------------------------------------------------------------------------
+
+fn run(args: &[String]) -> Result<(), String> {
+    let warren_args: Vec<String> = match args.first().map(String::as_str) {
+        Some("--") => args[1..].to_vec(),
+        _ => args.to_vec(),
+    };
+    let root = root();
+    ensure_wasm_target()?;
+
+    // The browser build: web -> wasm32 -> wasm-bindgen -> www/pkg.
+    let mut c = cargo();
+    c.args(["build", "-p", "web", "--target", WASM_TARGET, "--release"]);
+    status(c)?;
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
+    match web_wasm_bindgen_version(&lock) {
+        None => println!("xtask: the web crate does not depend on wasm-bindgen yet; skipping the wasm-bindgen step"),
+        Some(version) => {
+            ensure_wasm_bindgen_cli(&version)?;
+            let wasm = target_dir().join(WASM_TARGET).join("release").join("web.wasm");
+            let mut c = Command::new(wasm_bindgen_program());
+            c.args(["--target", "web", "--out-dir"])
+                .arg(root.join("www/pkg"))
+                .arg(&wasm);
+            status(c)?;
+            println!("xtask: browser build written to www/pkg");
+        }
+    }
+
+    // Everything else, then warren itself.
+    let mut c = cargo();
+    c.args(["build", "--workspace", "--release"]);
+    status(c)?;
+    let warren = target_dir().join("release").join(format!("warren{}", std::env::consts::EXE_SUFFIX));
+    let mut c = Command::new(&warren);
+    c.args(&warren_args).current_dir(&root);
+    println!("xtask: $ {}   (Ctrl-C to stop)", show(&c));
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // Replace this process so signals go straight to warren.
+        let e = c.exec();
+        Err(format!("cannot exec {}: {e}", warren.display()))
+    }
+    #[cfg(not(unix))]
+    {
+        status(c)
+    }
+}
+
+/// The wasm-bindgen version the `web` package depends on, from Cargo.lock.
+fn web_wasm_bindgen_version(lock: &str) -> Option<String> {
+    let packages: Vec<BTreeMap<String, String>> = lock
+        .split("[[package]]")
+        .skip(1)
+        .map(|block| {
+            let mut m = BTreeMap::new();
+            let mut in_deps = false;
+            let mut deps = Vec::new();
+            for line in block.lines() {
+                let line = line.trim();
+                if in_deps {
+                    if line.starts_with(']') {
+                        in_deps = false;
+                    } else {
+                        deps.push(line.trim_matches(|c| c == '"' || c == ',').to_string());
+                    }
+                } else if line.starts_with("dependencies = [") {
+                    in_deps = !line.ends_with(']');
+                } else if let Some((k, v)) = line.split_once(" = ") {
+                    m.insert(k.to_string(), v.trim_matches('"').to_string());
+                }
+            }
+            m.insert("deps".into(), deps.join("\n"));
+            m
+        })
+        .collect();
+    let web = packages.iter().find(|p| p.get("name").map(String::as_str) == Some("web"))?;
+    let dep = web.get("deps")?.lines().find(|d| d.split(' ').next() == Some("wasm-bindgen"))?.to_string();
+    // "wasm-bindgen" or "wasm-bindgen 0.2.x" when several versions are locked.
+    if let Some((_, v)) = dep.split_once(' ') {
+        return Some(v.to_string());
+    }
+    packages
+        .iter()
+        .find(|p| p.get("name").map(String::as_str) == Some("wasm-bindgen"))
+        .and_then(|p| p.get("version").cloned())
+}
+
+fn wasm_bindgen_program() -> PathBuf {
+    // Prefer the one `cargo install` puts in CARGO_HOME/bin (may not be on PATH).
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    if let Some(home) = cargo_home {
+        let p = home.join("bin").join(format!("wasm-bindgen{}", std::env::consts::EXE_SUFFIX));
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from("wasm-bindgen")
+}
+
+fn ensure_wasm_bindgen_cli(version: &str) -> Result<(), String> {
+    let have = version_of(wasm_bindgen_program());
+    // `wasm-bindgen --version` prints e.g. "wasm-bindgen 0.2.100".
+    if have.as_deref().and_then(|v| v.split_whitespace().nth(1)) == Some(version) {
+        return Ok(());
+    }
+    println!(
+        "xtask: installing wasm-bindgen-cli {version} (found: {})",
+        have.as_deref().unwrap_or("none")
+    );
+    let mut c = cargo();
+    c.args(["install", "wasm-bindgen-cli", "--locked", "--version", &format!("={version}")]);
+    status(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_runner_output() {
+        let cargo = "test result: ok. 14 passed; 0 failed; 2 ignored; 0 measured\n\
+                     test result: FAILED. 3 passed; 1 failed; 0 ignored;\n";
+        let c = cargo_counts(cargo);
+        assert_eq!((c.passed, c.failed, c.skipped), (17, 1, 2));
+
+        let c = pytest_counts("...\n======= 12 passed, 1 failed, 2 skipped in 1.24s =======\n");
+        assert_eq!((c.passed, c.failed, c.skipped), (12, 1, 2));
+        let c = pytest_counts("13 passed in 1.39s\n");
+        assert_eq!((c.passed, c.failed), (13, 0));
+
+        let node = "1..12\n# tests 12\n# suites 0\n# pass 11\n# fail 1\n# cancelled 0\n# skipped 0\n# todo 0\n";
+        let c = node_counts(node);
+        assert_eq!((c.passed, c.failed, c.skipped), (11, 1, 0));
+    }
+
+    #[test]
+    fn finds_wasm_bindgen_version_of_web() {
+        let lock = r#"
+[[package]]
+name = "wasm-bindgen"
+version = "0.2.130"
+
+[[package]]
+name = "web"
+version = "0.1.0"
+dependencies = [
+ "broker-core",
+ "wasm-bindgen",
+]
+"#;
+        assert_eq!(web_wasm_bindgen_version(lock).as_deref(), Some("0.2.130"));
+        let lock2 = "[[package]]\nname = \"web\"\nversion = \"0.1.0\"\ndependencies = [\n \"wasm-bindgen 0.2.99\",\n]\n";
+        assert_eq!(web_wasm_bindgen_version(lock2).as_deref(), Some("0.2.99"));
+        let lock3 = "[[package]]\nname = \"web\"\nversion = \"0.1.0\"\ndependencies = [\n \"broker-core\",\n]\n";
+        assert_eq!(web_wasm_bindgen_version(lock3), None);
+    }
+}
