@@ -7,6 +7,7 @@
 
 mod clock;
 mod core_task;
+mod store;
 mod tcp;
 
 use std::net::SocketAddr;

@@ -1,0 +1,487 @@
+//! [`MessageStore`]: the owner's handle on the message log. It assigns
+//! message ids, places records in segments, keeps the ledger, and hands
+//! encoded records to the committer thread. See the module docs in
+//! `store/mod.rs` for how the owner drives it.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use rustc_hash::FxHashMap;
+use tokio::sync::watch;
+
+use super::committer::{self, Appender, Durability, FaultHook, Shared};
+use super::data_dir::{segment_file_name, DataDir};
+use super::ledger::{Ledger, DELIVERED};
+use super::queues::{QueueId, QueueKey, QueueTable};
+use super::record::{self, StoredMessage, MESSAGE_EVENT_LEN, QUEUE_EVENT_LEN, SEGMENT_HEADER_LEN};
+use super::recovery::{self, RecoveryProgress, RecoveryStats};
+use super::{Location, MessageId, Seq, StoreError};
+
+/// Default largest segment file.
+pub const DEFAULT_SEGMENT_MAX_BYTES: u64 = 64 << 20;
+
+/// How to open the store.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// A segment is sealed and a new one started when the next record
+    /// would take it past this size. A record bigger than this gets a
+    /// segment of its own.
+    pub segment_max_bytes: u64,
+    /// Recovery reports progress every this many records (and after each
+    /// segment).
+    pub progress_every_records: u64,
+    /// Test hook run before each write, sync and unlink (see [`FaultHook`]).
+    pub fault_hook: Option<FaultHook>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { segment_max_bytes: DEFAULT_SEGMENT_MAX_BYTES, progress_every_records: 1_000_000, fault_hook: None }
+    }
+}
+
+/// A message to append. `queues` are the durable queues it was routed to;
+/// it is written once for all of them.
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    pub queues: &'a [QueueId],
+    pub exchange: &'a str,
+    pub routing_key: &'a str,
+    /// Raw AMQP content-header property octets.
+    pub properties: &'a [u8],
+    pub body: &'a [u8],
+}
+
+/// Where an appended message went. It is durable once the committer
+/// reports a durable sequence number `>= seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub id: MessageId,
+    pub location: Location,
+    pub seq: Seq,
+}
+
+/// The state found on open: every queue's live messages in append order.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    pub queues: Vec<RecoveredQueue>,
+    pub stats: RecoveryStats,
+}
+
+#[derive(Debug)]
+pub struct RecoveredQueue {
+    pub key: QueueKey,
+    pub queue: QueueId,
+    pub messages: Vec<RecoveredMessage>,
+}
+
+/// A live message of a recovered queue. Read its contents with
+/// [`MessageStore::read`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveredMessage {
+    pub id: MessageId,
+    pub location: Location,
+    /// The queue had delivered it and no ack followed: deliver it again
+    /// with the redelivered flag.
+    pub delivered: bool,
+}
+
+/// Counters for logs and benchmarks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreStats {
+    pub segments: usize,
+    pub live_messages: usize,
+    pub last_seq: Seq,
+    pub durable_seq: Seq,
+    pub unsynced_bytes: usize,
+    pub file_syncs: u64,
+    pub batches: u64,
+}
+
+pub struct MessageStore {
+    /// Keeps the directory locked while the store is open.
+    _data: DataDir,
+    dir: PathBuf,
+    segment_max_bytes: u64,
+    ledger: Ledger,
+    queues: QueueTable,
+    /// Per queue number, the segment whose `QueueName` record binds it.
+    bound_in: Vec<u64>,
+    /// The segment being appended to and its length.
+    head: Option<(u64, u64)>,
+    next_segment: u64,
+    next_message_id: u64,
+    /// A segment was sealed: look for pinned segments to release.
+    carry_forward_due: bool,
+    shared: Arc<Shared>,
+    committer: Option<JoinHandle<()>>,
+    /// Open read handles per segment, for `read`.
+    readers: Mutex<FxHashMap<u64, Arc<File>>>,
+}
+
+/// Read handles kept open at most; past this the cache starts over.
+const MAX_READERS: usize = 1024;
+
+/// A segment with more live messages than this is not carried forward:
+/// the record would be too big to write once per rollover.
+const CARRY_FORWARD_MAX_LIVE: u64 = 4096;
+
+impl MessageStore {
+    /// Recovers the log under `data` and starts the committer.
+    pub fn open(data: &DataDir, config: StoreConfig) -> Result<(Self, Recovered), StoreError> {
+        Self::open_with_progress(data, config, |_| {})
+    }
+
+    /// As [`open`](Self::open), calling `progress` during recovery.
+    pub fn open_with_progress(
+        data: &DataDir,
+        config: StoreConfig,
+        mut progress: impl FnMut(&RecoveryProgress),
+    ) -> Result<(Self, Recovered), StoreError> {
+        if config.segment_max_bytes < 2 * SEGMENT_HEADER_LEN as u64 || config.segment_max_bytes > u32::MAX as u64 {
+            return Err(StoreError::Invalid(format!("segment size {} out of range", config.segment_max_bytes)));
+        }
+        let dir = data.segments_dir();
+        let replayed = recovery::replay(&dir, config.progress_every_records, &mut progress)?;
+        let (shared, _) = Shared::new();
+        let committer = committer::spawn(shared.clone(), dir.clone(), config.fault_hook.clone())
+            .map_err(|e| StoreError::io(&dir, "start the committer thread for", e))?;
+        let store = MessageStore {
+            _data: data.clone(),
+            dir,
+            segment_max_bytes: config.segment_max_bytes,
+            ledger: replayed.ledger,
+            bound_in: vec![0; replayed.queues.len()],
+            queues: replayed.queues,
+            head: replayed.head,
+            next_segment: replayed.next_segment,
+            next_message_id: replayed.next_message_id,
+            carry_forward_due: true,
+            shared,
+            committer: Some(committer),
+            readers: Mutex::new(FxHashMap::default()),
+        };
+        let recovered = Recovered { queues: store.recovered_queues(), stats: replayed.stats };
+        Ok((store, recovered))
+    }
+
+    fn recovered_queues(&self) -> Vec<RecoveredQueue> {
+        let mut live: Vec<_> = self.ledger.live_messages().collect();
+        live.sort_unstable_by_key(|(id, _)| *id);
+        let mut per_queue: Vec<Vec<RecoveredMessage>> = (0..self.queues.len()).map(|_| Vec::new()).collect();
+        for (id, m) in live {
+            for (qid, delivered) in m.queues() {
+                per_queue[qid as usize].push(RecoveredMessage { id, location: m.location, delivered });
+            }
+        }
+        per_queue
+            .into_iter()
+            .enumerate()
+            .filter(|(_, messages)| !messages.is_empty())
+            .map(|(qid, messages)| {
+                let queue = QueueId(qid as u32);
+                RecoveredQueue { key: self.queues.key(queue).expect("interned").clone(), queue, messages }
+            })
+            .collect()
+    }
+
+    /// The handle for a durable queue, for appends and acks.
+    pub fn queue(&mut self, key: &QueueKey) -> QueueId {
+        let id = self.queues.intern(key);
+        if self.bound_in.len() < self.queues.len() {
+            self.bound_in.resize(self.queues.len(), 0);
+        }
+        id
+    }
+
+    /// Appends a message routed to `msg.queues` (at least one). Returns at
+    /// once; the record is durable when the durable sequence number
+    /// reaches the returned `seq`.
+    pub fn append(&mut self, msg: &NewMessage<'_>) -> Result<Appended, StoreError> {
+        let mut qids: Vec<u32> = Vec::with_capacity(msg.queues.len());
+        for q in msg.queues {
+            self.check_queue(*q)?;
+            if !qids.contains(&q.0) {
+                qids.push(q.0);
+            }
+        }
+        if qids.is_empty() {
+            return Err(StoreError::Invalid("a message needs at least one queue".into()));
+        }
+        if !record::message_fits(qids.len(), msg.exchange, msg.routing_key, msg.properties, msg.body) {
+            return Err(StoreError::Invalid("message too large for the log format".into()));
+        }
+        let len = record::message_len(qids.len(), msg.exchange, msg.routing_key, msg.properties, msg.body) as u64;
+        let shared = self.shared.clone();
+        shared.append(|a| {
+            let (segment, offset) = self.make_room(a, &qids, len);
+            let id = self.next_message_id;
+            self.next_message_id += 1;
+            let seq = a.write(segment, offset, |buf| {
+                record::encode_message(buf, id, &qids, msg.exchange, msg.routing_key, msg.properties, msg.body);
+            });
+            let location = Location { segment, offset: offset as u32, len: len as u32 };
+            self.ledger.add_message(id, location, &qids);
+            self.carry_forward(a);
+            Appended { id, location, seq }
+        })
+    }
+
+    /// Records that `queue` delivered message `id`, so a restart flags it
+    /// redelivered. Returns None, writing nothing, if the queue does not
+    /// hold the message or it is already flagged.
+    pub fn mark_delivered(&mut self, queue: QueueId, id: MessageId) -> Result<Option<Seq>, StoreError> {
+        let flagged = self.ledger.message(id).and_then(|m| m.queues().find(|(q, _)| *q == queue.0).map(|(_, d)| d));
+        if flagged != Some(false) {
+            return Ok(None);
+        }
+        self.message_event(queue, id, record::encode_delivered, |ledger, at| ledger.mark_delivered(at, id, queue.0))
+    }
+
+    /// Records that `queue` is done with message `id` (acked, or dropped by
+    /// expiry or overflow). Returns None, writing nothing, if the queue
+    /// does not hold it. The message's segment may be deleted afterwards.
+    pub fn ack(&mut self, queue: QueueId, id: MessageId) -> Result<Option<Seq>, StoreError> {
+        if !self.ledger.holds(id, queue.0) {
+            return Ok(None);
+        }
+        self.message_event(queue, id, record::encode_ack, |ledger, at| ledger.ack(at, id, queue.0))
+    }
+
+    fn message_event(
+        &mut self,
+        queue: QueueId,
+        id: MessageId,
+        encode: fn(&mut Vec<u8>, u64, u32) -> usize,
+        apply: impl FnOnce(&mut Ledger, u64) -> bool,
+    ) -> Result<Option<Seq>, StoreError> {
+        let shared = self.shared.clone();
+        shared.append(|a| {
+            let (segment, offset) = self.make_room(a, &[queue.0], MESSAGE_EVENT_LEN as u64);
+            let seq = a.write(segment, offset, |buf| {
+                encode(buf, id, queue.0);
+            });
+            apply(&mut self.ledger, segment);
+            self.queue_deletions(a);
+            self.carry_forward(a);
+            Some(seq)
+        })
+    }
+
+    /// Drops every message `queue` holds. Returns the record's sequence
+    /// number and how many messages the queue held.
+    pub fn purge_queue(&mut self, queue: QueueId) -> Result<(Seq, usize), StoreError> {
+        self.queue_event(queue, false)
+    }
+
+    /// As [`purge_queue`](Self::purge_queue), for a deleted queue.
+    pub fn delete_queue(&mut self, queue: QueueId) -> Result<(Seq, usize), StoreError> {
+        self.queue_event(queue, true)
+    }
+
+    fn queue_event(&mut self, queue: QueueId, deleted: bool) -> Result<(Seq, usize), StoreError> {
+        self.check_queue(queue)?;
+        let shared = self.shared.clone();
+        shared.append(|a| {
+            let (segment, offset) = self.make_room(a, &[queue.0], QUEUE_EVENT_LEN as u64);
+            let seq = a.write(segment, offset, |buf| {
+                record::encode_queue_event(buf, deleted, queue.0);
+            });
+            let count = self.ledger.purge(segment, queue.0);
+            self.queue_deletions(a);
+            self.carry_forward(a);
+            (seq, count)
+        })
+    }
+
+    fn check_queue(&self, queue: QueueId) -> Result<(), StoreError> {
+        match self.queues.key(queue) {
+            Some(_) => Ok(()),
+            None => Err(StoreError::Invalid(format!("unknown queue handle {}", queue.0))),
+        }
+    }
+
+    /// Makes room for a record of `len` bytes that names `qids`: starts a
+    /// new segment if the head would overflow, then writes the `QueueName`
+    /// records the head lacks. Returns where the record goes.
+    fn make_room(&mut self, a: &mut Appender<'_>, qids: &[u32], len: u64) -> (u64, u64) {
+        let names = |store: &Self, segment: u64| -> u64 {
+            qids.iter()
+                .filter(|&&q| store.bound_in[q as usize] != segment)
+                .map(|&q| {
+                    let key = store.queues.key(QueueId(q)).expect("checked");
+                    record::queue_name_len(&key.vhost, &key.name) as u64
+                })
+                .sum()
+        };
+        let fits = match self.head {
+            Some((segment, size)) => {
+                size + names(self, segment) + len <= self.segment_max_bytes || size <= SEGMENT_HEADER_LEN as u64
+            }
+            None => false,
+        };
+        if !fits {
+            self.start_segment(a);
+        }
+        let (segment, mut size) = self.head.expect("a head exists now");
+        for &q in qids {
+            if self.bound_in[q as usize] == segment {
+                continue;
+            }
+            let key = self.queues.key(QueueId(q)).expect("checked");
+            a.write(segment, size, |buf| {
+                size += record::encode_queue_name(buf, q, &key.vhost, &key.name) as u64;
+            });
+            self.bound_in[q as usize] = segment;
+        }
+        self.head = Some((segment, size + len));
+        (segment, size)
+    }
+
+    fn start_segment(&mut self, a: &mut Appender<'_>) {
+        let segment = self.next_segment;
+        self.next_segment += 1;
+        let header = record::SegmentHeader { segment, first_message_id: self.next_message_id };
+        a.write(segment, 0, |buf| record::encode_segment_header(buf, header));
+        self.ledger.open_segment(segment);
+        if let Some((old, _)) = self.head.replace((segment, SEGMENT_HEADER_LEN as u64)) {
+            self.ledger.consider(old);
+            self.queue_deletions(a);
+        }
+        self.carry_forward_due = true;
+    }
+
+    /// After a segment was sealed: writes a `SegmentState` record for each
+    /// small segment that pins a sealed segment holding nothing live, so the
+    /// pinned one can go (see `ledger`).
+    fn carry_forward(&mut self, a: &mut Appender<'_>) {
+        if !std::mem::take(&mut self.carry_forward_due) {
+            return;
+        }
+        let head = self.head.map(|(id, _)| id);
+        for target in self.ledger.carry_forward_targets(head, CARRY_FORWARD_MAX_LIVE) {
+            let live = self.ledger.segment_state(target);
+            let mut qids: Vec<u32> = live.iter().flat_map(|(_, refs)| refs.iter().map(|r| r & !DELIVERED)).collect();
+            qids.sort_unstable();
+            qids.dedup();
+            let len = record::segment_state_len(&live) as u64;
+            let (segment, offset) = self.make_room(a, &qids, len);
+            a.write(segment, offset, |buf| {
+                record::encode_segment_state(buf, target, &live);
+            });
+            self.ledger.apply_segment_state(segment, target, live);
+        }
+        self.queue_deletions(a);
+    }
+
+    /// Queues the deletion of every segment the ledger says is no longer
+    /// needed.
+    fn queue_deletions(&mut self, a: &mut Appender<'_>) {
+        for segment in self.ledger.take_deletable(self.head.map(|(id, _)| id)) {
+            a.delete(segment);
+            self.readers.lock().unwrap_or_else(|p| p.into_inner()).remove(&segment);
+        }
+    }
+
+    /// Reads a message back by location, checking its CRC. Works for
+    /// records not yet written out too. Safe to call from any thread.
+    pub fn read(&self, location: Location) -> io::Result<StoredMessage> {
+        let buf = match self.shared.unwritten(location) {
+            Some(buf) => buf,
+            None => {
+                let file = self.reader(location.segment)?;
+                let mut buf = vec![0; location.len as usize];
+                file.read_exact_at(&mut buf, location.offset as u64)?;
+                buf
+            }
+        };
+        record::decode_stored_message(Bytes::from(buf)).map_err(|why| {
+            let path = self.dir.join(segment_file_name(location.segment));
+            io::Error::new(io::ErrorKind::InvalidData, format!("{} at offset {}: {why}", path.display(), location.offset))
+        })
+    }
+
+    fn reader(&self, segment: u64) -> io::Result<Arc<File>> {
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(file) = readers.get(&segment) {
+            return Ok(file.clone());
+        }
+        let path = self.dir.join(segment_file_name(segment));
+        let file = Arc::new(File::open(&path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?);
+        if readers.len() >= MAX_READERS {
+            readers.clear();
+        }
+        readers.insert(segment, file.clone());
+        Ok(file)
+    }
+
+    /// The highest sequence number handed out so far.
+    pub fn last_seq(&self) -> Seq {
+        self.shared.last_seq()
+    }
+
+    /// Every record up to this sequence number is on disk.
+    pub fn durable_seq(&self) -> Seq {
+        self.shared.durable_seq()
+    }
+
+    /// Durability notifications for an async owner: the value changes each
+    /// time the durable sequence number advances or the store fails.
+    pub fn subscribe(&self) -> watch::Receiver<Durability> {
+        self.shared.subscribe()
+    }
+
+    /// Blocks until `seq` is durable. For tools and tests; an async owner
+    /// waits on [`subscribe`](Self::subscribe) instead.
+    pub fn wait_durable(&self, seq: Seq) -> Result<(), StoreError> {
+        self.shared.wait_durable(seq)
+    }
+
+    /// The error that stopped the store, if it has failed.
+    pub fn failure(&self) -> Option<Arc<StoreError>> {
+        self.shared.failure()
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        StoreStats {
+            segments: self.ledger.segment_ids().count(),
+            live_messages: self.ledger.live_count(),
+            last_seq: self.shared.last_seq(),
+            durable_seq: self.shared.durable_seq(),
+            unsynced_bytes: self.shared.unsynced_bytes(),
+            file_syncs: self.shared.file_syncs.load(Relaxed),
+            batches: self.shared.batches.load(Relaxed),
+        }
+    }
+
+    /// Makes everything appended durable, stops the committer and releases
+    /// the directory. Fails if the store failed at any point.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.stop();
+        match self.shared.failure() {
+            Some(failure) => Err(StoreError::Failed(failure)),
+            None => Ok(()),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(committer) = self.committer.take() {
+            self.shared.close();
+            if committer.join().is_err() {
+                tracing::error!("message store committer thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for MessageStore {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
