@@ -128,6 +128,13 @@ impl<I: SlabId, T> Slab<I, T> {
         })
     }
 
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (I, &mut T)> {
+        self.slots.iter_mut().enumerate().filter_map(|(i, s)| match s {
+            Slot::Occupied { generation, value } => Some((I::new(i as u32, *generation), value)),
+            Slot::Vacant { .. } => None,
+        })
+    }
+
     pub fn ids(&self) -> Vec<I> {
         self.iter().map(|(id, _)| id).collect()
     }

@@ -16,12 +16,14 @@ mod connection;
 mod error;
 mod exchange;
 mod ids;
+pub mod management;
 mod message;
 mod permissions;
 mod queue;
 mod vhost;
 
 pub use auth::{hash_password, User};
+pub use broker::stats::{MessageCounters, MessageRates};
 pub use broker::{Broker, Config, Event, Transmit};
 pub use connection::{PeerInfo, Transport};
 pub use error::AmqpError;

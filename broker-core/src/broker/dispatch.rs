@@ -24,7 +24,7 @@ pub(super) fn run(state: &mut State, conns: &mut Slab<ConnectionId, Connection>,
 
 fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, config: &Config, qid: QueueId, now: u64) {
     loop {
-        let State { queues, consumers, messages, transmit, timers, .. } = &mut *state;
+        let State { queues, consumers, messages, transmit, timers, stats, .. } = &mut *state;
         let Some(q) = queues.get_mut(qid) else { return };
         q.dispatch_queued = false;
         let Some(head) = q.ready.front() else { return };
@@ -53,6 +53,14 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
         let Some(ch) = conn.channel_mut(consumer.channel) else { return };
         let tag = ch.next_tag();
         let channel = ch.id;
+        let counted = if consumer.no_ack { &mut stats.totals.deliver_no_ack } else { &mut stats.totals.deliver };
+        *counted += 1;
+        let counted = if consumer.no_ack { &mut q.stats.deliver_no_ack } else { &mut q.stats.deliver };
+        *counted += 1;
+        if entry.redelivered {
+            stats.totals.redeliver += 1;
+            q.stats.redeliver += 1;
+        }
         if !consumer.no_ack {
             ch.unacked.push_back(Unacked { tag, queue: qid, entry, consumer: Some(cid), delivered_at: now });
             ch.prefetched += 1;

@@ -22,6 +22,7 @@ pub(super) fn handle_bytes(broker: &mut Broker, id: ConnectionId, mut data: Byte
     }
     let now = state.now;
     conn.last_recv = now;
+    conn.recv_octets += data.len() as u64;
     let mut ctx = Ctx { state, conn, config, now };
     if ctx.conn.state == ConnState::AwaitingHeader {
         match ctx.conn.take_protocol_header(&mut data) {
@@ -134,7 +135,7 @@ fn handle_channel_method(ctx: &mut Ctx, channel: u16, method: Method) -> Result<
     dispatch_method(ctx, channel, method).map_err(|e| e.on(ids))
 }
 
-fn dispatch_method(ctx: &mut Ctx, channel: u16, method: Method) -> Result<()> {
+pub(crate) fn dispatch_method(ctx: &mut Ctx, channel: u16, method: Method) -> Result<()> {
     use class::{basic, channel as chan, confirm, exchange, queue, tx};
     match method {
         Method::ChannelOpen(_) => Err(AmqpError::channel_error("second 'channel.open' seen")),

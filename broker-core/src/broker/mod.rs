@@ -2,11 +2,12 @@
 
 pub(crate) mod deadletter;
 pub(crate) mod dispatch;
-mod input;
+pub(crate) mod input;
 pub(crate) mod lifecycle;
 pub(crate) mod queues;
 pub(crate) mod reply_to;
 pub(crate) mod routing;
+pub mod stats;
 mod timers;
 
 use std::cmp::Reverse;
@@ -111,6 +112,8 @@ pub(crate) enum Timer {
     ConsumerTimeout(ConnectionId, u16),
     /// A refused login is answered after a short delay.
     LoginRefused(ConnectionId),
+    /// Sample the message counters for rates.
+    StatsSample,
 }
 
 /// Everything but the connections: what handlers on one connection may
@@ -118,8 +121,8 @@ pub(crate) enum Timer {
 pub(crate) struct State {
     pub vhosts: FxHashMap<String, VHost>,
     pub users: FxHashMap<String, User>,
-    /// (user, vhost) to compiled permissions.
-    pub permissions: FxHashMap<(String, String), permissions::Compiled>,
+    /// (user, vhost) to the permission and its compiled expressions.
+    pub permissions: FxHashMap<(String, String), (Permission, permissions::Compiled)>,
     pub exchanges: Slab<ExchangeId, Exchange>,
     pub queues: Slab<QueueId, Queue>,
     pub consumers: Slab<ConsumerId, Consumer>,
@@ -145,6 +148,7 @@ pub(crate) struct State {
     rng: u64,
     /// The time of the input being handled (ms).
     pub(crate) now: u64,
+    pub(crate) stats: stats::Stats,
 }
 
 impl State {
@@ -213,9 +217,9 @@ fn splitmix64(state: &mut u64) -> u64 {
 /// then ask `poll_timeout` when to call `handle_timeout` next. The core never
 /// blocks, never reads a clock and never touches a socket.
 pub struct Broker {
-    config: Config,
-    connections: Slab<ConnectionId, Connection>,
-    state: State,
+    pub(crate) config: Config,
+    pub(crate) connections: Slab<ConnectionId, Connection>,
+    pub(crate) state: State,
     events: VecDeque<Event>,
 }
 
@@ -227,7 +231,7 @@ impl Broker {
             permissions: config
                 .permissions
                 .iter()
-                .filter_map(|p| Some(((p.user.clone(), p.vhost.clone()), permissions::Compiled::new(p).ok()?)))
+                .filter_map(|p| Some(((p.user.clone(), p.vhost.clone()), (p.clone(), permissions::Compiled::new(p).ok()?))))
                 .collect(),
             exchanges: Slab::default(),
             queues: Slab::default(),
@@ -243,7 +247,10 @@ impl Broker {
             timers: BinaryHeap::new(),
             rng: config.seed,
             now,
+            stats: stats::Stats::default(),
         };
+        state.stats.sample(now);
+        state.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);
         for name in &config.vhosts {
             add_vhost(&mut state, name);
         }
@@ -342,6 +349,7 @@ impl Broker {
                 self.events.push_back(Event::Closed { connection: id, reason });
             } else if !data.is_empty() {
                 conn.in_flight += data.len();
+                conn.sent_octets += data.len() as u64;
                 conn.last_sent = self.state.now;
             }
             if !data.is_empty() {
@@ -376,7 +384,7 @@ impl Broker {
     /// Settles everything one input caused: notices for other connections,
     /// deliveries from queues that can make progress, coalesced confirms,
     /// and the transmit queue.
-    fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         let now = self.state.now;
         loop {
             for (id, channel, tag) in core::mem::take(&mut self.state.cancelled) {

@@ -52,6 +52,7 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
         let Some(queue) = state.queues.get_mut(q) else { continue };
         let entry = queue.new_entry(id, size, priority, ttl, now);
         queue.ready.push(entry);
+        queue.stats.publish += 1;
         out.accepted += 1;
         // drop-head: the oldest messages make room, dead-lettered as `maxlen`.
         loop {

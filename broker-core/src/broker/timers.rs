@@ -2,7 +2,7 @@
 //! in one heap; a fired timer re-checks its condition, so stale timers
 //! (for connections or queues since gone or changed) do nothing.
 
-use super::{lifecycle, queue_transmit, queues, Broker, Ctx, Timer};
+use super::{lifecycle, queue_transmit, queues, stats, Broker, Ctx, Timer};
 use crate::connection::ConnState;
 use crate::error::AmqpError;
 
@@ -58,6 +58,15 @@ pub(super) fn fire(broker: &mut Broker, timer: Timer, at: u64, now: u64) {
             }
         }
         Timer::QueueTtl(q) => queues::ttl_timer(state, q, at, now),
+        Timer::StatsSample => {
+            state.stats.sample(now);
+            for (_, q) in state.queues.iter_mut() {
+                if now.saturating_sub(q.stats_base.0) >= stats::RATE_WINDOW_MS {
+                    q.stats_base = (now, q.stats);
+                }
+            }
+            state.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);
+        }
         Timer::QueueExpires(q) => queues::expires_timer(state, q, now),
         Timer::ConsumerTimeout(id, channel) => {
             let Some(conn) = broker.connections.get_mut(id) else { return };

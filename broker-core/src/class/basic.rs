@@ -142,6 +142,7 @@ pub(crate) fn start_publish(ctx: &mut Ctx, channel: u16, m: BasicPublish) -> Res
 /// A complete message: check it, then route it now or hold it for tx.commit.
 pub(crate) fn publish(ctx: &mut Ctx, channel: u16, m: BasicPublish, properties: Bytes, scan: PropertiesScan, body: Bytes) -> Result<()> {
     ctx.permit(Access::Write, "exchange", &m.exchange)?;
+    ctx.state.stats.totals.publish += 1;
     let exchange = if routing::is_default_exchange(&m.exchange) {
         None
     } else {
@@ -181,6 +182,9 @@ pub(crate) fn publish(ctx: &mut Ctx, channel: u16, m: BasicPublish, properties: 
     if let Some(ch) = ctx.conn.channel_mut(channel) {
         if seq.is_some() {
             ch.confirm(seq, accepted);
+            if accepted {
+                ctx.state.stats.totals.confirm += 1;
+            }
             ctx.state.confirms_pending(ctx.conn.id, channel);
         }
     }
@@ -223,6 +227,10 @@ pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<Ex
     routing::route(ctx.state, &ctx.conn.vhost, exchange, &message, &mut targets);
     let returned = mandatory.then(|| message.clone());
     let result = queues::enqueue(ctx.state, &targets, message, ctx.now);
+    if targets.is_empty() {
+        let counter = if mandatory { &mut ctx.state.stats.totals.return_unroutable } else { &mut ctx.state.stats.totals.drop_unroutable };
+        *counter += 1;
+    }
     if let Some(message) = returned.filter(|_| targets.is_empty()) {
         let ret = BasicReturn {
             reply_code: 312,
@@ -245,9 +253,21 @@ pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
     q.last_used = ctx.now;
     let quorum = q.config.kind == crate::queue::QueueKind::Quorum;
     let Some(entry) = q.ready.pop() else {
+        ctx.state.stats.totals.get_empty += 1;
         ctx.conn.send_method(channel, &BasicGetEmpty { cluster_id: ShortStr::new() }.into());
         return Ok(());
     };
+    let (global, local) = (&mut ctx.state.stats.totals, &mut q.stats);
+    for c in [global, local] {
+        if m.no_ack {
+            c.get_no_ack += 1;
+        } else {
+            c.get += 1;
+        }
+        if entry.redelivered {
+            c.redeliver += 1;
+        }
+    }
     let message_count = q.ready_count() as u32;
     if !m.no_ack {
         q.unacked += 1;
@@ -314,6 +334,12 @@ pub(crate) fn settle(state: &mut State, ch: Option<&mut Channel>, deliveries: Ve
             Settle::Ack | Settle::Discard => {
                 if let Some(q) = state.queues.get_mut(u.queue) {
                     q.unacked = q.unacked.saturating_sub(1);
+                    if outcome == Settle::Ack {
+                        q.stats.ack += 1;
+                    }
+                }
+                if outcome == Settle::Ack {
+                    state.stats.totals.ack += 1;
                 }
                 if outcome == Settle::Discard {
                     state.dead_letter(u.queue, u.entry, Reason::Rejected);

@@ -27,7 +27,7 @@ impl Ctx<'_> {
     /// RabbitMQ's permission check for `access` to a resource in this vhost.
     pub(crate) fn permit(&self, access: Access, kind: &str, name: &str) -> Result<()> {
         let key = (self.conn.user.clone(), self.conn.vhost.clone());
-        permissions::check(self.state.permissions.get(&key), access, kind, name, &self.conn.vhost, &self.conn.user)
+        permissions::check(self.state.permissions.get(&key).map(|(_, c)| c), access, kind, name, &self.conn.vhost, &self.conn.user)
     }
 
     pub(crate) fn vhost_name(&self) -> &str {

@@ -102,6 +102,9 @@ pub struct Connection {
     pub mechanism: ShortStr,
     /// Why the connection ended, for the driver's log.
     pub close_reason: String,
+    /// Octets received from and sent to the peer.
+    pub recv_octets: u64,
+    pub sent_octets: u64,
 }
 
 impl Connection {
@@ -129,6 +132,8 @@ impl Connection {
             exclusive_queues: Vec::new(),
             mechanism: ShortStr::new(),
             close_reason: String::new(),
+            recv_octets: 0,
+            sent_octets: 0,
         }
     }
 

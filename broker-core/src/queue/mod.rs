@@ -7,6 +7,7 @@ pub mod args;
 mod ready;
 
 use crate::amqp::{FieldTable, ShortStr};
+use crate::broker::stats::MessageCounters;
 use crate::ids::{ConnectionId, ConsumerId, ExchangeId, MessageId, QueueId};
 pub use args::{Overflow, QueueConfig, QueueKind};
 pub use ready::ReadyList;
@@ -73,6 +74,9 @@ pub struct Queue {
     pub last_used: u64,
     /// When a timer is set to expire messages at the head, if one is.
     pub ttl_timer_at: Option<u64>,
+    /// This queue's message counters, and a recent sample for its rates.
+    pub stats: MessageCounters,
+    pub stats_base: (u64, MessageCounters),
 }
 
 impl Queue {
@@ -96,6 +100,8 @@ impl Queue {
             dispatch_queued: false,
             last_used: now,
             ttl_timer_at: None,
+            stats: MessageCounters::default(),
+            stats_base: (now, MessageCounters::default()),
         }
     }
 

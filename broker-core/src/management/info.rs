@@ -1,0 +1,382 @@
+//! Read-only views of the broker for management: plain data, shaped after
+//! RabbitMQ's management API objects. The gateway renders them as JSON;
+//! the playground shows them as they are.
+
+use bytes::Bytes;
+
+use crate::amqp::{BasicProperties, FieldTable};
+use crate::broker::stats::{MessageCounters, MessageRates};
+use crate::broker::Broker;
+use crate::connection::{ConnState, Transport};
+use crate::exchange::Destination;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overview {
+    pub connections: usize,
+    pub channels: usize,
+    pub exchanges: usize,
+    pub queues: usize,
+    pub consumers: usize,
+    pub messages_ready: u64,
+    pub messages_unacknowledged: u64,
+    /// Messages held in the store, each counted once.
+    pub messages_stored: usize,
+    pub totals: MessageCounters,
+    pub rates: MessageRates,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionInfo {
+    pub id: u64,
+    /// The peer address, which also names the connection in the API.
+    pub name: String,
+    pub peer: String,
+    pub transport: Transport,
+    pub user: String,
+    pub vhost: String,
+    pub state: &'static str,
+    pub channels: usize,
+    pub connected_at: u64,
+    pub client_properties: FieldTable,
+    pub frame_max: u32,
+    pub channel_max: u16,
+    pub heartbeat: u16,
+    pub recv_octets: u64,
+    pub sent_octets: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelInfo {
+    pub connection: u64,
+    pub connection_name: String,
+    pub number: u16,
+    pub user: String,
+    pub vhost: String,
+    pub consumers: usize,
+    pub messages_unacknowledged: usize,
+    pub prefetch_count: u16,
+    pub global_prefetch_count: u16,
+    pub confirm: bool,
+    pub transactional: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerInfo {
+    pub vhost: String,
+    pub queue: String,
+    pub consumer_tag: String,
+    pub connection: u64,
+    pub connection_name: String,
+    pub channel: u16,
+    pub ack_required: bool,
+    pub prefetch_count: u16,
+    pub exclusive: bool,
+    /// With single-active-consumer, whether this one is the active one.
+    pub active: bool,
+    pub priority: i32,
+    pub arguments: FieldTable,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeInfo {
+    pub vhost: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: FieldTable,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueInfo {
+    pub vhost: String,
+    pub name: String,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub exclusive: bool,
+    pub arguments: FieldTable,
+    /// `classic` or `quorum`.
+    pub kind: &'static str,
+    pub messages_ready: usize,
+    pub messages_unacknowledged: u32,
+    pub message_bytes_ready: usize,
+    pub consumers: usize,
+    pub stats: MessageCounters,
+    pub rates: MessageRates,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindingInfo {
+    pub vhost: String,
+    /// Empty for the default exchange's implicit binding.
+    pub source: String,
+    pub destination: String,
+    /// `queue` or `exchange`.
+    pub destination_type: &'static str,
+    pub routing_key: String,
+    pub arguments: FieldTable,
+}
+
+/// A message as the management API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageView {
+    pub exchange: String,
+    pub routing_key: String,
+    pub redelivered: bool,
+    pub properties: BasicProperties,
+    pub payload: Bytes,
+    /// Ready messages left in the queue after this one (basic.get's count).
+    pub message_count: u32,
+}
+
+impl Broker {
+    pub fn overview(&self) -> Overview {
+        let s = &self.state;
+        let (mut ready, mut unacked) = (0u64, 0u64);
+        for (_, q) in s.queues.iter() {
+            ready += q.ready_count() as u64;
+            unacked += q.unacked as u64;
+        }
+        Overview {
+            connections: self.connections.len(),
+            channels: self.connections.iter().map(|(_, c)| c.channel_count()).sum(),
+            exchanges: s.exchanges.len() + s.vhosts.len(),
+            queues: s.queues.len(),
+            consumers: s.consumers.len(),
+            messages_ready: ready,
+            messages_unacknowledged: unacked,
+            messages_stored: s.messages.len(),
+            totals: s.stats.totals,
+            rates: s.stats.rates(s.now),
+        }
+    }
+
+    /// Sampled global counters, oldest first (one per second, two minutes).
+    pub fn stats_history(&self) -> Vec<(u64, MessageCounters)> {
+        self.state.stats.history().copied().collect()
+    }
+
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        self.connections
+            .iter()
+            .map(|(id, c)| ConnectionInfo {
+                id: id.as_u64(),
+                name: c.peer.address.clone(),
+                peer: c.peer.address.clone(),
+                transport: c.peer.transport,
+                user: c.user.clone(),
+                vhost: c.vhost.clone(),
+                state: match c.state {
+                    ConnState::Open => "running",
+                    ConnState::Closing { .. } | ConnState::Closed | ConnState::Refusing => "closing",
+                    _ => "starting",
+                },
+                channels: c.channel_count(),
+                connected_at: c.connected_at,
+                client_properties: c.client_properties.clone(),
+                frame_max: c.frame_max,
+                channel_max: c.channel_max,
+                heartbeat: c.heartbeat,
+                recv_octets: c.recv_octets,
+                sent_octets: c.sent_octets,
+            })
+            .collect()
+    }
+
+    pub fn channels(&self) -> Vec<ChannelInfo> {
+        let mut out = Vec::new();
+        for (id, c) in self.connections.iter() {
+            for ch in c.channels() {
+                out.push(ChannelInfo {
+                    connection: id.as_u64(),
+                    connection_name: c.peer.address.clone(),
+                    number: ch.id,
+                    user: c.user.clone(),
+                    vhost: c.vhost.clone(),
+                    consumers: ch.consumers.len() + ch.reply_consumer.is_some() as usize,
+                    messages_unacknowledged: ch.unacked.len(),
+                    prefetch_count: ch.consumer_prefetch,
+                    global_prefetch_count: ch.channel_prefetch,
+                    confirm: ch.confirm_next.is_some(),
+                    transactional: ch.tx.is_some(),
+                });
+            }
+        }
+        out
+    }
+
+    pub fn consumers(&self) -> Vec<ConsumerInfo> {
+        let s = &self.state;
+        let mut out = Vec::new();
+        for (_, q) in s.queues.iter() {
+            for (i, (_, cid)) in q.consumers.iter().enumerate() {
+                let Some(c) = s.consumers.get(*cid) else { continue };
+                let conn_name = self.connections.get(c.connection).map(|c| c.peer.address.clone()).unwrap_or_default();
+                out.push(ConsumerInfo {
+                    vhost: q.vhost.clone(),
+                    queue: q.name.to_string(),
+                    consumer_tag: c.tag.to_string(),
+                    connection: c.connection.as_u64(),
+                    connection_name: conn_name,
+                    channel: c.channel,
+                    ack_required: !c.no_ack,
+                    prefetch_count: c.prefetch,
+                    exclusive: c.exclusive,
+                    active: !q.config.single_active_consumer || i == 0,
+                    priority: c.priority,
+                    arguments: c.arguments.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    pub fn exchanges(&self, vhost: Option<&str>) -> Vec<ExchangeInfo> {
+        let mut out = Vec::new();
+        for (vname, vh) in self.state.vhosts.iter().filter(|(n, _)| vhost.is_none_or(|v| v == n.as_str())) {
+            out.push(ExchangeInfo {
+                vhost: vname.clone(),
+                name: String::new(),
+                kind: "direct",
+                durable: true,
+                auto_delete: false,
+                internal: false,
+                arguments: FieldTable::new(),
+            });
+            for id in vh.exchanges.values() {
+                let Some(x) = self.state.exchanges.get(*id) else { continue };
+                out.push(ExchangeInfo {
+                    vhost: vname.clone(),
+                    name: x.name.to_string(),
+                    kind: x.kind.as_str(),
+                    durable: x.durable,
+                    auto_delete: x.auto_delete,
+                    internal: x.internal,
+                    arguments: x.arguments.clone(),
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.vhost, &a.name).cmp(&(&b.vhost, &b.name)));
+        out
+    }
+
+    pub fn queues(&self, vhost: Option<&str>) -> Vec<QueueInfo> {
+        let now = self.state.now;
+        let mut out: Vec<QueueInfo> = self
+            .state
+            .queues
+            .iter()
+            .filter(|(_, q)| vhost.is_none_or(|v| v == q.vhost))
+            .map(|(_, q)| QueueInfo {
+                vhost: q.vhost.clone(),
+                name: q.name.to_string(),
+                durable: q.durable,
+                auto_delete: q.auto_delete,
+                exclusive: q.exclusive_owner.is_some(),
+                arguments: q.arguments.clone(),
+                kind: match q.config.kind {
+                    crate::queue::QueueKind::Classic => "classic",
+                    crate::queue::QueueKind::Quorum => "quorum",
+                },
+                messages_ready: q.ready_count(),
+                messages_unacknowledged: q.unacked,
+                message_bytes_ready: q.ready.bytes(),
+                consumers: q.consumers.len(),
+                stats: q.stats,
+                rates: q.stats.rates_since(&q.stats_base.1, now.saturating_sub(q.stats_base.0)),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.vhost, &a.name).cmp(&(&b.vhost, &b.name)));
+        out
+    }
+
+    /// Every binding, including each queue's implicit binding to the default
+    /// exchange, as RabbitMQ lists them.
+    pub fn bindings(&self, vhost: Option<&str>) -> Vec<BindingInfo> {
+        let s = &self.state;
+        let mut out = Vec::new();
+        for (vname, vh) in s.vhosts.iter().filter(|(n, _)| vhost.is_none_or(|v| v == n.as_str())) {
+            for (qname, _) in vh.queues.iter() {
+                out.push(BindingInfo {
+                    vhost: vname.clone(),
+                    source: String::new(),
+                    destination: qname.to_string(),
+                    destination_type: "queue",
+                    routing_key: qname.to_string(),
+                    arguments: FieldTable::new(),
+                });
+            }
+            for xid in vh.exchanges.values() {
+                let Some(x) = s.exchanges.get(*xid) else { continue };
+                for (dest, key, args) in x.bindings() {
+                    let (destination, destination_type) = match dest {
+                        Destination::Queue(q) => (s.queues.get(q).map(|q| q.name.to_string()), "queue"),
+                        Destination::Exchange(e) => (s.exchanges.get(e).map(|e| e.name.to_string()), "exchange"),
+                    };
+                    let Some(destination) = destination else { continue };
+                    out.push(BindingInfo {
+                        vhost: vname.clone(),
+                        source: x.name.to_string(),
+                        destination,
+                        destination_type,
+                        routing_key: key.to_string(),
+                        arguments: args.clone(),
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (&a.vhost, &a.source, &a.destination, &a.routing_key).cmp(&(&b.vhost, &b.source, &b.destination, &b.routing_key))
+        });
+        out
+    }
+
+    /// Up to `limit` ready messages of a queue, in delivery order, without
+    /// consuming them (RabbitMQ has no such view).
+    pub fn browse(&self, vhost: &str, queue: &str, limit: usize) -> Option<Vec<MessageView>> {
+        let s = &self.state;
+        let q = s.queues.get(*s.vhosts.get(vhost)?.queues.get(queue)?)?;
+        let remaining = q.ready_count();
+        Some(
+            q.ready
+                .iter()
+                .take(limit)
+                .enumerate()
+                .filter_map(|(i, e)| {
+                    let m = s.messages.get(e.message)?;
+                    Some(MessageView {
+                        exchange: m.exchange.to_string(),
+                        routing_key: m.routing_key.to_string(),
+                        redelivered: e.redelivered,
+                        properties: m.decode_properties(),
+                        payload: m.body.clone(),
+                        message_count: (remaining - i - 1) as u32,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    pub fn vhost_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.state.vhosts.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    pub fn users(&self) -> Vec<crate::User> {
+        let mut v: Vec<crate::User> = self.state.users.values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    pub fn user(&self, name: &str) -> Option<&crate::User> {
+        self.state.users.get(name)
+    }
+
+    pub fn permissions(&self) -> Vec<crate::Permission> {
+        let mut v: Vec<crate::Permission> = self.state.permissions.values().map(|(p, _)| p.clone()).collect();
+        v.sort_by(|a, b| (&a.user, &a.vhost).cmp(&(&b.user, &b.vhost)));
+        v
+    }
+}
