@@ -1,12 +1,14 @@
 //! `warren`: the native gateway. A thin driver around `broker_core::Broker`:
-//! it accepts AMQP connections over TCP, moves bytes between sockets and
-//! the core, keeps time, and shuts down cleanly on SIGINT/SIGTERM.
+//! it accepts AMQP connections over TCP and over WebSocket (on the HTTP
+//! port, see [`http`]), moves bytes between sockets and the core, keeps
+//! time, and shuts down cleanly on SIGINT/SIGTERM.
 //!
 //! Exactly one task (see [`core_task`]) owns the broker; connection tasks
 //! only read and write bytes and talk to it over channels.
 
 mod clock;
 mod core_task;
+mod http;
 mod store;
 mod tcp;
 
@@ -22,6 +24,15 @@ struct Args {
     /// Address to accept AMQP connections on (repeatable). Port 0 picks a free port.
     #[arg(long = "amqp-bind", value_name = "ADDR")]
     amqp_bind: Vec<SocketAddr>,
+
+    /// Address for the HTTP port: AMQP over WebSocket, static files, and
+    /// later the management API (repeatable). Port 0 picks a free port.
+    #[arg(long = "http-bind", value_name = "ADDR")]
+    http_bind: Vec<SocketAddr>,
+
+    /// Directory of static files served on the HTTP port (the dashboard).
+    #[arg(long, value_name = "DIR", default_value = "./www")]
+    www_dir: PathBuf,
 
     /// Directory for durable data.
     #[arg(long, default_value = "./warren-data")]
@@ -70,21 +81,8 @@ async fn run(args: Args) -> Result<(), String> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", args.data_dir.display()))?;
 
-    let defaults = args.amqp_bind.is_empty();
-    let binds = if defaults {
-        vec!["0.0.0.0:5672".parse().expect("valid"), "[::]:5672".parse().expect("valid")]
-    } else {
-        args.amqp_bind.clone()
-    };
-    let mut listeners = Vec::new();
-    for addr in binds {
-        match tcp::listen(addr) {
-            Ok(l) => listeners.push(l),
-            // IPv6 may be missing in containers: the default dual bind tolerates that.
-            Err(e) if defaults && addr.is_ipv6() => tracing::warn!("not listening on {addr}: {e}"),
-            Err(e) => return Err(format!("cannot listen on {addr}: {e}")),
-        }
-    }
+    let listeners = listen_all(&args.amqp_bind, 5672)?;
+    let http_listeners = listen_all(&args.http_bind, 15672)?;
 
     let config = broker_core::Config {
         heartbeat: args.heartbeat,
@@ -104,6 +102,16 @@ async fn run(args: Args) -> Result<(), String> {
         tracing::info!("AMQP listening on {addr}");
         tokio::spawn(tcp::accept_loop(l, input_tx.clone(), shutdown_rx.clone()));
     }
+    if !http_listeners.is_empty() && !args.www_dir.is_dir() {
+        tracing::info!("no static files: {} is not a directory", args.www_dir.display());
+    }
+    let router = http::router(input_tx.clone(), &args.www_dir);
+    for l in http_listeners {
+        let addr = l.local_addr().map_err(|e| e.to_string())?;
+        println!("warren: HTTP listening on {addr}");
+        tracing::info!("HTTP listening on {addr}");
+        tokio::spawn(http::serve(l, router.clone(), shutdown_rx.clone()));
+    }
     println!("warren: ready");
     drop(input_tx);
 
@@ -112,6 +120,27 @@ async fn run(args: Args) -> Result<(), String> {
     let _ = shutdown_tx.send(true);
     let _ = core.await;
     Ok(())
+}
+
+/// Binds every address in `binds`, or when there is none the defaults
+/// `0.0.0.0:PORT` and `[::]:PORT`; a missing IPv6 stack only warns then.
+fn listen_all(binds: &[SocketAddr], default_port: u16) -> Result<Vec<tokio::net::TcpListener>, String> {
+    let defaults = binds.is_empty();
+    let binds = if defaults {
+        vec![SocketAddr::from(([0u8; 4], default_port)), SocketAddr::from(([0u16; 8], default_port))]
+    } else {
+        binds.to_vec()
+    };
+    let mut listeners = Vec::new();
+    for addr in binds {
+        match tcp::listen(addr) {
+            Ok(l) => listeners.push(l),
+            // IPv6 may be missing in containers: the default dual bind tolerates that.
+            Err(e) if defaults && addr.is_ipv6() => tracing::warn!("not listening on {addr}: {e}"),
+            Err(e) => return Err(format!("cannot listen on {addr}: {e}")),
+        }
+    }
+    Ok(listeners)
 }
 
 async fn wait_for_signal() {

@@ -10,6 +10,10 @@
 //! WARREN_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:5673/%2f cargo test -p gateway
 //! ```
 //!
+//! The started warren also listens on an OS-chosen loopback HTTP port
+//! ([`Broker::http_url`], for the WebSocket tests); an external broker's is
+//! taken from `WARREN_TEST_HTTP_URL` (e.g. `http://127.0.0.1:15672`), if set.
+//!
 //! Every test uses [`unique`] names so that many tests can share one broker.
 
 #![allow(dead_code)]
@@ -35,6 +39,8 @@ pub struct Broker {
     pub password: String,
     /// Decoded virtual host name (e.g. `/`).
     pub vhost: String,
+    /// `http://host:port` of the HTTP port (AMQP over WebSocket), if known.
+    pub http_url: Option<String>,
     child: Option<Child>,
     log_path: Option<std::path::PathBuf>,
     // Kept alive until drop (data dir and stderr log live here).
@@ -45,7 +51,10 @@ impl Broker {
     /// Starts warren, or uses `WARREN_TEST_AMQP_URL` if it is set.
     pub fn start() -> Broker {
         match std::env::var("WARREN_TEST_AMQP_URL") {
-            Ok(url) if !url.is_empty() => Self::from_url(url, None, None, None),
+            Ok(url) if !url.is_empty() => {
+                let http = std::env::var("WARREN_TEST_HTTP_URL").ok().filter(|u| !u.is_empty());
+                Self::from_url(url, http, None, None, None)
+            }
             _ => Self::spawn_warren(),
         }
     }
@@ -60,6 +69,9 @@ impl Broker {
         let log = std::fs::File::create(&log_path).expect("create stderr log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
             .arg("--amqp-bind")
+            .arg("127.0.0.1:0")
+            // Never the default 0.0.0.0:15672: tests run many warrens at once.
+            .arg("--http-bind")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&data_dir)
@@ -90,6 +102,7 @@ impl Broker {
 
         let deadline = std::time::Instant::now() + STARTUP_TIMEOUT;
         let mut port = None;
+        let mut http_url = None;
         let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -102,6 +115,9 @@ impl Broker {
                             .and_then(|p| p.parse::<u16>().ok())
                             .unwrap_or_else(|| panic!("cannot parse port from {line:?}"));
                         port.get_or_insert(p);
+                    }
+                    if let Some(addr) = line.strip_prefix("warren: HTTP listening on ") {
+                        http_url.get_or_insert(format!("http://{addr}"));
                     }
                     let ready = line == "warren: ready";
                     seen.push(line);
@@ -125,11 +141,12 @@ impl Broker {
             panic!("warren printed `warren: ready` but no `AMQP listening on` line: {seen:?}")
         });
         let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
-        Self::from_url(url, Some(child), Some(log_path), Some(dir))
+        Self::from_url(url, http_url, Some(child), Some(log_path), Some(dir))
     }
 
     fn from_url(
         url: String,
+        http_url: Option<String>,
         child: Option<Child>,
         log_path: Option<std::path::PathBuf>,
         dir: Option<tempfile::TempDir>,
@@ -142,6 +159,7 @@ impl Broker {
             user: parsed.user,
             password: parsed.password,
             vhost: parsed.vhost,
+            http_url,
             child,
             log_path,
             _dir: dir,
