@@ -2,7 +2,8 @@
 //!
 //! * `cargo xtask test` — the one test command: wasm check of the core, all
 //!   Rust tests, then the Python (pika) and Node (amqplib) interop suites
-//!   against a freshly started `warren`.
+//!   against a freshly started `warren`, then AMQP over WebSocket
+//!   (`tests/ws`: @cloudamqp/amqp-client from Node and headless Chromium).
 //! * `cargo xtask run [-- WARREN ARGS]` — builds everything (including the
 //!   browser build in `www/pkg`) and runs `warren` in the foreground.
 //!
@@ -48,7 +49,9 @@ usage: cargo xtask <command>
 commands:
   test        wasm check of broker-core, `cargo test --workspace`, then the
               Python (pika) and Node (amqplib) interop suites against a
-              freshly started warren. Exits non-zero on any failure.
+              freshly started warren, then the WebSocket suite (tests/ws,
+              Node and Debian's headless Chromium; apt-installs chromium
+              when missing and run as root). Exits non-zero on any failure.
   run [-- ARGS]
               build everything (incl. the wasm web crate into www/pkg) and run
               warren in the foreground (default: AMQP on 0.0.0.0:5672 and
@@ -233,7 +236,7 @@ impl Warren {
         let log = target_dir().join("xtask-warren.log");
         let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut cmd = Command::new(binary);
-        cmd.args(["--amqp-bind", "127.0.0.1:0", "--data-dir"])
+        cmd.args(["--amqp-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -622,6 +625,41 @@ fn test(args: &[String]) -> Result<(), String> {
         report.skip("node --test (amqplib)", "the build failed");
     }
 
+    // AMQP over WebSocket from Node and from Debian's headless Chromium. The
+    // suite starts its own warren ($WARREN_BIN) with its test page as --www-dir.
+    let t = Instant::now();
+    let r = (|| {
+        let mut c = Command::new("npm");
+        c.args(["ci", "--no-audit", "--no-fund"]).current_dir(root.join("tests/ws"));
+        status(c)
+    })();
+    let ws_ready = report.record("npm ci (tests/ws)", t, r.map(|()| None));
+    let t = Instant::now();
+    let chromium = ensure_chromium();
+    let chromium_ready = report.record("chromium (Debian)", t, chromium.as_ref().map(|_| None).map_err(Clone::clone));
+    if let (true, true, true, Ok(chromium)) = (built, ws_ready, chromium_ready, &chromium) {
+        let t = Instant::now();
+        let r = (|| {
+            let mut c = Command::new("node");
+            c.args(["--test", "--test-timeout=120000"])
+                .current_dir(root.join("tests/ws"))
+                .env("WARREN_BIN", &warren_bin)
+                .env("CHROMIUM", chromium);
+            let (ok, out) = tee(c)?;
+            let counts = node_counts(&out);
+            if !ok && counts.failed == 0 {
+                return Err("node --test failed (see above)".into());
+            }
+            if counts.passed == 0 {
+                return Err("node --test ran no test".into());
+            }
+            Ok(Some(counts))
+        })();
+        report.record("node --test (tests/ws: WebSocket)", t, r);
+    } else {
+        report.skip("node --test (tests/ws: WebSocket)", "the build, npm ci or chromium failed");
+    }
+
     // Summary.
     println!("\nxtask: ================= summary =================");
     let mut total = Counts::default();
@@ -656,6 +694,46 @@ fn test(args: &[String]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{} step(s) failed", failed_steps.len()))
+    }
+}
+
+/// Debian's Chromium for the browser tests in tests/ws ($CHROMIUM, default
+/// /usr/bin/chromium). Never a downloaded browser: when it is missing and we
+/// run as root with apt-get, `apt-get install chromium`; otherwise an error
+/// that says how to get it.
+fn ensure_chromium() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("CHROMIUM") {
+        let p = PathBuf::from(p);
+        return if p.exists() { Ok(p) } else { Err(format!("CHROMIUM={} does not exist", p.display())) };
+    }
+    let path = PathBuf::from("/usr/bin/chromium");
+    if path.exists() {
+        return Ok(path);
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if !is_root || version_of("apt-get").is_none() {
+        return Err("/usr/bin/chromium was not found; the browser tests (tests/ws) need Debian's \
+                    Chromium: run `sudo apt-get install chromium` (or set CHROMIUM to a Chromium \
+                    binary) and retry"
+            .into());
+    }
+    println!("xtask: /usr/bin/chromium is missing; installing Debian's chromium with apt-get");
+    let mut c = Command::new("apt-get");
+    c.args(["update", "-qq"]).env("DEBIAN_FRONTEND", "noninteractive");
+    if let Err(e) = status(c) {
+        println!("xtask: warning: {e}; trying the install anyway");
+    }
+    let mut c = Command::new("apt-get");
+    c.args(["install", "-y", "-qq", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive");
+    status(c)?;
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err("apt-get installed chromium but /usr/bin/chromium is still missing".into())
     }
 }
 
