@@ -9,6 +9,7 @@
 mod clock;
 mod core_task;
 mod http;
+mod settings;
 mod store;
 mod tcp;
 
@@ -21,6 +22,9 @@ use tokio::sync::mpsc;
 #[derive(Parser, Debug)]
 #[command(name = "warren", version, about = "Warren: an AMQP 0-9-1 message broker")]
 struct Args {
+    #[command(flatten)]
+    access: settings::AccessArgs,
+
     /// Address to accept AMQP connections on (repeatable). Port 0 picks a free port.
     #[arg(long = "amqp-bind", value_name = "ADDR")]
     amqp_bind: Vec<SocketAddr>,
@@ -84,13 +88,18 @@ async fn run(args: Args) -> Result<(), String> {
     let listeners = listen_all(&args.amqp_bind, 5672)?;
     let http_listeners = listen_all(&args.http_bind, 15672)?;
 
-    let config = broker_core::Config {
+    let mut config = broker_core::Config {
         heartbeat: args.heartbeat,
         frame_max: args.frame_max,
         channel_max: args.channel_max,
         seed: clock::seed(),
         ..Default::default()
     };
+    let mut salt_seed = clock::seed();
+    settings::apply(&args.access, &mut config, || {
+        salt_seed = salt_seed.rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15;
+        (salt_seed as u32).to_le_bytes()
+    })?;
 
     let (input_tx, input_rx) = mpsc::channel(4096);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);

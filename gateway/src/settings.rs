@@ -1,0 +1,115 @@
+//! Users, vhosts, permissions and consumer limits from the command line,
+//! applied to the core's configuration at start.
+
+use broker_core::{hash_password, Config, Permission, User};
+
+#[derive(clap::Args, Debug, Default)]
+pub struct AccessArgs {
+    /// Add a user: `NAME:PASSWORD[:TAG,TAG…]` (repeatable). The password is
+    /// stored as a salted SHA-256 hash, as RabbitMQ does.
+    #[arg(long = "user", value_name = "NAME:PASSWORD[:TAGS]")]
+    users: Vec<String>,
+
+    /// Add a virtual host (repeatable). `/` always exists.
+    #[arg(long = "vhost", value_name = "NAME")]
+    vhosts: Vec<String>,
+
+    /// Grant permissions: `USER:VHOST:CONFIGURE:WRITE:READ`, each a regular
+    /// expression as in `rabbitmqctl set_permissions` (repeatable).
+    #[arg(long = "permission", value_name = "USER:VHOST:CONF:WRITE:READ")]
+    permissions: Vec<String>,
+
+    /// Remove the default guest user.
+    #[arg(long)]
+    no_guest: bool,
+
+    /// Close a channel whose delivery stays unacknowledged this long, in
+    /// ms (RabbitMQ's consumer_timeout; 0 disables).
+    #[arg(long, value_name = "MS", default_value_t = 1_800_000)]
+    consumer_timeout_ms: u64,
+}
+
+/// Applies the flags to `config`. `salt` supplies 4 random octets per user.
+pub fn apply(args: &AccessArgs, config: &mut Config, mut salt: impl FnMut() -> [u8; 4]) -> Result<(), String> {
+    if args.no_guest {
+        config.users.retain(|u| u.name != "guest");
+        config.permissions.retain(|p| p.user != "guest");
+    }
+    for spec in &args.users {
+        let mut parts = spec.splitn(3, ':');
+        let (Some(name), Some(password)) = (parts.next(), parts.next()) else {
+            return Err(format!("--user {spec}: expected NAME:PASSWORD[:TAGS]"));
+        };
+        if name.is_empty() {
+            return Err(format!("--user {spec}: empty user name"));
+        }
+        let tags = parts.next().map(|t| t.split(',').filter(|t| !t.is_empty()).map(String::from).collect()).unwrap_or_default();
+        config.users.retain(|u| u.name != name);
+        config.users.push(User {
+            name: name.to_string(),
+            password_hash: hash_password(password, salt()),
+            tags,
+            loopback_only: false,
+        });
+    }
+    for vhost in &args.vhosts {
+        if !config.vhosts.contains(vhost) {
+            config.vhosts.push(vhost.clone());
+        }
+    }
+    for spec in &args.permissions {
+        let parts: Vec<&str> = spec.splitn(5, ':').collect();
+        let [user, vhost, configure, write, read] = parts[..] else {
+            return Err(format!("--permission {spec}: expected USER:VHOST:CONFIGURE:WRITE:READ"));
+        };
+        if !config.users.iter().any(|u| u.name == user) {
+            return Err(format!("--permission {spec}: no user '{user}'"));
+        }
+        if !config.vhosts.iter().any(|v| v == vhost) {
+            return Err(format!("--permission {spec}: no vhost '{vhost}' (add it with --vhost)"));
+        }
+        for expr in [configure, write, read] {
+            if !expr.is_empty() {
+                regex_lite::Regex::new(expr).map_err(|e| format!("--permission {spec}: bad expression '{expr}': {e}"))?;
+            }
+        }
+        config.permissions.retain(|p| !(p.user == user && p.vhost == vhost));
+        config.permissions.push(Permission {
+            user: user.into(),
+            vhost: vhost.into(),
+            configure: configure.into(),
+            write: write.into(),
+            read: read.into(),
+        });
+    }
+    config.consumer_timeout_ms = (args.consumer_timeout_ms > 0).then_some(args.consumer_timeout_ms);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_vhosts_and_permissions_from_flags() {
+        let args = AccessArgs {
+            users: vec!["bob:s3cret:administrator,monitoring".into()],
+            vhosts: vec!["dev".into()],
+            permissions: vec!["bob:dev:^bob\\.:.*:".into()],
+            no_guest: true,
+            consumer_timeout_ms: 0,
+        };
+        let mut config = Config::default();
+        apply(&args, &mut config, || [9, 9, 9, 9]).unwrap();
+        assert_eq!(config.users.len(), 1);
+        let bob = &config.users[0];
+        assert!(bob.check_password(b"s3cret"));
+        assert_eq!(bob.tags, ["administrator", "monitoring"]);
+        assert_eq!(config.vhosts, ["/", "dev"]);
+        assert_eq!(config.permissions.len(), 1);
+        assert_eq!((config.permissions[0].configure.as_str(), config.permissions[0].read.as_str()), ("^bob\\.", ""));
+        assert_eq!(config.consumer_timeout_ms, None);
+        let bad = AccessArgs { permissions: vec!["nobody:/:.*:.*:.*".into()], ..Default::default() };
+        assert!(apply(&bad, &mut Config::default(), || [0; 4]).unwrap_err().contains("no user 'nobody'"));
+    }
+}
