@@ -149,6 +149,7 @@ pub(crate) struct State {
     /// The time of the input being handled (ms).
     pub(crate) now: u64,
     pub(crate) stats: stats::Stats,
+    pub(crate) policies: Vec<crate::management::policy::CompiledPolicy>,
 }
 
 impl State {
@@ -248,6 +249,7 @@ impl Broker {
             rng: config.seed,
             now,
             stats: stats::Stats::default(),
+            policies: Vec::new(),
         };
         state.stats.sample(now);
         state.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);

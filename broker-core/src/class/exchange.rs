@@ -38,7 +38,11 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: ExchangeDeclare) -> Result
                         resource("exchange", &m.exchange, ctx.vhost_name())
                     )));
                 }
-                let x = Exchange::new(m.exchange.clone(), kind, m.durable, m.auto_delete, m.internal, m.arguments);
+                let mut x = Exchange::new(m.exchange.clone(), kind, m.durable, m.auto_delete, m.internal, m.arguments);
+                if x.alternate_exchange.is_none() {
+                    let from_policy = ctx.state.policy_for(&ctx.conn.vhost, false, &m.exchange).and_then(|p| p.definition.get("alternate-exchange"));
+                    x.alternate_exchange = from_policy.and_then(FieldValue::as_str).map(ShortStr::from);
+                }
                 let id = ctx.state.exchanges.insert(x);
                 if let Some(vh) = ctx.state.vhosts.get_mut(&ctx.conn.vhost) {
                     vh.exchanges.insert(m.exchange.clone(), id);

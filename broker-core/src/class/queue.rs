@@ -68,6 +68,9 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
                 if m.exclusive {
                     ctx.conn.exclusive_queues.push(id);
                 }
+                if !ctx.state.policies.is_empty() {
+                    ctx.state.apply_policies_to_queue(id);
+                }
                 queues::arm_expires_timer(ctx.state, id);
                 id
             }

@@ -104,6 +104,8 @@ pub struct QueueInfo {
     pub consumers: usize,
     pub stats: MessageCounters,
     pub rates: MessageRates,
+    /// The policy in effect, if any.
+    pub policy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -285,6 +287,7 @@ impl Broker {
                 consumers: q.consumers.len(),
                 stats: q.stats,
                 rates: q.stats.rates_since(&q.stats_base.1, now.saturating_sub(q.stats_base.0)),
+                policy: q.policy.clone(),
             })
             .collect();
         out.sort_by(|a, b| (&a.vhost, &a.name).cmp(&(&b.vhost, &b.name)));

@@ -9,6 +9,7 @@
 //! directly.
 
 pub mod info;
+pub mod policy;
 
 use bytes::{Bytes, BytesMut};
 

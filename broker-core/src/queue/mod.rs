@@ -77,6 +77,8 @@ pub struct Queue {
     /// This queue's message counters, and a recent sample for its rates.
     pub stats: MessageCounters,
     pub stats_base: (u64, MessageCounters),
+    /// The policy applied to this queue, if any.
+    pub policy: Option<String>,
 }
 
 impl Queue {
@@ -102,6 +104,7 @@ impl Queue {
             ttl_timer_at: None,
             stats: MessageCounters::default(),
             stats_base: (now, MessageCounters::default()),
+            policy: None,
         }
     }
 
