@@ -883,6 +883,14 @@ fn ensure_wasm_bindgen_cli(version: &str) -> Result<(), String> {
     );
     let mut c = cargo();
     c.args(["install", "wasm-bindgen-cli", "--locked", "--version", &format!("={version}")]);
+    if status(c).is_ok() {
+        return Ok(());
+    }
+    // The CLI's own lockfile can name a crate version the registry no longer
+    // serves (yanked); then resolve its dependencies afresh.
+    println!("xtask: `cargo install --locked` failed; retrying without --locked");
+    let mut c = cargo();
+    c.args(["install", "wasm-bindgen-cli", "--version", &format!("={version}")]);
     status(c)
 }
 
