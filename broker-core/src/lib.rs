@@ -24,6 +24,8 @@ mod vhost;
 
 pub use auth::{hash_password, User};
 pub use broker::stats::{MessageCounters, MessageRates};
+pub use broker::alarms::Alarm;
+pub use broker::persist::StoreOp;
 pub use broker::{Broker, Config, Event, Transmit};
 pub use connection::{PeerInfo, Transport};
 pub use error::AmqpError;

@@ -34,6 +34,8 @@ impl Message {
 struct Stored {
     message: Message,
     references: u32,
+    /// The key under which the driver's store keeps it, if persisted.
+    persist_key: Option<u64>,
 }
 
 /// Reference-counted message bodies.
@@ -48,7 +50,7 @@ impl MessageStore {
     pub fn insert(&mut self, message: Message, references: u32) -> MessageId {
         debug_assert!(references > 0);
         self.bytes += message.size();
-        self.messages.insert(Stored { message, references })
+        self.messages.insert(Stored { message, references, persist_key: None })
     }
 
     pub fn get(&self, id: MessageId) -> Option<&Message> {
@@ -64,6 +66,19 @@ impl MessageStore {
                 self.bytes -= s.message.size();
             }
         }
+    }
+
+    pub fn set_persist_key(&mut self, id: MessageId, key: u64) {
+        if let Some(s) = self.messages.get_mut(id) {
+            s.persist_key = Some(key);
+        }
+    }
+
+    /// The store key of a persisted message, and whether it is persistent
+    /// (delivery mode 2).
+    pub fn persist_key(&self, id: MessageId) -> Option<(u64, bool)> {
+        let s = self.messages.get(id)?;
+        Some((s.persist_key?, s.message.scan.persistent()))
     }
 
     pub fn len(&self) -> usize {

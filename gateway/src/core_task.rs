@@ -2,6 +2,11 @@
 //! read; it feeds the core, then hands each connection's output to that
 //! connection's writer. Inputs are taken in batches so one pass of output
 //! covers many frames (many frames per write syscall).
+//!
+//! Management (the HTTP API, metrics) reaches the broker through a
+//! [`CoreHandle`]: a closure run on this task with `&mut Broker`, its result
+//! sent back. Closures should only take snapshots or run one operation;
+//! shaping JSON happens in the caller's task.
 
 use bytes::Bytes;
 use broker_core::{Broker, Config, ConnectionId, Event, PeerInfo};
@@ -16,6 +21,35 @@ pub enum Input {
     Data { connection: ConnectionId, data: Bytes },
     Written { connection: ConnectionId, bytes: usize },
     Disconnected { connection: ConnectionId },
+    /// Runs a closure on the broker (management). Output it causes (e.g. a
+    /// connection.close) is flushed like any other input's.
+    Call(Box<dyn FnOnce(&mut Broker) + Send>),
+}
+
+/// A cloneable way for other tasks to run code on the broker.
+#[derive(Clone)]
+pub struct CoreHandle {
+    inputs: mpsc::Sender<Input>,
+}
+
+/// The core task is gone (the broker is shutting down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoreGone;
+
+impl CoreHandle {
+    pub fn new(inputs: mpsc::Sender<Input>) -> Self {
+        CoreHandle { inputs }
+    }
+
+    /// Runs `f` on the core task and returns its result.
+    pub async fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Broker) -> R + Send + 'static) -> Result<R, CoreGone> {
+        let (tx, rx) = oneshot::channel();
+        let job = Box::new(move |broker: &mut Broker| {
+            let _ = tx.send(f(broker));
+        });
+        self.inputs.send(Input::Call(job)).await.map_err(|_| CoreGone)?;
+        rx.await.map_err(|_| CoreGone)
+    }
 }
 
 /// Most inputs handled before output is flushed.
@@ -65,6 +99,12 @@ fn handle_input(broker: &mut Broker, writers: &mut FxHashMap<ConnectionId, mpsc:
             writers.remove(&connection);
             broker.handle_disconnect(connection, now_ms());
         }
+        Input::Call(f) => {
+            // Brings the broker's clock (and due timers) up to date, so rates
+            // and operations see the present, not the last input's time.
+            broker.handle_timeout(now_ms());
+            f(broker);
+        }
     }
 }
 
@@ -83,6 +123,8 @@ fn drain_output(broker: &mut Broker, writers: &mut FxHashMap<ConnectionId, mpsc:
                 // The writer flushes what it was given, then closes the socket.
                 writers.remove(&connection);
             }
+            // Resource alarms are wired with the durability work.
+            Event::PauseReading { .. } | Event::ResumeReading { .. } => {}
         }
     }
 }

@@ -43,6 +43,7 @@ impl State {
     /// Takes `entry` out of `queue` for good: dead-letters it if the queue
     /// has a dead-letter exchange, else drops it.
     pub(crate) fn dead_letter(&mut self, queue: QueueId, entry: QueueEntry, reason: Reason) {
+        self.note_removed(queue, &entry);
         let Some(q) = self.queues.get(queue) else {
             self.messages.release(entry.message);
             return;

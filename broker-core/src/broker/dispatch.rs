@@ -77,12 +77,15 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
         } else {
             conn.send_delivery(channel, &consumer.tag, tag, entry.redelivered, message);
         }
-        if consumer.no_ack {
-            messages.release(entry.message);
-        }
+        let no_ack = consumer.no_ack;
         if !conn.transmit_queued {
             conn.transmit_queued = true;
             transmit.push_back(conn.id);
+        }
+        if no_ack {
+            state.forget(qid, entry);
+        } else {
+            state.note_delivered(qid, &entry);
         }
     }
 }

@@ -118,6 +118,7 @@ pub(crate) fn delete_queue(state: &mut State, id: QueueId) -> usize {
             state.consumer_cancelled(c.connection, c.channel, c.tag);
         }
     }
+    state.note_queue_deleted(&q);
     let ready = q.ready.drain();
     let n = ready.len();
     for e in ready {

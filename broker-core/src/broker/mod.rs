@@ -1,9 +1,11 @@
 //! The broker's one entry point, [`Broker`], and the state it owns.
 
+pub mod alarms;
 pub(crate) mod deadletter;
 pub(crate) mod dispatch;
 pub(crate) mod input;
 pub(crate) mod lifecycle;
+pub mod persist;
 pub(crate) mod queues;
 pub(crate) mod reply_to;
 pub(crate) mod routing;
@@ -55,6 +57,9 @@ pub struct Config {
     pub consumer_timeout_ms: Option<u64>,
     /// A refused login is answered after this many ms (slows password guessing).
     pub login_failure_delay_ms: u64,
+    /// Emit [`persist::StoreOp`]s for a driver that keeps messages on disk,
+    /// and hold confirms until it reports them durable.
+    pub persistence: bool,
     pub cluster_name: String,
 }
 
@@ -76,6 +81,7 @@ impl Default for Config {
             seed: 0x5741_5252_454e,
             consumer_timeout_ms: Some(30 * 60 * 1000),
             login_failure_delay_ms: 1000,
+            persistence: false,
             cluster_name: "warren@localhost".into(),
         }
     }
@@ -94,6 +100,10 @@ pub enum Event {
     /// The connection is finished. Write everything `poll_transmit` gave for
     /// it, then close the socket. The core has already forgotten it.
     Closed { connection: ConnectionId, reason: String },
+    /// A resource alarm blocks this publishing connection: stop reading
+    /// from its socket until `ResumeReading`.
+    PauseReading { connection: ConnectionId },
+    ResumeReading { connection: ConnectionId },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -150,6 +160,11 @@ pub(crate) struct State {
     pub(crate) now: u64,
     pub(crate) stats: stats::Stats,
     pub(crate) policies: Vec<crate::management::policy::CompiledPolicy>,
+    pub(crate) persist: persist::Persistence,
+    /// Channels whose confirms wait for the store: (connection, channel).
+    pub(crate) confirm_waiting: Vec<(ConnectionId, u16)>,
+    /// Resource alarms in force.
+    pub(crate) alarms: Vec<alarms::Alarm>,
 }
 
 impl State {
@@ -250,6 +265,9 @@ impl Broker {
             now,
             stats: stats::Stats::default(),
             policies: Vec::new(),
+            persist: persist::Persistence::new(config.persistence),
+            confirm_waiting: Vec::new(),
+            alarms: Vec::new(),
         };
         state.stats.sample(now);
         state.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);
@@ -276,6 +294,10 @@ impl Broker {
     pub fn handle_bytes(&mut self, id: ConnectionId, now: u64, data: Bytes) {
         self.state.now = now;
         input::handle_bytes(self, id, data);
+        if !self.state.alarms.is_empty() {
+            // A connection that just published during an alarm is blocked too.
+            self.block_if_publisher(id);
+        }
         self.flush();
     }
 
@@ -363,6 +385,26 @@ impl Broker {
 
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// The next operation for the message store (only with
+    /// `Config::persistence`). Carry them out in order.
+    pub fn poll_store_op(&mut self) -> Option<persist::StoreOp> {
+        self.state.persist.ops.pop_front()
+    }
+
+    /// Every `StoreOp::Append` with a ticket up to `ticket` is on disk:
+    /// the confirms waiting for them can go.
+    pub fn handle_persisted(&mut self, ticket: u64) {
+        if ticket <= self.state.persist.durable_upto {
+            return;
+        }
+        self.state.persist.durable_upto = ticket;
+        let waiting = core::mem::take(&mut self.state.confirm_waiting);
+        for w in waiting {
+            self.state.confirms_pending(w.0, w.1);
+        }
+        self.flush();
     }
 
     /// Number of live connections.

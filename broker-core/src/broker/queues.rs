@@ -16,6 +16,8 @@ pub(crate) struct Enqueued {
     pub accepted: usize,
     /// A queue refused it (`reject-publish`): the publisher gets a nack.
     pub rejected: bool,
+    /// The store ticket its confirm must wait for, if it was persisted.
+    pub ticket: Option<u64>,
 }
 
 /// Stores `message` once and appends it to each queue that accepts it.
@@ -48,6 +50,7 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
         let entry = queue.new_entry(id, size, priority, ttl, now);
         state.dead_letter(q, entry, Reason::MaxLen);
     }
+    out.ticket = state.persist_message(id, &taking);
     for &q in &taking {
         let Some(queue) = state.queues.get_mut(q) else { continue };
         let entry = queue.new_entry(id, size, priority, ttl, now);

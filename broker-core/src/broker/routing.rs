@@ -69,11 +69,16 @@ pub(super) fn flush_confirms(state: &mut State, conns: &mut Slab<ConnectionId, C
         let Some(conn) = conns.get_mut(id) else { continue };
         let Some(ch) = conn.channel_mut(channel) else { continue };
         let mut pending = core::mem::take(&mut ch.confirm_pending);
-        pending.sort_unstable_by_key(|(seq, _)| *seq);
+        pending.sort_unstable_by_key(|(seq, _, _)| *seq);
+        // Only the prefix already on disk goes out, in order, so a `multiple`
+        // ack never covers a message still waiting for its fsync.
+        let durable = state.persist.durable_upto;
+        let ready = pending.iter().take_while(|(_, _, ticket)| *ticket <= durable).count();
+        let waiting = pending.split_off(ready);
         let mut methods: Vec<Method> = Vec::new();
         let mut i = 0;
         while i < pending.len() {
-            let (seq, acked) = pending[i];
+            let (seq, acked, _) = pending[i];
             if !acked {
                 methods.push(BasicNack { delivery_tag: seq, multiple: false, requeue: false }.into());
                 i += 1;
@@ -85,6 +90,12 @@ pub(super) fn flush_confirms(state: &mut State, conns: &mut Slab<ConnectionId, C
             }
             methods.push(BasicAck { delivery_tag: pending[j].0, multiple: j > i }.into());
             i = j + 1;
+        }
+        if !waiting.is_empty() {
+            ch.confirm_pending = waiting;
+            if !state.confirm_waiting.contains(&(id, channel)) {
+                state.confirm_waiting.push((id, channel));
+            }
         }
         for m in &methods {
             conn.send_method(channel, m);

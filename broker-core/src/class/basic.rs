@@ -131,6 +131,7 @@ pub(crate) fn cancel(ctx: &mut Ctx, channel: u16, m: BasicCancel) -> Result<()> 
 
 /// basic.publish arrived: wait for its content.
 pub(crate) fn start_publish(ctx: &mut Ctx, channel: u16, m: BasicPublish) -> Result<()> {
+    ctx.conn.has_published = true;
     if m.immediate {
         return Err(AmqpError::not_implemented("immediate=true"));
     }
@@ -178,10 +179,11 @@ pub(crate) fn publish(ctx: &mut Ctx, channel: u16, m: BasicPublish, properties: 
         return Ok(());
     }
     let seq = ch.next_publish_seq();
-    let accepted = route_and_enqueue(ctx, channel, exchange, m.mandatory, message);
+    let result = route_and_enqueue(ctx, channel, exchange, m.mandatory, message);
     if let Some(ch) = ctx.conn.channel_mut(channel) {
         if seq.is_some() {
-            ch.confirm(seq, accepted);
+            let accepted = !result.rejected;
+            ch.confirm(seq, accepted, result.ticket);
             if accepted {
                 ctx.state.stats.totals.confirm += 1;
             }
@@ -217,11 +219,11 @@ fn parse_expiration(text: &str) -> Result<u64> {
 }
 
 /// Routes a message, returning it to the publisher if it is mandatory and
-/// reached no queue. Returns `false` if a queue refused it (reject-publish):
-/// the publisher's confirm is then a nack.
-pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<ExchangeId>, mandatory: bool, message: Message) -> bool {
+/// reached no queue. A queue refusing it (reject-publish) means the
+/// publisher's confirm is a nack; a ticket means the confirm waits for disk.
+pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<ExchangeId>, mandatory: bool, message: Message) -> queues::Enqueued {
     if exchange.is_none() && message.routing_key.starts_with(reply_to::PSEUDO_QUEUE) && ctx.state.direct_reply(&message) {
-        return true;
+        return queues::Enqueued { accepted: 1, ..Default::default() };
     }
     let mut targets = Vec::new();
     routing::route(ctx.state, &ctx.conn.vhost, exchange, &message, &mut targets);
@@ -241,7 +243,7 @@ pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<Ex
         ctx.conn.send_method(channel, &ret.into());
         ctx.conn.send_content(channel, &message);
     }
-    !result.rejected
+    result
 }
 
 pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
@@ -291,7 +293,9 @@ pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
         ctx.conn.send_content(channel, &message);
     }
     if m.no_ack {
-        ctx.state.messages.release(entry.message);
+        ctx.state.forget(qid, entry);
+    } else {
+        ctx.state.note_delivered(qid, &entry);
     }
     Ok(())
 }
@@ -344,7 +348,7 @@ pub(crate) fn settle(state: &mut State, ch: Option<&mut Channel>, deliveries: Ve
                 if outcome == Settle::Discard {
                     state.dead_letter(u.queue, u.entry, Reason::Rejected);
                 } else {
-                    state.messages.release(u.entry.message);
+                    state.forget(u.queue, u.entry);
                 }
                 state.mark_dirty(u.queue);
             }

@@ -71,6 +71,7 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
                 if !ctx.state.policies.is_empty() {
                     ctx.state.apply_policies_to_queue(id);
                 }
+                ctx.state.register_durable_queue(id);
                 queues::arm_expires_timer(ctx.state, id);
                 id
             }
@@ -227,6 +228,7 @@ pub(crate) fn purge(ctx: &mut Ctx, channel: u16, m: QueuePurge) -> Result<()> {
     let id = ctx.queue(&name)?;
     let ready = ctx.state.queues.get_mut(id).map(|q| q.ready.drain()).unwrap_or_default();
     let count = ready.len() as u32;
+    ctx.state.note_purged(id);
     for e in ready {
         ctx.state.messages.release(e.message);
     }

@@ -110,8 +110,9 @@ pub struct Channel {
     pub prefetched: u32,
     /// In confirm mode: the sequence number the next publish gets.
     pub confirm_next: Option<u64>,
-    /// Confirm outcomes (sequence number, acked) not yet written.
-    pub confirm_pending: Vec<(u64, bool)>,
+    /// Confirm outcomes not yet written: (sequence number, acked, store
+    /// ticket to wait for or 0).
+    pub confirm_pending: Vec<(u64, bool, u64)>,
     /// In tx mode: the operations of the open transaction.
     pub tx: Option<Vec<TxOp>>,
     /// channel.flow: whether the client wants deliveries.
@@ -185,9 +186,9 @@ impl Channel {
     }
 
     /// Records a publish's confirm outcome, if the channel is in confirm mode.
-    pub fn confirm(&mut self, seq: Option<u64>, acked: bool) {
+    pub fn confirm(&mut self, seq: Option<u64>, acked: bool, ticket: Option<u64>) {
         if let Some(seq) = seq {
-            self.confirm_pending.push((seq, acked));
+            self.confirm_pending.push((seq, acked, ticket.unwrap_or(0)));
         }
     }
 

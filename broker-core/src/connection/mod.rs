@@ -105,6 +105,10 @@ pub struct Connection {
     /// Octets received from and sent to the peer.
     pub recv_octets: u64,
     pub sent_octets: u64,
+    /// It has sent basic.publish: a resource alarm blocks it.
+    pub has_published: bool,
+    /// Blocked by a resource alarm (the driver is not reading from it).
+    pub blocked: bool,
 }
 
 impl Connection {
@@ -134,6 +138,8 @@ impl Connection {
             close_reason: String::new(),
             recv_octets: 0,
             sent_octets: 0,
+            has_published: false,
+            blocked: false,
         }
     }
 

@@ -79,6 +79,8 @@ pub struct Queue {
     pub stats_base: (u64, MessageCounters),
     /// The policy applied to this queue, if any.
     pub policy: Option<String>,
+    /// The queue's number in the message store, when it keeps messages on disk.
+    pub durable_id: Option<u32>,
 }
 
 impl Queue {
@@ -105,6 +107,7 @@ impl Queue {
             stats: MessageCounters::default(),
             stats_base: (now, MessageCounters::default()),
             policy: None,
+            durable_id: None,
         }
     }
 

@@ -1,0 +1,76 @@
+//! Resource alarms, as RabbitMQ's: while memory or disk is short, every
+//! connection that publishes is blocked — it gets connection.blocked if it
+//! announced the capability, and the driver stops reading from it — while
+//! consumers keep draining queues. connection.unblocked when all clear.
+
+use super::{queue_transmit, Broker, Event};
+use crate::amqp::method::{ConnectionBlocked, ConnectionUnblocked};
+use crate::connection::ConnState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alarm {
+    Memory,
+    Disk,
+}
+
+impl Alarm {
+    fn reason(self) -> &'static str {
+        match self {
+            Alarm::Memory => "low on memory",
+            Alarm::Disk => "low on disk",
+        }
+    }
+}
+
+impl Broker {
+    /// Raises or clears a resource alarm (the driver measures memory and
+    /// disk; the core decides who is blocked).
+    pub fn set_alarm(&mut self, alarm: Alarm, active: bool) {
+        let alarms = &mut self.state.alarms;
+        let was = !alarms.is_empty();
+        if active {
+            if !alarms.contains(&alarm) {
+                alarms.push(alarm);
+            }
+        } else {
+            alarms.retain(|a| *a != alarm);
+        }
+        let now = !self.state.alarms.is_empty();
+        if now && !was {
+            for id in self.connections.ids() {
+                self.block_if_publisher(id);
+            }
+        } else if !now && was {
+            for (id, conn) in self.connections.iter_mut() {
+                if conn.blocked {
+                    conn.blocked = false;
+                    if conn.capabilities.connection_blocked && conn.state == ConnState::Open {
+                        conn.send_method(0, &ConnectionUnblocked {}.into());
+                        queue_transmit(&mut self.state, conn);
+                    }
+                    self.events.push_back(Event::ResumeReading { connection: id });
+                }
+            }
+        }
+        self.flush();
+    }
+
+    pub fn alarms(&self) -> &[Alarm] {
+        &self.state.alarms
+    }
+
+    /// Blocks a connection that has published, if an alarm is on.
+    pub(super) fn block_if_publisher(&mut self, id: crate::ids::ConnectionId) {
+        let Some(&alarm) = self.state.alarms.first() else { return };
+        let Some(conn) = self.connections.get_mut(id) else { return };
+        if conn.blocked || !conn.has_published || conn.state != ConnState::Open {
+            return;
+        }
+        conn.blocked = true;
+        if conn.capabilities.connection_blocked {
+            conn.send_method(0, &ConnectionBlocked { reason: alarm.reason().into() }.into());
+            queue_transmit(&mut self.state, conn);
+        }
+        self.events.push_back(Event::PauseReading { connection: id });
+    }
+}
