@@ -1,6 +1,12 @@
 //! Messages are stored once and shared by reference: a message routed to N
 //! queues is one entry here with N references, and its body is freed when
 //! the last queue has had it acknowledged (or dropped it).
+//!
+//! A body may be *evicted* when memory is short and the driver's store
+//! holds a copy: the entry keeps its metadata, and the body is read back
+//! through the [`BodyLoader`] when the message is delivered.
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 
@@ -31,18 +37,32 @@ impl Message {
     }
 }
 
+/// Reads evicted bodies back from the driver's store.
+pub trait BodyLoader: Send {
+    /// The body stored under `key`, or `None` if it cannot be read.
+    fn load(&mut self, key: u64) -> Option<Bytes>;
+}
+
 struct Stored {
     message: Message,
     references: u32,
-    /// The key under which the driver's store keeps it, if persisted.
+    /// The key under which the driver's store keeps it, if persisted or paged.
     persist_key: Option<u64>,
+    /// The body's length while it is evicted (the body itself is then empty).
+    evicted: Option<usize>,
+    /// Written to the store only to save memory (a transient message).
+    paged: bool,
 }
 
 /// Reference-counted message bodies.
 #[derive(Default)]
 pub struct MessageStore {
     messages: Slab<MessageId, Stored>,
+    /// Octets of messages in memory (evicted bodies not counted).
     bytes: usize,
+    /// Keys of paged messages freed since the last look (the store may
+    /// forget them).
+    pub(crate) unpaged: Vec<u64>,
 }
 
 impl MessageStore {
@@ -50,7 +70,56 @@ impl MessageStore {
     pub fn insert(&mut self, message: Message, references: u32) -> MessageId {
         debug_assert!(references > 0);
         self.bytes += message.size();
-        self.messages.insert(Stored { message, references, persist_key: None })
+        self.messages.insert(Stored { message, references, persist_key: None, evicted: None, paged: false })
+    }
+
+    /// Adds a reference to a message already stored.
+    pub fn retain(&mut self, id: MessageId) {
+        if let Some(s) = self.messages.get_mut(id) {
+            s.references += 1;
+        }
+    }
+
+    /// The message with its body, reading an evicted body back through
+    /// `loader`. `None` if the message is gone or its body unreadable.
+    pub fn get_loaded<'a>(&'a self, id: MessageId, loader: &mut Option<Box<dyn BodyLoader>>) -> Option<Cow<'a, Message>> {
+        let s = self.messages.get(id)?;
+        if s.evicted.is_none() {
+            return Some(Cow::Borrowed(&s.message));
+        }
+        let body = loader.as_mut()?.load(s.persist_key?)?;
+        Some(Cow::Owned(Message { body, ..s.message.clone() }))
+    }
+
+    /// Drops a body from memory; the store has it under the message's key.
+    pub fn evict(&mut self, id: MessageId) -> bool {
+        let Some(s) = self.messages.get_mut(id) else { return false };
+        if s.evicted.is_some() || s.persist_key.is_none() {
+            return false;
+        }
+        let len = s.message.body.len();
+        s.evicted = Some(len);
+        s.message.body = Bytes::new();
+        self.bytes -= len;
+        true
+    }
+
+    /// Marks a message restored without its body (left on disk).
+    pub fn mark_evicted(&mut self, id: MessageId, len: usize) {
+        if let Some(s) = self.messages.get_mut(id) {
+            s.evicted = Some(len);
+        }
+    }
+
+    pub fn is_evicted(&self, id: MessageId) -> bool {
+        self.messages.get(id).is_some_and(|s| s.evicted.is_some())
+    }
+
+    pub fn set_paged(&mut self, id: MessageId, key: u64) {
+        if let Some(s) = self.messages.get_mut(id) {
+            s.persist_key = Some(key);
+            s.paged = true;
+        }
     }
 
     pub fn get(&self, id: MessageId) -> Option<&Message> {
@@ -64,6 +133,9 @@ impl MessageStore {
         if s.references == 0 {
             if let Some(s) = self.messages.remove(id) {
                 self.bytes -= s.message.size();
+                if s.paged {
+                    self.unpaged.extend(s.persist_key);
+                }
             }
         }
     }
@@ -75,9 +147,9 @@ impl MessageStore {
     }
 
     /// The store key of a persisted message, and whether it is persistent
-    /// (delivery mode 2).
+    /// (delivery mode 2). Paged transient messages have no queue records.
     pub fn persist_key(&self, id: MessageId) -> Option<(u64, bool)> {
-        let s = self.messages.get(id)?;
+        let s = self.messages.get(id).filter(|s| !s.paged)?;
         Some((s.persist_key?, s.message.scan.persistent()))
     }
 

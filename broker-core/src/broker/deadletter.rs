@@ -73,7 +73,10 @@ pub(crate) fn process(state: &mut State, now: u64) {
 }
 
 fn republish(state: &mut State, dl: DeadLetter, now: u64) {
-    let Some(original) = state.messages.get(dl.message).cloned() else { return };
+    let Some(original) = state.messages.get_loaded(dl.message, &mut state.loader).map(|m| m.into_owned()) else {
+        state.messages.release(dl.message);
+        return;
+    };
     state.messages.release(dl.message);
     let exchange = if routing::is_default_exchange(&dl.exchange) {
         None

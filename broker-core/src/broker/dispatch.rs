@@ -24,7 +24,7 @@ pub(super) fn run(state: &mut State, conns: &mut Slab<ConnectionId, Connection>,
 
 fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, config: &Config, qid: QueueId, now: u64) {
     loop {
-        let State { queues, consumers, messages, transmit, timers, stats, .. } = &mut *state;
+        let State { queues, consumers, messages, transmit, timers, stats, loader, .. } = &mut *state;
         let Some(q) = queues.get_mut(qid) else { return };
         q.dispatch_queued = false;
         let Some(head) = q.ready.front() else { return };
@@ -48,7 +48,7 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
         q.next_consumer = q.next_consumer.wrapping_add(1);
         let quorum = q.config.kind == QueueKind::Quorum;
         let Some(entry) = q.ready.pop() else { return };
-        let (Some(consumer), Some(message)) = (consumers.get_mut(cid), messages.get(entry.message)) else { return };
+        let (Some(consumer), Some(message)) = (consumers.get_mut(cid), messages.get_loaded(entry.message, loader)) else { return };
         let Some(conn) = conns.get_mut(consumer.connection) else { return };
         let Some(ch) = conn.channel_mut(consumer.channel) else { return };
         let tag = ch.next_tag();
@@ -72,10 +72,10 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
             }
         }
         if quorum {
-            let with_count = delivery_count_header(message, &entry);
+            let with_count = delivery_count_header(&message, &entry);
             conn.send_delivery(channel, &consumer.tag, tag, entry.redelivered, &with_count);
         } else {
-            conn.send_delivery(channel, &consumer.tag, tag, entry.redelivered, message);
+            conn.send_delivery(channel, &consumer.tag, tag, entry.redelivered, &message);
         }
         let no_ack = consumer.no_ack;
         if !conn.transmit_queued {

@@ -10,6 +10,7 @@ pub(crate) mod queues;
 pub(crate) mod reply_to;
 pub(crate) mod routing;
 pub mod stats;
+pub mod restore;
 mod timers;
 
 use std::cmp::Reverse;
@@ -60,6 +61,9 @@ pub struct Config {
     /// Emit [`persist::StoreOp`]s for a driver that keeps messages on disk,
     /// and hold confirms until it reports them durable.
     pub persistence: bool,
+    /// With persistence: octets of message bodies kept in memory; beyond it
+    /// the newest bodies move to disk (queues larger than RAM).
+    pub memory_budget: Option<usize>,
     pub cluster_name: String,
 }
 
@@ -82,6 +86,7 @@ impl Default for Config {
             consumer_timeout_ms: Some(30 * 60 * 1000),
             login_failure_delay_ms: 1000,
             persistence: false,
+            memory_budget: None,
             cluster_name: "warren@localhost".into(),
         }
     }
@@ -165,6 +170,7 @@ pub(crate) struct State {
     pub(crate) confirm_waiting: Vec<(ConnectionId, u16)>,
     /// Resource alarms in force.
     pub(crate) alarms: Vec<alarms::Alarm>,
+    pub(crate) loader: Option<Box<dyn crate::message::BodyLoader>>,
 }
 
 impl State {
@@ -265,9 +271,10 @@ impl Broker {
             now,
             stats: stats::Stats::default(),
             policies: Vec::new(),
-            persist: persist::Persistence::new(config.persistence),
+            persist: persist::Persistence::new(config.persistence, config.memory_budget),
             confirm_waiting: Vec::new(),
             alarms: Vec::new(),
+            loader: None,
         };
         state.stats.sample(now);
         state.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);
@@ -393,6 +400,11 @@ impl Broker {
         self.state.persist.ops.pop_front()
     }
 
+    /// How evicted bodies are read back (the gateway's message store).
+    pub fn set_body_loader(&mut self, loader: Box<dyn crate::message::BodyLoader>) {
+        self.state.loader = Some(loader);
+    }
+
     /// Every `StoreOp::Append` with a ticket up to `ticket` is on disk:
     /// the confirms waiting for them can go.
     pub fn handle_persisted(&mut self, ticket: u64) {
@@ -400,6 +412,7 @@ impl Broker {
             return;
         }
         self.state.persist.durable_upto = ticket;
+        self.state.evict_durable();
         let waiting = core::mem::take(&mut self.state.confirm_waiting);
         for w in waiting {
             self.state.confirms_pending(w.0, w.1);
@@ -418,6 +431,11 @@ impl Broker {
         let id = *self.state.vhosts.get(vhost)?.queues.get(queue)?;
         let q = self.state.queues.get(id)?;
         Some((q.ready_count(), q.unacked, q.consumers.len()))
+    }
+
+    /// Octets of messages held in memory (evicted bodies not counted).
+    pub fn resident_bytes(&self) -> usize {
+        self.state.messages.bytes()
     }
 
     /// Messages held in the store (each counted once, however many queues).
@@ -457,6 +475,10 @@ impl Broker {
         }
         reply_to::deliver(&mut self.state, &mut self.connections);
         routing::flush_confirms(&mut self.state, &mut self.connections);
+        if self.state.persist.enabled {
+            self.state.collect_unpaged();
+            self.state.relieve_memory();
+        }
     }
 }
 

@@ -33,6 +33,13 @@ pub enum StoreOp {
     /// Every message of the queue is gone.
     Purged { queue: u32 },
     QueueDeleted { queue: u32 },
+    /// Memory is short: keep this transient message's body on disk (it is
+    /// not recovered after a restart). `handle_persisted(ticket)` as for
+    /// appends; the core then drops the body from memory and reads it back
+    /// with its `BodyLoader` when needed.
+    Page { ticket: u64, key: u64, body: Bytes },
+    /// A paged message is gone; its copy may be dropped.
+    Unpage { key: u64 },
 }
 
 /// What the persistence side of the state tracks.
@@ -46,11 +53,21 @@ pub(crate) struct Persistence {
     /// Every ticket up to this one is durable.
     pub durable_upto: u64,
     pub next_queue: u32,
+    /// Resident-body budget in octets; over it, newest bodies go to disk.
+    pub budget: Option<usize>,
+    /// Messages that may be evicted, newest last (stale ids are skipped).
+    pub resident: Vec<MessageId>,
+    /// Evictions waiting for their store write: (ticket, message, octets).
+    pub evict_when_durable: std::collections::VecDeque<(u64, MessageId, usize)>,
+    /// Octets those pending evictions will free.
+    pub evicting: usize,
+    /// Recovery: message keys already restored, to share one stored copy.
+    pub restored: rustc_hash::FxHashMap<u64, MessageId>,
 }
 
 impl Persistence {
-    pub fn new(enabled: bool) -> Self {
-        Persistence { enabled, next_ticket: 1, next_key: 1, next_queue: 1, ..Default::default() }
+    pub fn new(enabled: bool, budget: Option<usize>) -> Self {
+        Persistence { enabled, next_ticket: 1, next_key: 1, next_queue: 1, budget: budget.filter(|_| enabled), ..Default::default() }
     }
 }
 
@@ -60,6 +77,56 @@ pub(crate) fn persisted_in(queue: &Queue, persistent_message: bool) -> bool {
 }
 
 impl State {
+    /// Moves the newest bodies to disk while resident messages exceed the
+    /// budget. Persisted ones are already on disk (once their write is
+    /// durable); transient ones are paged out first.
+    pub(crate) fn relieve_memory(&mut self) {
+        let Some(budget) = self.persist.budget else { return };
+        while self.messages.bytes().saturating_sub(self.persist.evicting) > budget {
+            let Some(id) = self.persist.resident.pop() else { break };
+            let Some(m) = self.messages.get(id) else { continue };
+            if self.messages.is_evicted(id) || m.body.is_empty() {
+                continue;
+            }
+            let len = m.body.len();
+            let ticket = match self.messages.persist_key(id) {
+                // Its append was the latest or an earlier ticket.
+                Some(_) => self.persist.next_ticket - 1,
+                None => {
+                    let key = self.persist.next_key;
+                    self.persist.next_key += 1;
+                    let ticket = self.persist.next_ticket;
+                    self.persist.next_ticket += 1;
+                    self.persist.ops.push_back(StoreOp::Page { ticket, key, body: m.body.clone() });
+                    self.messages.set_paged(id, key);
+                    ticket
+                }
+            };
+            self.persist.evicting += len;
+            self.persist.evict_when_durable.push_back((ticket, id, len));
+        }
+        self.evict_durable();
+    }
+
+    /// Drops from memory the bodies whose store write is now durable.
+    pub(crate) fn evict_durable(&mut self) {
+        while let Some(&(ticket, id, len)) = self.persist.evict_when_durable.front() {
+            if ticket > self.persist.durable_upto {
+                break;
+            }
+            self.persist.evict_when_durable.pop_front();
+            self.persist.evicting -= len;
+            self.messages.evict(id);
+        }
+    }
+
+    /// Turns freed paged messages into `Unpage` ops.
+    pub(crate) fn collect_unpaged(&mut self) {
+        for key in self.messages.unpaged.drain(..) {
+            self.persist.ops.push_back(StoreOp::Unpage { key });
+        }
+    }
+
     /// Gives a new durable queue its store number and announces it.
     pub(crate) fn register_durable_queue(&mut self, id: QueueId) {
         if !self.persist.enabled {

@@ -51,6 +51,9 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
         state.dead_letter(q, entry, Reason::MaxLen);
     }
     out.ticket = state.persist_message(id, &taking);
+    if state.persist.budget.is_some() {
+        state.persist.resident.push(id);
+    }
     for &q in &taking {
         let Some(queue) = state.queues.get_mut(q) else { continue };
         let entry = queue.new_entry(id, size, priority, ttl, now);

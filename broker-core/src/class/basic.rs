@@ -280,8 +280,8 @@ pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
     if !m.no_ack {
         ch.unacked.push_back(Unacked { tag, queue: qid, entry, consumer: None, delivered_at: ctx.now });
     }
-    if let Some(message) = ctx.state.messages.get(entry.message) {
-        let message = if quorum { dispatch::delivery_count_header(message, &entry) } else { message.clone() };
+    if let Some(message) = ctx.state.messages.get_loaded(entry.message, &mut ctx.state.loader) {
+        let message = if quorum { dispatch::delivery_count_header(&message, &entry) } else { message.into_owned() };
         let ok = BasicGetOk {
             delivery_tag: tag,
             redelivered: entry.redelivered,

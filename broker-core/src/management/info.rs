@@ -337,8 +337,8 @@ impl Broker {
 
     /// Up to `limit` ready messages of a queue, in delivery order, without
     /// consuming them (RabbitMQ has no such view).
-    pub fn browse(&self, vhost: &str, queue: &str, limit: usize) -> Option<Vec<MessageView>> {
-        let s = &self.state;
+    pub fn browse(&mut self, vhost: &str, queue: &str, limit: usize) -> Option<Vec<MessageView>> {
+        let s = &mut self.state;
         let q = s.queues.get(*s.vhosts.get(vhost)?.queues.get(queue)?)?;
         let remaining = q.ready_count();
         Some(
@@ -347,7 +347,7 @@ impl Broker {
                 .take(limit)
                 .enumerate()
                 .filter_map(|(i, e)| {
-                    let m = s.messages.get(e.message)?;
+                    let m = s.messages.get_loaded(e.message, &mut s.loader)?;
                     Some(MessageView {
                         exchange: m.exchange.to_string(),
                         routing_key: m.routing_key.to_string(),

@@ -16,6 +16,8 @@ pub struct Harness {
     pub now: u64,
     inboxes: HashMap<ConnectionId, (BytesMut, VecDeque<Frame>)>,
     pub closed: Vec<ConnectionId>,
+    /// Events other than `Closed`, in order.
+    pub events: Vec<Event>,
     /// When false, output handed out by the broker is not reported written.
     pub auto_written: bool,
 }
@@ -35,7 +37,7 @@ impl Harness {
     }
 
     pub fn with_config(config: Config) -> Self {
-        Harness { broker: Broker::new(config, 1_000_000), now: 1_000_000, inboxes: HashMap::new(), closed: vec![], auto_written: true }
+        Harness { broker: Broker::new(config, 1_000_000), now: 1_000_000, inboxes: HashMap::new(), closed: vec![], events: vec![], auto_written: true }
     }
 
     pub fn raw_connect(&mut self, loopback: bool) -> ConnectionId {
@@ -137,6 +139,7 @@ impl Harness {
         while let Some(e) = self.broker.poll_event() {
             match e {
                 Event::Closed { connection, .. } => self.closed.push(connection),
+                other => self.events.push(other),
             }
         }
     }

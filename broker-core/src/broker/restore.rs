@@ -1,0 +1,82 @@
+//! Recovery: after the driver has re-declared the durable definitions, it
+//! hands back each durable queue's surviving messages, in their original
+//! order. A message kept for several queues comes back once per queue and
+//! is stored once again.
+
+use bytes::Bytes;
+
+use super::Broker;
+use crate::amqp::{PropertiesScan, ShortStr};
+use crate::message::Message;
+
+/// A message read back from the store.
+#[derive(Debug, Clone)]
+pub struct RestoredMessage {
+    /// The key it was appended under.
+    pub key: u64,
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
+    pub properties: Bytes,
+    /// The body, or `None` to leave it on disk (read back through the
+    /// `BodyLoader` when delivered).
+    pub body: Option<Bytes>,
+    pub body_len: usize,
+    /// It had been delivered before the restart.
+    pub redelivered: bool,
+}
+
+impl Broker {
+    /// Appends a recovered message to a durable queue. Call before serving
+    /// clients, per queue in the original order, then [`Broker::finish_restore`].
+    pub fn restore_message(&mut self, vhost: &str, queue: &str, m: RestoredMessage) -> Result<(), String> {
+        let now = self.state.now;
+        let s = &mut self.state;
+        let qid = *s.vhosts.get(vhost).and_then(|v| v.queues.get(queue)).ok_or_else(|| format!("no queue '{queue}' in vhost '{vhost}'"))?;
+        s.persist.next_key = s.persist.next_key.max(m.key + 1);
+        let id = match s.persist.restored.get(&m.key) {
+            Some(&id) if s.messages.get(id).is_some() => {
+                s.messages.retain(id);
+                id
+            }
+            _ => {
+                let scan = PropertiesScan::scan(&m.properties).map_err(|e| format!("message {}: bad properties: {e}", m.key))?;
+                let expiration_ms = PropertiesScan::text(&m.properties, scan.expiration).and_then(|t| t.parse().ok());
+                let resident = m.body.is_some();
+                let message = Message {
+                    exchange: m.exchange,
+                    routing_key: m.routing_key,
+                    properties: m.properties,
+                    scan,
+                    body: m.body.unwrap_or_default(),
+                    expiration_ms,
+                };
+                let id = s.messages.insert(message, 1);
+                s.messages.set_persist_key(id, m.key);
+                if !resident {
+                    s.messages.mark_evicted(id, m.body_len);
+                } else if s.persist.budget.is_some() {
+                    s.persist.resident.push(id);
+                }
+                s.persist.restored.insert(m.key, id);
+                id
+            }
+        };
+        let (priority, ttl) = s.messages.get(id).map(|msg| (msg.scan.priority, msg.expiration_ms)).unwrap_or_default();
+        let q = &mut s.queues[qid];
+        let mut entry = q.new_entry(id, m.body_len, priority, ttl, now);
+        entry.redelivered = m.redelivered;
+        q.ready.push(entry);
+        Ok(())
+    }
+
+    /// Recovery is over: arm the queues' timers and start delivering.
+    pub fn finish_restore(&mut self) {
+        self.state.persist.restored = Default::default();
+        for id in self.state.queues.ids() {
+            super::queues::arm_ttl_timer(&mut self.state, id);
+            self.state.mark_dirty(id);
+        }
+        self.state.relieve_memory();
+        self.flush();
+    }
+}
