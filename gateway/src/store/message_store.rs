@@ -3,22 +3,19 @@
 //! encoded records to the committer thread. See the module docs in
 //! `store/mod.rs` for how the owner drives it.
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use bytes::Bytes;
-use rustc_hash::FxHashMap;
 use tokio::sync::watch;
 
 use super::committer::{self, Appender, Durability, FaultHook, Shared};
-use super::data_dir::{segment_file_name, DataDir};
+use super::data_dir::DataDir;
 use super::ledger::{Ledger, DELIVERED};
 use super::queues::{QueueId, QueueKey, QueueTable};
 use super::record::{self, StoredMessage, MESSAGE_EVENT_LEN, QUEUE_EVENT_LEN, SEGMENT_HEADER_LEN};
+use super::reader::StoreReader;
 use super::recovery::{self, RecoveryProgress, RecoveryStats};
 use super::{Location, MessageId, Seq, StoreError};
 
@@ -120,12 +117,8 @@ pub struct MessageStore {
     carry_forward_due: bool,
     shared: Arc<Shared>,
     committer: Option<JoinHandle<()>>,
-    /// Open read handles per segment, for `read`.
-    readers: Mutex<FxHashMap<u64, Arc<File>>>,
+    reader: StoreReader,
 }
-
-/// Read handles kept open at most; past this the cache starts over.
-const MAX_READERS: usize = 1024;
 
 /// A segment with more live messages than this is not carried forward:
 /// the record would be too big to write once per rollover.
@@ -151,6 +144,7 @@ impl MessageStore {
         let (shared, _) = Shared::new();
         let committer = committer::spawn(shared.clone(), dir.clone(), config.fault_hook.clone())
             .map_err(|e| StoreError::io(&dir, "start the committer thread for", e))?;
+        let reader = StoreReader::new(shared.clone(), dir.clone());
         let store = MessageStore {
             _data: data.clone(),
             dir,
@@ -164,7 +158,7 @@ impl MessageStore {
             carry_forward_due: true,
             shared,
             committer: Some(committer),
-            readers: Mutex::new(FxHashMap::default()),
+            reader,
         };
         let recovered = Recovered { queues: store.recovered_queues(), stats: replayed.stats };
         Ok((store, recovered))
@@ -384,40 +378,18 @@ impl MessageStore {
     fn queue_deletions(&mut self, a: &mut Appender<'_>) {
         for segment in self.ledger.take_deletable(self.head.map(|(id, _)| id)) {
             a.delete(segment);
-            self.readers.lock().unwrap_or_else(|p| p.into_inner()).remove(&segment);
+            self.reader.forget(segment);
         }
     }
 
-    /// Reads a message back by location, checking its CRC. Works for
-    /// records not yet written out too. Safe to call from any thread.
+    /// Reads a message back by location (see [`StoreReader::read`]).
     pub fn read(&self, location: Location) -> io::Result<StoredMessage> {
-        let buf = match self.shared.unwritten(location) {
-            Some(buf) => buf,
-            None => {
-                let file = self.reader(location.segment)?;
-                let mut buf = vec![0; location.len as usize];
-                file.read_exact_at(&mut buf, location.offset as u64)?;
-                buf
-            }
-        };
-        record::decode_stored_message(Bytes::from(buf)).map_err(|why| {
-            let path = self.dir.join(segment_file_name(location.segment));
-            io::Error::new(io::ErrorKind::InvalidData, format!("{} at offset {}: {why}", path.display(), location.offset))
-        })
+        self.reader.read(location)
     }
 
-    fn reader(&self, segment: u64) -> io::Result<Arc<File>> {
-        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(file) = readers.get(&segment) {
-            return Ok(file.clone());
-        }
-        let path = self.dir.join(segment_file_name(segment));
-        let file = Arc::new(File::open(&path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?);
-        if readers.len() >= MAX_READERS {
-            readers.clear();
-        }
-        readers.insert(segment, file.clone());
-        Ok(file)
+    /// A handle for reading on other threads while the owner appends.
+    pub fn reader(&self) -> StoreReader {
+        self.reader.clone()
     }
 
     /// The highest sequence number handed out so far.

@@ -18,7 +18,8 @@
 //! //   confirm the publish once durable.borrow().seq >= a.seq; a set `failed` means stop
 //! store.mark_delivered(queue, a.id)?;                    // on delivery to a consumer
 //! store.ack(queue, a.id)?;                               // on ack / drop; may free a segment
-//! let msg = store.read(a.location)?;                     // pread + CRC check, any thread
+//! let msg = store.read(a.location)?;                     // pread + CRC check
+//! let reader = store.reader();                           // Clone + Send: read in spawn_blocking
 //! store.purge_queue(queue)?; store.delete_queue(queue)?;
 //! definitions::save(&data, &defs)?;                      // atomic replace
 //! store.close()?;                                        // flush, stop the committer, unlock
@@ -28,10 +29,11 @@
 //! groups (see [`committer`]). Every append, ack and delivery mark gets a
 //! sequence number; a record is durable once the published durable
 //! sequence number reaches it. The owner only ever calls `&mut self`
-//! methods from one task; `read` takes `&self` and may run elsewhere
-//! (e.g. in `spawn_blocking`). All calls that touch files other than
-//! `read` and the committer's own work are on `open` and `close`; appends
-//! never block on the disk, so the owner watches
+//! methods from one task; a [`StoreReader`] reads on any thread (e.g. in
+//! `spawn_blocking`). Besides reads and the committer's own work, only
+//! `open` and `close` touch files (`close` and `Drop` wait for the
+//! committer, so call them where blocking is fine); appends never block
+//! on the disk, so the owner watches
 //! [`StoreStats::unsynced_bytes`] if it wants to apply back-pressure.
 //!
 //! # Files
@@ -50,6 +52,7 @@ mod error;
 mod ledger;
 mod message_store;
 mod queues;
+mod reader;
 mod record;
 mod recovery;
 
@@ -64,6 +67,7 @@ pub use message_store::{
     DEFAULT_SEGMENT_MAX_BYTES,
 };
 pub use queues::{QueueId, QueueKey};
+pub use reader::StoreReader;
 pub use record::StoredMessage;
 pub use recovery::{RecoveryProgress, RecoveryStats};
 

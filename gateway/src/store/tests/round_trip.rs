@@ -172,3 +172,27 @@ fn invalid_requests_are_refused_without_writing() {
     assert_eq!(store.last_seq(), 0);
     assert!(open_with(tmp.path(), config(10)).is_err(), "locked, and the size is out of range anyway");
 }
+
+#[test]
+fn a_reader_handle_reads_on_another_thread_while_the_owner_appends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut store, _) = open(tmp.path(), 4096);
+    let q = store.queue(&key("q"));
+    let (tx, rx) = std::sync::mpsc::channel::<(Location, String)>();
+    let reader = store.reader();
+    let checker = std::thread::spawn(move || {
+        let mut n = 0;
+        for (location, body) in rx {
+            assert_eq!(reader.read(location).unwrap().body, body.as_bytes());
+            n += 1;
+        }
+        n
+    });
+    for i in 0..2000 {
+        let body = format!("body {i}");
+        let a = publish(&mut store, &[q], &body);
+        tx.send((a.location, body)).unwrap();
+    }
+    drop(tx);
+    assert_eq!(checker.join().unwrap(), 2000);
+}
