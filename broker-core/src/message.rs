@@ -60,9 +60,9 @@ pub struct MessageStore {
     messages: Slab<MessageId, Stored>,
     /// Octets of messages in memory (evicted bodies not counted).
     bytes: usize,
-    /// Keys of paged messages freed since the last look (the store may
-    /// forget them).
-    pub(crate) unpaged: Vec<u64>,
+    /// Keys of stored messages freed since the last look, and whether they
+    /// were paged (transient) rather than persisted.
+    pub(crate) freed: Vec<(u64, bool)>,
 }
 
 impl MessageStore {
@@ -133,8 +133,8 @@ impl MessageStore {
         if s.references == 0 {
             if let Some(s) = self.messages.remove(id) {
                 self.bytes -= s.message.size();
-                if s.paged {
-                    self.unpaged.extend(s.persist_key);
+                if let Some(key) = s.persist_key {
+                    self.freed.push((key, s.paged));
                 }
             }
         }

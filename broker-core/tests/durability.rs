@@ -90,10 +90,13 @@ fn deliveries_acks_purges_and_deletes_are_recorded() {
     let Method::BasicGetOk(ok) = h.expect_delivery(c).method else { panic!() };
     assert!(ops(&mut h).is_empty());
     h.send(c, 1, BasicAck { delivery_tag: ok.delivery_tag, multiple: false });
-    assert_eq!(ops(&mut h), [StoreOp::Ack { key: keys[0], queue: 1 }]);
+    assert_eq!(ops(&mut h), [StoreOp::Ack { key: keys[0], queue: 1 }, StoreOp::Forget { key: keys[0] }]);
     h.send(c, 1, QueuePurge { queue: "d".into(), ..Default::default() });
     assert_eq!(h.expect_method(c), (1, QueuePurgeOk { message_count: 2 }.into()));
-    assert_eq!(ops(&mut h), [StoreOp::Purged { queue: 1 }]);
+    assert_eq!(
+        ops(&mut h),
+        [StoreOp::Purged { queue: 1 }, StoreOp::Forget { key: keys[1] }, StoreOp::Forget { key: keys[2] }]
+    );
     h.send(c, 1, QueueDelete { queue: "d".into(), ..Default::default() });
     h.expect_method(c);
     assert_eq!(ops(&mut h), [StoreOp::QueueDeleted { queue: 1 }]);

@@ -400,6 +400,11 @@ impl Broker {
         self.state.persist.ops.pop_front()
     }
 
+    /// Message keys continue from `next` (the store's first unused id).
+    pub fn set_next_store_key(&mut self, next: u64) {
+        self.state.set_next_key(next);
+    }
+
     /// How evicted bodies are read back (the gateway's message store).
     pub fn set_body_loader(&mut self, loader: Box<dyn crate::message::BodyLoader>) {
         self.state.loader = Some(loader);
@@ -476,7 +481,7 @@ impl Broker {
         reply_to::deliver(&mut self.state, &mut self.connections);
         routing::flush_confirms(&mut self.state, &mut self.connections);
         if self.state.persist.enabled {
-            self.state.collect_unpaged();
+            self.state.collect_freed();
             self.state.relieve_memory();
         }
     }

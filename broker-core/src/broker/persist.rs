@@ -40,6 +40,9 @@ pub enum StoreOp {
     Page { ticket: u64, key: u64, body: Bytes },
     /// A paged message is gone; its copy may be dropped.
     Unpage { key: u64 },
+    /// A persisted message is gone from every queue (its acks were already
+    /// sent); the driver may forget where it lives.
+    Forget { key: u64 },
 }
 
 /// What the persistence side of the state tracks.
@@ -120,11 +123,16 @@ impl State {
         }
     }
 
-    /// Turns freed paged messages into `Unpage` ops.
-    pub(crate) fn collect_unpaged(&mut self) {
-        for key in self.messages.unpaged.drain(..) {
-            self.persist.ops.push_back(StoreOp::Unpage { key });
+    /// Tells the driver which stored messages were freed.
+    pub(crate) fn collect_freed(&mut self) {
+        for (key, paged) in self.messages.freed.drain(..) {
+            self.persist.ops.push_back(if paged { StoreOp::Unpage { key } } else { StoreOp::Forget { key } });
         }
+    }
+
+    /// Keys continue from `next` (the store's next id after recovery).
+    pub(crate) fn set_next_key(&mut self, next: u64) {
+        self.persist.next_key = self.persist.next_key.max(next);
     }
 
     /// Gives a new durable queue its store number and announces it.

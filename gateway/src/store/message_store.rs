@@ -193,6 +193,22 @@ impl MessageStore {
         id
     }
 
+    /// The id the next append gets; ids chosen by the caller (see
+    /// [`append_as`](Self::append_as)) must not be below it.
+    pub fn next_message_id(&self) -> MessageId {
+        self.next_message_id
+    }
+
+    /// Appends under an id the caller chose (the broker core numbers its
+    /// messages itself). Ids must keep increasing, as with [`append`](Self::append).
+    pub fn append_as(&mut self, id: MessageId, msg: &NewMessage<'_>) -> Result<Appended, StoreError> {
+        if id < self.next_message_id {
+            return Err(StoreError::Invalid(format!("message id {id} is below the next id {}", self.next_message_id)));
+        }
+        self.next_message_id = id;
+        self.append(msg)
+    }
+
     /// Appends a message routed to `msg.queues` (at least one). Returns at
     /// once; the record is durable when the durable sequence number
     /// reaches the returned `seq`.
