@@ -104,6 +104,9 @@ pub(crate) fn remove_consumer(state: &mut State, id: ConsumerId, now: u64) {
 /// Returns how many ready messages it held.
 pub(crate) fn delete_queue(state: &mut State, id: QueueId) -> usize {
     let Some(mut q) = state.queues.remove(id) else { return 0 };
+    if q.durable {
+        state.definitions_changed();
+    }
     if let Some(vh) = state.vhosts.get_mut(&q.vhost) {
         vh.queues.remove(&q.name);
     }
@@ -138,6 +141,9 @@ pub(crate) fn maybe_auto_delete_exchange(state: &mut State, id: ExchangeId, vhos
 /// Deletes an exchange and every binding from or to it.
 pub(crate) fn delete_exchange(state: &mut State, id: ExchangeId, vhost: &str) {
     let Some(x) = state.exchanges.remove(id) else { return };
+    if x.durable {
+        state.definitions_changed();
+    }
     if let Some(vh) = state.vhosts.get_mut(vhost) {
         vh.exchanges.remove(&x.name);
     }

@@ -171,6 +171,8 @@ pub(crate) struct State {
     /// Resource alarms in force.
     pub(crate) alarms: Vec<alarms::Alarm>,
     pub(crate) loader: Option<Box<dyn crate::message::BodyLoader>>,
+    /// Bumped whenever something that is saved with the definitions changes.
+    pub(crate) definitions_version: u64,
 }
 
 impl State {
@@ -189,6 +191,11 @@ impl State {
 
     pub(crate) fn schedule(&mut self, at: u64, timer: Timer) {
         self.timers.push(Reverse((at, timer)));
+    }
+
+    /// Notes a change to what the durable definitions hold.
+    pub fn definitions_changed(&mut self) {
+        self.definitions_version += 1;
     }
 
     pub fn random_u64(&mut self) -> u64 {
@@ -275,6 +282,7 @@ impl Broker {
             confirm_waiting: Vec::new(),
             alarms: Vec::new(),
             loader: None,
+            definitions_version: 0,
         };
         state.stats.sample(now);
         state.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);
@@ -436,6 +444,13 @@ impl Broker {
         let id = *self.state.vhosts.get(vhost)?.queues.get(queue)?;
         let q = self.state.queues.get(id)?;
         Some((q.ready_count(), q.unacked, q.consumers.len()))
+    }
+
+    /// Increases whenever vhosts, users, permissions, policies or durable
+    /// exchanges, queues or bindings change: the driver saves the
+    /// definitions when it moves (before sending the replies that caused it).
+    pub fn definitions_version(&self) -> u64 {
+        self.state.definitions_version
     }
 
     /// Octets of messages held in memory (evicted bodies not counted).

@@ -47,6 +47,9 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: ExchangeDeclare) -> Result
                 if let Some(vh) = ctx.state.vhosts.get_mut(&ctx.conn.vhost) {
                     vh.exchanges.insert(m.exchange.clone(), id);
                 }
+                if m.durable {
+                    ctx.state.definitions_changed();
+                }
             }
         }
     }
@@ -129,7 +132,9 @@ fn endpoints(ctx: &Ctx, source: &ShortStr, destination: &ShortStr) -> Result<(Ex
 pub(crate) fn bind(ctx: &mut Ctx, channel: u16, m: ExchangeBind) -> Result<()> {
     let (src, dst) = endpoints(ctx, &m.source, &m.destination)?;
     if let Some(x) = ctx.state.exchanges.get_mut(src) {
-        x.bind(Destination::Exchange(dst), m.routing_key, m.arguments);
+        if x.bind(Destination::Exchange(dst), m.routing_key, m.arguments) {
+            ctx.state.definitions_changed();
+        }
     }
     if !m.nowait {
         ctx.conn.send_method(channel, &ExchangeBindOk {}.into());
@@ -155,6 +160,7 @@ pub(crate) fn unbind(ctx: &mut Ctx, channel: u16, m: ExchangeUnbind) -> Result<(
         .get_mut(src)
         .is_some_and(|x| x.unbind(Destination::Exchange(dst), &m.routing_key, &m.arguments));
     if removed {
+        ctx.state.definitions_changed();
         let vhost = ctx.conn.vhost.clone();
         lifecycle::maybe_auto_delete_exchange(ctx.state, src, &vhost);
     }

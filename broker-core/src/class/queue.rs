@@ -65,6 +65,9 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
                 if let Some(vh) = ctx.state.vhosts.get_mut(&vhost) {
                     vh.queues.insert(name, id);
                 }
+                if m.durable && !m.exclusive {
+                    ctx.state.definitions_changed();
+                }
                 if m.exclusive {
                     ctx.conn.exclusive_queues.push(id);
                 }
@@ -184,6 +187,7 @@ pub(crate) fn bind(ctx: &mut Ctx, channel: u16, m: QueueBind) -> Result<()> {
         .get_mut(x)
         .is_some_and(|e| e.bind(Destination::Queue(q), key.clone(), m.arguments.clone()));
     if added {
+        ctx.state.definitions_changed();
         if let Some(queue) = ctx.state.queues.get_mut(q) {
             queue.bindings.push(QueueBinding { exchange: x, key, args: m.arguments });
         }
@@ -210,6 +214,7 @@ pub(crate) fn unbind(ctx: &mut Ctx, channel: u16, m: QueueUnbind) -> Result<()> 
         .get_mut(x)
         .is_some_and(|e| e.unbind(Destination::Queue(q), &key, &m.arguments));
     if removed {
+        ctx.state.definitions_changed();
         if let Some(queue) = ctx.state.queues.get_mut(q) {
             if let Some(i) = queue.bindings.iter().position(|b| b.exchange == x && b.key == key && b.args == m.arguments) {
                 queue.bindings.remove(i);

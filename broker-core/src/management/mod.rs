@@ -176,6 +176,7 @@ impl Broker {
         if self.state.vhosts.contains_key(name) {
             return false;
         }
+        self.state.definitions_changed();
         add_vhost(&mut self.state, name);
         true
     }
@@ -185,6 +186,7 @@ impl Broker {
         if !self.state.vhosts.contains_key(name) {
             return false;
         }
+        self.state.definitions_changed();
         let conns: Vec<u64> = self.connections.iter().filter(|(_, c)| c.vhost == name).map(|(id, _)| id.as_u64()).collect();
         for c in conns {
             self.close_connection(c, "vhost deleted");
@@ -205,6 +207,7 @@ impl Broker {
 
     /// Adds or replaces a user.
     pub fn put_user(&mut self, user: User) {
+        self.state.definitions_changed();
         self.state.users.insert(user.name.clone(), user);
     }
 
@@ -213,6 +216,7 @@ impl Broker {
         if self.state.users.remove(name).is_none() {
             return false;
         }
+        self.state.definitions_changed();
         self.state.permissions.retain(|(u, _), _| u != name);
         let conns: Vec<u64> = self.connections.iter().filter(|(_, c)| c.user == name).map(|(id, _)| id.as_u64()).collect();
         for c in conns {
@@ -232,10 +236,12 @@ impl Broker {
         }
         let compiled = Compiled::new(&p)?;
         self.state.permissions.insert((p.user.clone(), p.vhost.clone()), (p, compiled));
+        self.state.definitions_changed();
         Ok(())
     }
 
     pub fn clear_permission(&mut self, user: &str, vhost: &str) -> bool {
+        self.state.definitions_changed();
         self.state.permissions.remove(&(user.to_string(), vhost.to_string())).is_some()
     }
 

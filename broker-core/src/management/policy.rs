@@ -186,6 +186,7 @@ impl Broker {
         self.state.policies.retain(|p| !(p.policy.vhost == policy.vhost && p.policy.name == policy.name));
         self.state.policies.push(CompiledPolicy { policy, regex });
         self.state.reapply_policies(&vhost);
+        self.state.definitions_changed();
         self.flush();
         Ok(())
     }
@@ -195,6 +196,7 @@ impl Broker {
         self.state.policies.retain(|p| !(p.policy.vhost == vhost && p.policy.name == name));
         let removed = self.state.policies.len() != before;
         if removed {
+            self.state.definitions_changed();
             self.state.reapply_policies(vhost);
             self.flush();
         }
