@@ -1,7 +1,9 @@
 //! `warren`: the native gateway. A thin driver around `broker_core::Broker`:
 //! it accepts AMQP connections over TCP and over WebSocket (on the HTTP
 //! port, see [`http`]), moves bytes between sockets and the core, keeps
-//! time, and shuts down cleanly on SIGINT/SIGTERM.
+//! time, and shuts down cleanly on SIGINT/SIGTERM. The HTTP port also
+//! serves the management API; Prometheus metrics have their own port
+//! ([`metrics`]).
 //!
 //! Exactly one task (see [`core_task`]) owns the broker; connection tasks
 //! only read and write bytes and talk to it over channels.
@@ -9,6 +11,7 @@
 mod clock;
 mod core_task;
 mod http;
+mod metrics;
 mod settings;
 mod store;
 mod tcp;
@@ -29,10 +32,15 @@ struct Args {
     #[arg(long = "amqp-bind", value_name = "ADDR")]
     amqp_bind: Vec<SocketAddr>,
 
-    /// Address for the HTTP port: AMQP over WebSocket, static files, and
-    /// later the management API (repeatable). Port 0 picks a free port.
+    /// Address for the HTTP port: the management API, AMQP over WebSocket
+    /// and static files (repeatable). Port 0 picks a free port.
     #[arg(long = "http-bind", value_name = "ADDR")]
     http_bind: Vec<SocketAddr>,
+
+    /// Address for Prometheus metrics (`/metrics`, `/metrics/per-object`)
+    /// (repeatable). Port 0 picks a free port.
+    #[arg(long = "prometheus-bind", value_name = "ADDR")]
+    prometheus_bind: Vec<SocketAddr>,
 
     /// Directory of static files served on the HTTP port (the dashboard).
     #[arg(long, value_name = "DIR", default_value = "./www")]
@@ -87,6 +95,15 @@ async fn run(args: Args) -> Result<(), String> {
 
     let listeners = listen_all(&args.amqp_bind, 5672)?;
     let http_listeners = listen_all(&args.http_bind, 15672)?;
+    let prometheus_listeners = listen_all(&args.prometheus_bind, 15692)?;
+    // What /api/overview lists, with RabbitMQ's protocol names.
+    let mut api_listeners = Vec::new();
+    for (protocol, ls) in [("amqp", &listeners), ("http", &http_listeners), ("http/prometheus", &prometheus_listeners)] {
+        for l in ls.iter() {
+            let addr = l.local_addr().map_err(|e| e.to_string())?;
+            api_listeners.push(http::api::Listener { protocol, addr });
+        }
+    }
 
     let mut config = broker_core::Config {
         heartbeat: args.heartbeat,
@@ -104,6 +121,7 @@ async fn run(args: Args) -> Result<(), String> {
     let (input_tx, input_rx) = mpsc::channel(4096);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let core = tokio::spawn(core_task::run(config, input_rx, shutdown_rx.clone()));
+    let handle = core_task::CoreHandle::new(input_tx.clone());
 
     for l in listeners {
         let addr = l.local_addr().map_err(|e| e.to_string())?;
@@ -114,12 +132,20 @@ async fn run(args: Args) -> Result<(), String> {
     if !http_listeners.is_empty() && !args.www_dir.is_dir() {
         tracing::info!("no static files: {} is not a directory", args.www_dir.display());
     }
-    let router = http::router(input_tx.clone(), &args.www_dir);
+    let api = http::api::Context { core: handle.clone(), listeners: api_listeners };
+    let router = http::router(input_tx.clone(), &args.www_dir, api);
     for l in http_listeners {
         let addr = l.local_addr().map_err(|e| e.to_string())?;
         println!("warren: HTTP listening on {addr}");
         tracing::info!("HTTP listening on {addr}");
         tokio::spawn(http::serve(l, router.clone(), shutdown_rx.clone()));
+    }
+    let metrics = metrics::router(handle);
+    for l in prometheus_listeners {
+        let addr = l.local_addr().map_err(|e| e.to_string())?;
+        println!("warren: Prometheus listening on {addr}");
+        tracing::info!("Prometheus listening on {addr}");
+        tokio::spawn(http::serve(l, metrics.clone(), shutdown_rx.clone()));
     }
     println!("warren: ready");
     drop(input_tx);

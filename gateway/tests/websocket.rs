@@ -234,7 +234,8 @@ async fn subprotocol_rules_on_raw_handshakes() {
 async fn api_paths_answer_json_404_even_to_upgrades() {
     let broker = Broker::start();
     let Some(http) = broker.http_url.clone() else { return };
-    for path in ["/api", "/api/", "/api/overview", "/api/queues/%2f/q"] {
+    // Unknown API paths: RabbitMQ's 404 body, never a WebSocket.
+    for path in ["/api", "/api/", "/api/ws", "/api/queues/%2f/q/no/such/thing"] {
         for request in [
             format!("GET {path} HTTP/1.1\r\nHost: warren\r\nConnection: close\r\n\r\n"),
             upgrade_request(path, Some("amqp")),
@@ -242,7 +243,10 @@ async fn api_paths_answer_json_404_even_to_upgrades() {
             let (status, headers, body) = raw_request(&http, request).await;
             assert_eq!(status, 404, "{path}");
             assert!(headers.iter().any(|(k, v)| k == "content-type" && v == "application/json"), "{path}: {headers:?}");
-            assert_eq!(body, format!(r#"{{"error":"not_found","reason":"no management API endpoint at {path}"}}"#));
+            assert_eq!(body, r#"{"error":"Object Not Found","reason":"Not Found"}"#);
         }
     }
+    // A real endpoint wants credentials, upgrade or not.
+    let (status, _, _) = raw_request(&http, upgrade_request("/api/overview", Some("amqp"))).await;
+    assert_eq!(status, 401);
 }

@@ -106,9 +106,9 @@ test('/api is not a WebSocket endpoint: 404 JSON', async () => {
   const r = await handshake('/api/ws');
   assert.equal(r.status, 404);
   assert.match(r.headers['content-type'], /^application\/json/);
-  const res = await fetch(`${warren.httpUrl}/api/overview`);
+  const res = await fetch(`${warren.httpUrl}/api/no-such-endpoint`);
   assert.equal(res.status, 404);
-  assert.deepEqual(await res.json(), { error: 'not_found', reason: 'no management API endpoint at /api/overview' });
+  assert.deepEqual(await res.json(), { error: 'Object Not Found', reason: 'Not Found' });
 });
 
 /** Opens a raw `ws` client; collects binary messages and the close event. */

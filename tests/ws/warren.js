@@ -35,7 +35,7 @@ export async function startWarren({ wwwDir } = {}) {
     return { httpUrl, wsUrl: (path) => httpUrl.replace(/^http/, 'ws') + path, external: true, stop: async () => {} };
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'warren-ws-test-'));
-  const args = ['--amqp-bind', '127.0.0.1:0', '--http-bind', '127.0.0.1:0', '--data-dir', dataDir];
+  const args = ['--amqp-bind', '127.0.0.1:0', '--http-bind', '127.0.0.1:0', '--prometheus-bind', '127.0.0.1:0', '--data-dir', dataDir];
   if (wwwDir) args.push('--www-dir', wwwDir);
   const child = spawn(warrenBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';

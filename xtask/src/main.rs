@@ -236,7 +236,7 @@ impl Warren {
         let log = target_dir().join("xtask-warren.log");
         let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut cmd = Command::new(binary);
-        cmd.args(["--amqp-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0", "--data-dir"])
+        cmd.args(["--amqp-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0", "--prometheus-bind", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -10,7 +10,7 @@
 //! This module only routes. It holds no protocol logic: AMQP lives in the
 //! core, and the WebSocket transport only moves bytes to and from it.
 
-mod api;
+pub mod api;
 mod ws;
 
 use std::net::SocketAddr;
@@ -39,10 +39,10 @@ struct AppState {
 
 /// The whole HTTP surface. `www_dir` need not exist: static requests then
 /// answer 404.
-pub fn router(core: mpsc::Sender<Input>, www_dir: &Path) -> Router {
+pub fn router(core: mpsc::Sender<Input>, www_dir: &Path, api: api::Context) -> Router {
     let state = AppState { core, www: ServeDir::new(www_dir) };
     Router::new()
-        .merge(api::routes())
+        .merge(api::routes(api))
         .fallback(upgrade_or_static)
         .with_state(state)
 }

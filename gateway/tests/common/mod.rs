@@ -12,7 +12,9 @@
 //!
 //! The started warren also listens on an OS-chosen loopback HTTP port
 //! ([`Broker::http_url`], for the WebSocket tests); an external broker's is
-//! taken from `WARREN_TEST_HTTP_URL` (e.g. `http://127.0.0.1:15672`), if set.
+//! taken from `WARREN_TEST_HTTP_URL` (e.g. `http://127.0.0.1:15672`), if set;
+//! likewise the metrics port ([`Broker::prometheus_url`]) and
+//! `WARREN_TEST_PROMETHEUS_URL`.
 //!
 //! Every test uses [`unique`] names so that many tests can share one broker.
 
@@ -41,6 +43,8 @@ pub struct Broker {
     pub vhost: String,
     /// `http://host:port` of the HTTP port (AMQP over WebSocket), if known.
     pub http_url: Option<String>,
+    /// `http://host:port` of the Prometheus metrics port, if known.
+    pub prometheus_url: Option<String>,
     child: Option<Child>,
     log_path: Option<std::path::PathBuf>,
     // Kept alive until drop (data dir and stderr log live here).
@@ -73,6 +77,9 @@ impl Broker {
             // Never the default 0.0.0.0:15672: tests run many warrens at once.
             .arg("--http-bind")
             .arg("127.0.0.1:0")
+            // Nor the default 0.0.0.0:15692 for metrics.
+            .arg("--prometheus-bind")
+            .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&data_dir)
             .stdin(Stdio::null())
@@ -103,6 +110,7 @@ impl Broker {
         let deadline = std::time::Instant::now() + STARTUP_TIMEOUT;
         let mut port = None;
         let mut http_url = None;
+        let mut prometheus_url = None;
         let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -118,6 +126,9 @@ impl Broker {
                     }
                     if let Some(addr) = line.strip_prefix("warren: HTTP listening on ") {
                         http_url.get_or_insert(format!("http://{addr}"));
+                    }
+                    if let Some(addr) = line.strip_prefix("warren: Prometheus listening on ") {
+                        prometheus_url.get_or_insert(format!("http://{addr}"));
                     }
                     let ready = line == "warren: ready";
                     seen.push(line);
@@ -141,7 +152,9 @@ impl Broker {
             panic!("warren printed `warren: ready` but no `AMQP listening on` line: {seen:?}")
         });
         let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
-        Self::from_url(url, http_url, Some(child), Some(log_path), Some(dir))
+        let mut broker = Self::from_url(url, http_url, Some(child), Some(log_path), Some(dir));
+        broker.prometheus_url = prometheus_url;
+        broker
     }
 
     fn from_url(
@@ -160,6 +173,7 @@ impl Broker {
             password: parsed.password,
             vhost: parsed.vhost,
             http_url,
+            prometheus_url: std::env::var("WARREN_TEST_PROMETHEUS_URL").ok().filter(|u| !u.is_empty()),
             child,
             log_path,
             _dir: dir,

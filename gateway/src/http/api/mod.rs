@@ -1,28 +1,111 @@
-//! `/api`: the management API (RabbitMQ-compatible JSON). Reserved for
-//! now: every path answers 404 in RabbitMQ's error shape, so clients and
-//! the dashboard see JSON, never a static file or a WebSocket, here.
-//! Resources get one module each as they arrive (queues, exchanges, ...).
+//! `/api`: the management API, compatible with RabbitMQ's management
+//! plugin (3.10): the same paths, JSON field names, status codes and error
+//! bodies, so rabbitmqadmin, monitoring exporters and scripts work as they
+//! are. One controller per resource; this module only routes.
+//!
+//! Reads take snapshots from the core (through [`CoreHandle`]) and shape
+//! JSON here, off the core task. Changes to exchanges, queues, bindings and
+//! messages run as the authenticated user over a loopback AMQP connection
+//! in the core, so permissions, validation and reply texts are AMQP's.
+//!
+//! Besides RabbitMQ's endpoints there is one Warren extension:
+//! `GET /api/queues/{vhost}/{name}/browse?count=N` lists up to N ready
+//! messages (default 10) in delivery order without taking them.
 
-use axum::extract::OriginalUri;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use axum::{Json, Router};
+mod auth;
+mod bindings;
+mod connections;
+mod convert;
+mod definitions;
+mod error;
+mod exchanges;
+mod overview;
+mod permissions;
+mod policies;
+mod queues;
+mod reply;
+mod request;
+mod stats;
+mod users;
+mod vhosts;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::{any, get, post};
+use axum::Router;
+
+use crate::core_task::CoreHandle;
+pub use error::ApiError;
+
+/// A listener of this gateway, as `/api/overview` lists it.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// `amqp`, `http` or `http/prometheus` (RabbitMQ's names).
+    pub protocol: &'static str,
+    pub addr: SocketAddr,
+}
+
+/// What API handlers share.
+pub struct Context {
+    pub core: CoreHandle,
+    pub listeners: Vec<Listener>,
+}
+
+type Ctx = axum::extract::State<Arc<Context>>;
 
 /// Every route under `/api`, with full paths (merged into the root router).
-/// Specific routes added here win over the catch-all.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// Specific routes win over the catch-all, which answers RabbitMQ's 404.
+pub fn routes<S: Clone + Send + Sync + 'static>(context: Context) -> Router<S> {
+    let vq = "/api/queues/{vhost}/{name}";
+    let vx = "/api/exchanges/{vhost}/{name}";
+    let vb = "/api/bindings/{vhost}/e/{source}/{dtype}/{destination}";
     Router::new()
+        .route("/api/overview", get(overview::overview))
+        .route("/api/whoami", get(overview::whoami))
+        .route("/api/vhosts", get(vhosts::list))
+        .route("/api/vhosts/{vhost}", get(vhosts::show).put(vhosts::put).delete(vhosts::delete))
+        .route("/api/vhosts/{vhost}/permissions", get(permissions::of_vhost))
+        .route("/api/users", get(users::list))
+        .route("/api/users/{name}", get(users::show).put(users::put).delete(users::delete))
+        .route("/api/users/{name}/permissions", get(permissions::of_user))
+        .route("/api/permissions", get(permissions::list))
+        .route("/api/permissions/{vhost}/{user}", get(permissions::show).put(permissions::put).delete(permissions::delete))
+        .route("/api/connections", get(connections::list))
+        .route("/api/connections/{name}", get(connections::show).delete(connections::delete))
+        .route("/api/connections/{name}/channels", get(connections::channels_of))
+        .route("/api/channels", get(connections::channels))
+        .route("/api/consumers", get(connections::consumers))
+        .route("/api/consumers/{vhost}", get(connections::consumers_in))
+        .route("/api/exchanges", get(exchanges::list))
+        .route("/api/exchanges/{vhost}", get(exchanges::list_in))
+        .route(vx, get(exchanges::show).put(exchanges::put).delete(exchanges::delete))
+        .route(&format!("{vx}/bindings/source"), get(bindings::of_source))
+        .route(&format!("{vx}/bindings/destination"), get(bindings::of_exchange_destination))
+        .route(&format!("{vx}/publish"), post(exchanges::publish))
+        .route("/api/queues", get(queues::list))
+        .route("/api/queues/{vhost}", get(queues::list_in))
+        .route(vq, get(queues::show).put(queues::put).delete(queues::delete))
+        .route(&format!("{vq}/contents"), axum::routing::delete(queues::purge))
+        .route(&format!("{vq}/bindings"), get(bindings::of_queue))
+        .route(&format!("{vq}/get"), post(queues::get_messages))
+        .route(&format!("{vq}/browse"), get(queues::browse))
+        .route("/api/bindings", get(bindings::list))
+        .route("/api/bindings/{vhost}", get(bindings::list_in))
+        .route(vb, get(bindings::between).post(bindings::create))
+        .route(&format!("{vb}/{{props}}"), get(bindings::show).delete(bindings::delete))
+        .route("/api/definitions", get(definitions::export).post(definitions::import))
+        .route("/api/definitions/{vhost}", get(definitions::export_vhost).post(definitions::import_vhost))
+        .route("/api/policies", get(policies::list))
+        .route("/api/policies/{vhost}", get(policies::list_in))
+        .route("/api/policies/{vhost}/{name}", get(policies::show).put(policies::put).delete(policies::delete))
         .route("/api", any(not_found))
         .route("/api/", any(not_found))
         .route("/api/{*rest}", any(not_found))
+        .with_state(Arc::new(context))
 }
 
-/// `{"error":"not_found","reason":"..."}` with status 404.
-pub async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
-    let body = serde_json::json!({
-        "error": "not_found",
-        "reason": format!("no management API endpoint at {}", uri.path()),
-    });
-    (StatusCode::NOT_FOUND, Json(body)).into_response()
+/// Unknown paths: `{"error":"Object Not Found","reason":"Not Found"}`, 404.
+pub async fn not_found() -> ApiError {
+    ApiError::object_not_found()
 }

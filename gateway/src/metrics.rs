@@ -1,0 +1,210 @@
+//! Prometheus metrics on their own port (15692 by default), with the names,
+//! HELP/TYPE lines and labels of RabbitMQ's `rabbitmq_prometheus` plugin so
+//! Grafana's RabbitMQ dashboards work unchanged:
+//!
+//! * `/metrics`: broker-wide values; queue metrics summed over all queues.
+//! * `/metrics/per-object`: the same, with queue metrics per queue,
+//!   labelled `vhost` and `queue`.
+//!
+//! Differences from RabbitMQ: the global counters carry only the
+//! `protocol` label (Warren does not split them by `queue_type`), and
+//! `rabbitmq_global_messages_routed_total` is received minus unroutable
+//! (a publish refused with an error, e.g. to a missing exchange, counts as
+//! routed). Erlang VM metrics do not exist here.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use broker_core::management::info::{Overview, QueueInfo};
+
+use crate::core_task::CoreHandle;
+
+/// The RabbitMQ version whose metric names these follow.
+const RABBITMQ_COMPAT_VERSION: &str = "3.10.8";
+
+pub fn router(core: CoreHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(aggregated))
+        .route("/metrics/per-object", get(per_object))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(core)
+}
+
+async fn aggregated(State(core): State<CoreHandle>) -> Response {
+    respond(&core, false).await
+}
+
+async fn per_object(State(core): State<CoreHandle>) -> Response {
+    respond(&core, true).await
+}
+
+async fn respond(core: &CoreHandle, per_object: bool) -> Response {
+    let Ok((overview, queues, cluster)) = core.call(|b| (b.overview(), b.queues(None), b.config().cluster_name.clone())).await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "broker is shutting down\n").into_response();
+    };
+    let body = render(&overview, &queues, &cluster, per_object);
+    let mut r = body.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    r
+}
+
+/// One metric family: TYPE, then HELP (RabbitMQ's order), then samples.
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# TYPE {name} {kind}\n# HELP {name} {help}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let _ = write!(self.0, "{k}=\"{}\"", escape(v));
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+/// Label values escape backslash, double quote and newline.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Per-queue metrics: (name, type, help, value of a queue).
+type QueueMetric = (&'static str, &'static str, &'static str, fn(&QueueInfo) -> u64);
+
+const QUEUE_METRICS: &[QueueMetric] = &[
+    ("rabbitmq_queue_messages_ready", "gauge", "Messages ready to be delivered to consumers", |q| q.messages_ready as u64),
+    (
+        "rabbitmq_queue_messages_unacked",
+        "gauge",
+        "Messages delivered to consumers but not yet acknowledged",
+        |q| q.messages_unacknowledged as u64,
+    ),
+    (
+        "rabbitmq_queue_messages",
+        "gauge",
+        "Sum of ready and unacknowledged messages - total queue depth",
+        |q| q.messages_ready as u64 + q.messages_unacknowledged as u64,
+    ),
+    ("rabbitmq_queue_consumers", "gauge", "Consumers on a queue", |q| q.consumers as u64),
+    ("rabbitmq_queue_messages_ready_bytes", "gauge", "Size in bytes of ready messages", |q| q.message_bytes_ready as u64),
+    ("rabbitmq_queue_messages_published_total", "counter", "Total number of messages published to queues", |q| q.stats.publish),
+];
+
+pub fn render(o: &Overview, queues: &[QueueInfo], cluster: &str, per_object: bool) -> String {
+    let mut out = Out(String::new());
+    let t = &o.totals;
+    out.family("rabbitmq_build_info", "untyped", "RabbitMQ & Erlang/OTP version info");
+    out.sample(
+        "rabbitmq_build_info",
+        &[
+            ("rabbitmq_version", RABBITMQ_COMPAT_VERSION),
+            ("prometheus_plugin_version", RABBITMQ_COMPAT_VERSION),
+            ("product_name", "Warren"),
+            ("product_version", env!("CARGO_PKG_VERSION")),
+        ],
+        1,
+    );
+    out.family("rabbitmq_identity_info", "untyped", "RabbitMQ node & cluster identity info");
+    out.sample(
+        "rabbitmq_identity_info",
+        &[("rabbitmq_node", cluster), ("rabbitmq_cluster", cluster), ("rabbitmq_cluster_permanent_id", cluster)],
+        1,
+    );
+    for (name, help, value) in [
+        ("rabbitmq_connections", "Connections currently open", o.connections),
+        ("rabbitmq_channels", "Channels currently open", o.channels),
+        ("rabbitmq_consumers", "Consumers currently connected", o.consumers),
+        ("rabbitmq_queues", "Queues available", o.queues),
+    ] {
+        out.family(name, "gauge", help);
+        out.sample(name, &[], value);
+    }
+    for (name, kind, help, value) in QUEUE_METRICS {
+        out.family(name, kind, help);
+        if per_object {
+            for q in queues {
+                out.sample(name, &[("vhost", &q.vhost), ("queue", &q.name)], value(q));
+            }
+        } else {
+            out.sample(name, &[], queues.iter().map(value).sum::<u64>());
+        }
+    }
+    let amqp = [("protocol", "amqp091")];
+    out.family("rabbitmq_global_consumers", "gauge", "Current number of consumers");
+    out.sample("rabbitmq_global_consumers", &amqp, o.consumers);
+    let counters: [(&str, &str, u64); 13] = [
+        ("acknowledged", "Total number of messages acknowledged by consumers", t.ack),
+        ("confirmed", "Total number of messages confirmed to publishers", t.confirm),
+        (
+            "delivered_consume_auto_ack",
+            "Total number of messages delivered to consumers using basic.consume with automatic acknowledgment",
+            t.deliver_no_ack,
+        ),
+        (
+            "delivered_consume_manual_ack",
+            "Total number of messages delivered to consumers using basic.consume with manual acknowledgment",
+            t.deliver,
+        ),
+        (
+            "delivered_get_auto_ack",
+            "Total number of messages delivered to consumers using basic.get with automatic acknowledgment",
+            t.get_no_ack,
+        ),
+        (
+            "delivered_get_manual_ack",
+            "Total number of messages delivered to consumers using basic.get with manual acknowledgment",
+            t.get,
+        ),
+        ("delivered", "Total number of messages delivered to consumers", t.deliver_get()),
+        ("get_empty", "Total number of times basic.get operations fetched no message", t.get_empty),
+        ("received", "Total number of messages received from publishers", t.publish),
+        ("redelivered", "Total number of messages redelivered to consumers", t.redeliver),
+        (
+            "routed",
+            "Total number of messages routed to queues or streams",
+            t.publish.saturating_sub(t.drop_unroutable + t.return_unroutable),
+        ),
+        (
+            "unroutable_dropped",
+            "Total number of messages published as non-mandatory into an exchange and dropped as unroutable",
+            t.drop_unroutable,
+        ),
+        (
+            "unroutable_returned",
+            "Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable",
+            t.return_unroutable,
+        ),
+    ];
+    for (suffix, help, value) in counters {
+        let name = format!("rabbitmq_global_messages_{suffix}_total");
+        out.family(&name, "counter", help);
+        out.sample(&name, &amqp, value);
+    }
+    out.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_and_label_escaping() {
+        let mut out = Out(String::new());
+        out.family("m", "gauge", "Help text");
+        out.sample("m", &[("queue", "a\"b\\c\nd")], 3);
+        assert_eq!(out.0, "# TYPE m gauge\n# HELP m Help text\nm{queue=\"a\\\"b\\\\c\\nd\"} 3\n");
+    }
+}
