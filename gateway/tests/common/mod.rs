@@ -63,7 +63,38 @@ impl Broker {
         }
     }
 
+    /// Like [`Broker::start`], but a started warren also gets `extra`
+    /// command-line arguments (e.g. `--user`, `--vhost`, `--permission`,
+    /// `--no-guest`, `--consumer-timeout-ms`). An `--amqp-bind` in `extra`
+    /// replaces the default `127.0.0.1:0`; the URL then still names
+    /// `127.0.0.1` and the first port warren prints. Against an external
+    /// broker `extra` is ignored: the test file documents how to configure
+    /// that broker the same way.
+    pub fn start_with_args(extra: &[&str]) -> Broker {
+        match std::env::var("WARREN_TEST_AMQP_URL") {
+            Ok(url) if !url.is_empty() => Self::start(),
+            _ => Self::spawn_warren_with(extra),
+        }
+    }
+
+    /// `amqp://user:password@host:port/vhost` for this broker with other
+    /// credentials and virtual host (all percent-encoded).
+    pub fn url_for(&self, user: &str, password: &str, vhost: &str) -> String {
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        format!(
+            "amqp://{}:{}@{host}:{}/{}",
+            percent_encode(user),
+            percent_encode(password),
+            self.port,
+            percent_encode(vhost)
+        )
+    }
+
     fn spawn_warren() -> Broker {
+        Self::spawn_warren_with(&[])
+    }
+
+    fn spawn_warren_with(extra: &[&str]) -> Broker {
         let dir = tempfile::Builder::new()
             .prefix("warren-test-")
             .tempdir()
@@ -71,9 +102,10 @@ impl Broker {
         let data_dir = dir.path().join("data");
         let log_path = dir.path().join("warren.stderr.log");
         let log = std::fs::File::create(&log_path).expect("create stderr log");
+        let default_bind: &[&str] =
+            if extra.contains(&"--amqp-bind") { &[] } else { &["--amqp-bind", "127.0.0.1:0"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-            .arg("--amqp-bind")
-            .arg("127.0.0.1:0")
+            .args(default_bind)
             // Never the default 0.0.0.0:15672: tests run many warrens at once.
             .arg("--http-bind")
             .arg("127.0.0.1:0")
@@ -82,6 +114,7 @@ impl Broker {
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&data_dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -276,6 +309,19 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8(out).expect("utf-8 url component")
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// A name that no other test (or earlier run) uses: `prefix-<pid>-<n>-<nanos>`.
