@@ -84,6 +84,11 @@ impl<S: Send + Sync> FromRequest<S> for Req {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
         let query = Query::parse(parts.uri.query().unwrap_or(""));
         let credentials = basic_credentials(&parts.headers);
+        // A declared length over the cap is refused before reading anything.
+        let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(ApiError::too_large(MAX_BODY));
+        }
         let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| ApiError::too_large(MAX_BODY))?;
         Ok(Req { credentials, peer, query, headers: parts.headers, body })
     }
