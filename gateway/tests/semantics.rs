@@ -294,6 +294,7 @@ async fn invalid_queue_arguments_are_refused_with_rabbitmqs_texts() {
         (ft(&[("x-single-active-consumer", int(1))]), "invalid arg 'x-single-active-consumer' for queue '{q}' in vhost '/': {unacceptable_type,signedint}"),
         (ft(&[("x-queue-type", ls("weird"))]), "invalid arg 'x-queue-type' for queue '{q}' in vhost '/': \"unsupported queue type 'weird'\""),
         (ft(&[("x-queue-type", int(5))]), "invalid arg 'x-queue-type' for queue '{q}' in vhost '/': {unacceptable_type,signedint}"),
+        (ft(&[("x-queue-mode", ls("bogus"))]), "invalid arg 'x-queue-mode' for queue '{q}' in vhost '/': \"unsupported queue mode 'bogus'\""),
         // Quorum-only arguments on a classic queue.
         (ft(&[("x-delivery-limit", int(5))]), "invalid arg 'x-delivery-limit' for queue '{q}' in vhost '/' of queue type rabbit_classic_queue"),
     ];
@@ -499,11 +500,44 @@ async fn quorum_queue_declaration_rules() {
             ft(&[("x-queue-type", ls("quorum")), ("x-max-priority", int(5))]),
             format!("invalid arg 'x-max-priority' for queue '{q}' in vhost '/' of queue type rabbit_quorum_queue"),
         ),
+        (
+            QueueDeclareOptions::durable(),
+            ft(&[("x-queue-type", ls("quorum")), ("x-queue-mode", ls("lazy"))]),
+            format!("invalid arg 'x-queue-mode' for queue '{q}' in vhost '/' of queue type rabbit_quorum_queue"),
+        ),
+        (
+            QueueDeclareOptions::durable(),
+            ft(&[("x-queue-type", ls("quorum")), ("x-dead-letter-strategy", ls("bogus"))]),
+            format!("invalid arg 'x-dead-letter-strategy' for queue '{q}' in vhost '/': invalid_dlx_strategy"),
+        ),
     ];
+    let mut mismatches = Vec::new();
     for (opts, args, text) in cases {
         let ch = channel(&conn).await;
-        let close = expect_close("quorum queue.declare", ch.queue_declare(s(&q), opts, args)).await;
-        assert_eq!(close, (406, format!("PRECONDITION_FAILED - {text}")));
+        let expected = (406, format!("PRECONDITION_FAILED - {text}"));
+        match within("quorum queue.declare", ch.queue_declare(s(&q), opts, args.clone())).await {
+            Ok(_) => {
+                mismatches.push(format!("{args:?}: declare-ok, expected {expected:?}"));
+                within("queue.delete", ch.queue_delete(s(&q), QueueDeleteOptions::default())).await.expect("queue.delete");
+            }
+            Err(e) if amqp_error(&e) != expected => mismatches.push(format!("{args:?}: got {:?}, expected {expected:?}", amqp_error(&e))),
+            Err(_) => {}
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    // Accepted quorum arguments. Surprising: RabbitMQ 3.10 does not
+    // validate x-delivery-limit's type at all.
+    let ch = channel(&conn).await;
+    for args in [
+        ft(&[("x-queue-type", ls("quorum")), ("x-delivery-limit", ls("x"))]),
+        ft(&[("x-queue-type", ls("quorum")), ("x-overflow", ls("reject-publish-dlx"))]),
+        ft(&[("x-queue-type", ls("quorum")), ("x-single-active-consumer", AMQPValue::Boolean(true))]),
+        ft(&[("x-queue-type", ls("quorum")), ("x-dead-letter-strategy", ls("at-least-once")), ("x-overflow", ls("reject-publish"))]),
+        ft(&[("x-queue-type", ls("quorum")), ("x-quorum-initial-group-size", int(1))]),
+    ] {
+        let name = unique("qq-ok");
+        declare(&ch, &name, QueueDeclareOptions::durable(), args).await;
+        within("queue.delete", ch.queue_delete(s(&name), QueueDeleteOptions::default())).await.expect("queue.delete");
     }
     // Durable and shared: accepted, and reported by redeclare.
     let ch = channel(&conn).await;
@@ -912,5 +946,48 @@ async fn mandatory_unroutable_is_returned_before_its_ack() {
     declare_q(&ch, &q, FieldTable::default()).await;
     assert_eq!(publish_confirmed(&ch, "", &q, b"kept", BasicProperties::default(), true).await, Confirmation::Ack(None));
     assert_eq!(drain(&ch, &q).await, ["kept"]);
+    conn.close(200, s("bye")).await.ok();
+}
+
+// ---------------------------------------------------------------------------
+// Sender-selected distribution (CC / BCC headers)
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn cc_and_bcc_headers_add_routing_keys_and_bcc_is_removed() {
+    let broker = Broker::start();
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    let ex = unique("ssd");
+    declare_exchange(&ch, &ex, ExchangeKind::Direct, ExchangeDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()).await;
+    let mut queues = Vec::new();
+    for key in ["main", "cc1", "cc2", "bcc1"] {
+        let q = unique(&format!("ssd-{key}"));
+        declare_q(&ch, &q, FieldTable::default()).await;
+        bind(&ch, &q, &ex, key, FieldTable::default()).await;
+        queues.push(q);
+    }
+    let headers = ft(&[
+        ("CC", array(vec![ls("cc1"), ls("cc2")])),
+        ("BCC", array(vec![ls("bcc1")])),
+        ("other", int(1)),
+    ]);
+    publish_acked(&ch, &ex, "main", b"selected", BasicProperties::default().with_headers(headers)).await;
+    for q in &queues {
+        let m = get(&ch, q, true).await.unwrap_or_else(|| panic!("a copy in {q}"));
+        assert_eq!(body(&m.delivery), "selected");
+        // Delivered with the publish's routing key, whatever key matched.
+        assert_eq!(m.delivery.routing_key.as_str(), "main");
+        assert_eq!(header(&m.delivery.properties, "CC"), Some(&array(vec![ls("cc1"), ls("cc2")])));
+        assert_eq!(header(&m.delivery.properties, "BCC"), None, "BCC is stripped");
+        assert_eq!(header(&m.delivery.properties, "other"), Some(&int(1)));
+        assert!(get(&ch, q, true).await.is_none(), "one copy per queue");
+    }
+    // Unroutable by every key: returned (with BCC still stripped).
+    let headers = ft(&[("CC", array(vec![ls("nope")])), ("BCC", array(vec![ls("nope2")]))]);
+    let c = publish_confirmed(&ch, &ex, "none", b"lost", BasicProperties::default().with_headers(headers), true).await;
+    let ret = c.take_message().expect("returned");
+    assert_eq!(ret.reply_code, 312);
+    assert_eq!(header(&ret.delivery.properties, "BCC"), None);
     conn.close(200, s("bye")).await.ok();
 }

@@ -410,3 +410,58 @@ async fn quorum_delivery_limit_dead_letters_with_reason_delivery_limit() {
     within("queue.delete", ch.queue_delete(s(&qq), QueueDeleteOptions::default())).await.expect("queue.delete");
     conn.close(200, s("bye")).await.ok();
 }
+
+#[tokio::test]
+async fn cc_keys_are_recorded_in_x_death_routing_keys() {
+    let broker = Broker::start();
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    let ex = unique("ssd-dl");
+    let src = unique("ssd-src");
+    let dst = unique("ssd-dst");
+    declare_exchange(&ch, &ex, ExchangeKind::Direct, ExchangeDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()).await;
+    declare_q(&ch, &dst, FieldTable::default()).await;
+    declare_q(&ch, &src, ft(&[("x-dead-letter-exchange", ls("")), ("x-dead-letter-routing-key", ls(&dst))])).await;
+    bind(&ch, &src, &ex, "cc-key", FieldTable::default()).await;
+    let t0 = unix_now();
+    let headers = ft(&[("CC", array(vec![ls("cc-key")])), ("BCC", array(vec![ls("bcc-key")]))]);
+    publish_acked(&ch, &ex, "main-key", b"cc", BasicProperties::default().with_headers(headers)).await;
+    let m = get(&ch, &src, false).await.expect("cc");
+    m.delivery.reject(BasicRejectOptions { requeue: false }).await.expect("reject");
+    let d = wait_get(&ch, &dst).await;
+    // The publish's key and the CC keys (never BCC).
+    assert_death(&x_death(&d.properties)[0], 1, "rejected", &src, &ex, &["main-key", "cc-key"], None, t0);
+    // Dead-lettering removes the CC header (its keys now live in x-death),
+    // so the dead letter is not routed to the CC keys again.
+    assert_eq!(header(&d.properties, "CC"), None);
+    assert_eq!(header(&d.properties, "BCC"), None);
+    conn.close(200, s("bye")).await.ok();
+}
+
+#[tokio::test]
+async fn a_requeued_message_past_its_ttl_is_dead_lettered_not_redelivered() {
+    let broker = Broker::start();
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    let src = unique("ttl-requeue");
+    let dst = unique("ttl-requeue-dl");
+    declare_q(&ch, &dst, FieldTable::default()).await;
+    declare_q(
+        &ch,
+        &src,
+        ft(&[("x-message-ttl", int(100)), ("x-dead-letter-exchange", ls("")), ("x-dead-letter-routing-key", ls(&dst))]),
+    )
+    .await;
+    let t0 = unix_now();
+    publish_acked(&ch, "", &src, b"late", BasicProperties::default()).await;
+    let m = get(&ch, &src, false).await.expect("late");
+    // Held unacknowledged past the TTL (an unacked message never expires)...
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    m.delivery.nack(BasicNackOptions { requeue: true, multiple: false }).await.expect("nack");
+    // ...then requeued: it is already expired and goes to the DLX.
+    let d = wait_get(&ch, &dst).await;
+    assert_eq!(body(&d), "late");
+    assert_death(&x_death(&d.properties)[0], 1, "expired", &src, "", &[&src], None, t0);
+    assert!(get(&ch, &src, true).await.is_none());
+    conn.close(200, s("bye")).await.ok();
+}
