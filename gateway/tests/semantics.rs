@@ -591,6 +591,46 @@ async fn quorum_queue_counts_deliveries_in_x_delivery_count() {
 }
 
 #[tokio::test]
+async fn quorum_queue_consumers_see_x_delivery_count_only_on_redeliveries() {
+    let broker = Broker::start();
+    let conn = connect(&broker).await;
+    let pub_ch = confirm_channel(&conn).await;
+    let ch = channel(&conn).await;
+    let q = unique("qq-consume-count");
+    declare(&pub_ch, &q, QueueDeclareOptions::durable(), ft(&[("x-queue-type", ls("quorum"))])).await;
+    publish_acked(&pub_ch, "", &q, b"x", BasicProperties::default()).await;
+    publish_acked(&pub_ch, "", &q, b"y", BasicProperties::default().with_headers(ft(&[("a", int(1))]))).await;
+    let mut c = consume(&ch, &q, "qq-consumer", false, FieldTable::default()).await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let d = next(&mut c).await;
+        seen.push((body(&d), d.properties.headers().clone(), d.redelivered));
+        d.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.expect("nack");
+    }
+    // Unlike basic.get, a consumer's first delivery carries no
+    // x-delivery-count at all in RabbitMQ 3.10 (headers stay as published).
+    let with_count = |n: i64, extra: Option<(&str, AMQPValue)>| {
+        let mut t = FieldTable::default();
+        if let Some((k, v)) = extra {
+            t.insert(k.into(), v);
+        }
+        t.insert("x-delivery-count".into(), AMQPValue::LongLongInt(n));
+        Some(t)
+    };
+    assert_eq!(
+        seen,
+        [
+            ("x".to_string(), None, false),
+            ("y".to_string(), Some(ft(&[("a", int(1))])), false),
+            ("x".to_string(), with_count(1, None), true),
+            ("y".to_string(), with_count(1, Some(("a", int(1)))), true),
+        ]
+    );
+    within("queue.delete", pub_ch.queue_delete(s(&q), QueueDeleteOptions::default())).await.expect("queue.delete");
+    conn.close(200, s("bye")).await.ok();
+}
+
+#[tokio::test]
 async fn stream_queues_must_be_durable() {
     // RabbitMQ 3.10 has stream queues in the core broker (the stream plugin
     // only adds the stream protocol): a durable declare succeeds over AMQP
