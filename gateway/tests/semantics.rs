@@ -209,6 +209,25 @@ async fn max_length_drop_head_discards_the_oldest() {
 }
 
 #[tokio::test]
+async fn max_length_counts_only_ready_messages() {
+    let broker = Broker::start();
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    let q = unique("maxlen-ready");
+    declare_q(&ch, &q, ft(&[("x-max-length", int(1)), ("x-overflow", ls("reject-publish"))])).await;
+    publish_acked(&ch, "", &q, b"first", BasicProperties::default()).await;
+    // Delivered but unacknowledged: no longer counts against the limit.
+    let m = get(&ch, &q, false).await.expect("first");
+    publish_acked(&ch, "", &q, b"second", BasicProperties::default()).await;
+    assert_eq!(publish_confirmed(&ch, "", &q, b"third", BasicProperties::default(), false).await, Confirmation::Nack(None));
+    // Requeueing may take the queue over its limit: nothing is dropped.
+    m.delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.expect("nack");
+    wait_until("the requeued message is back", || async { message_count(&ch, &q).await == 2 }).await;
+    assert_eq!(drain(&ch, &q).await, ["first", "second"]);
+    conn.close(200, s("bye")).await.ok();
+}
+
+#[tokio::test]
 async fn max_length_bytes_counts_body_bytes() {
     let broker = Broker::start();
     let conn = connect(&broker).await;
@@ -803,6 +822,32 @@ async fn alternate_exchange_receives_unroutable_messages() {
         close,
         (406, format!("PRECONDITION_FAILED - invalid type 'signedint' for arg 'alternate-exchange' in exchange '{bad}' in vhost '/'"))
     );
+    conn.close(200, s("bye")).await.ok();
+}
+
+#[tokio::test]
+async fn alternate_exchanges_chain() {
+    let broker = Broker::start();
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    let (first, second, last) = (unique("ae-first"), unique("ae-second"), unique("ae-last"));
+    let q = unique("ae-chain-q");
+    let ad = ExchangeDeclareOptions { auto_delete: true, ..Default::default() };
+    declare_exchange(&ch, &last, ExchangeKind::Fanout, ad, FieldTable::default()).await;
+    declare_exchange(&ch, &second, ExchangeKind::Direct, ad, ft(&[("alternate-exchange", ls(&last))])).await;
+    declare_exchange(&ch, &first, ExchangeKind::Direct, ad, ft(&[("alternate-exchange", ls(&second))])).await;
+    declare_q(&ch, &q, FieldTable::default()).await;
+    bind(&ch, &q, &last, "", FieldTable::default()).await;
+    assert_eq!(publish_confirmed(&ch, &first, "k", b"two hops", BasicProperties::default(), true).await, Confirmation::Ack(None));
+    let m = get(&ch, &q, true).await.expect("two hops");
+    assert_eq!((m.delivery.exchange.as_str(), m.delivery.routing_key.as_str()), (first.as_str(), "k"));
+    // A cycle of alternate exchanges terminates: unroutable, returned.
+    let (a, b) = (unique("ae-cyc-a"), unique("ae-cyc-b"));
+    declare_exchange(&ch, &a, ExchangeKind::Direct, ad, ft(&[("alternate-exchange", ls(&b))])).await;
+    declare_exchange(&ch, &b, ExchangeKind::Direct, ad, ft(&[("alternate-exchange", ls(&a))])).await;
+    let c = publish_confirmed(&ch, &a, "k", b"round and round", BasicProperties::default(), true).await;
+    let ret = c.take_message().expect("returned");
+    assert_eq!((ret.reply_code, ret.reply_text.as_str()), (312, "NO_ROUTE"));
     conn.close(200, s("bye")).await.ok();
 }
 
