@@ -132,7 +132,7 @@ async fn run(args: Args) -> Result<(), String> {
     if !http_listeners.is_empty() && !args.www_dir.is_dir() {
         tracing::info!("no static files: {} is not a directory", args.www_dir.display());
     }
-    let api = http::api::Context { core: handle.clone(), listeners: api_listeners };
+    let api = http::api::Context { core: handle.clone(), listeners: api_listeners, started: std::time::Instant::now() };
     let router = http::router(input_tx.clone(), &args.www_dir, api);
     for l in http_listeners {
         let addr = l.local_addr().map_err(|e| e.to_string())?;

@@ -19,6 +19,7 @@ mod convert;
 mod definitions;
 mod error;
 mod exchanges;
+mod nodes;
 mod overview;
 mod permissions;
 mod policies;
@@ -50,6 +51,8 @@ pub struct Listener {
 pub struct Context {
     pub core: CoreHandle,
     pub listeners: Vec<Listener>,
+    /// When the gateway started (a node's `uptime`).
+    pub started: std::time::Instant,
 }
 
 type Ctx = axum::extract::State<Arc<Context>>;
@@ -63,6 +66,13 @@ pub fn routes<S: Clone + Send + Sync + 'static>(context: Context) -> Router<S> {
     Router::new()
         .route("/api/overview", get(overview::overview))
         .route("/api/whoami", get(overview::whoami))
+        .route("/api/nodes", get(nodes::list))
+        .route("/api/nodes/{name}", get(nodes::show))
+        .route("/api/health/checks/alarms", get(nodes::ok))
+        .route("/api/health/checks/local-alarms", get(nodes::ok))
+        .route("/api/health/checks/virtual-hosts", get(nodes::ok))
+        .route("/api/healthchecks/node", get(nodes::ok))
+        .route("/api/aliveness-test/{vhost}", get(nodes::aliveness))
         .route("/api/vhosts", get(vhosts::list))
         .route("/api/vhosts/{vhost}", get(vhosts::show).put(vhosts::put).delete(vhosts::delete))
         .route("/api/vhosts/{vhost}/permissions", get(permissions::of_vhost))
