@@ -3,7 +3,8 @@
 //! * `cargo xtask test` — the one test command: wasm check of the core, all
 //!   Rust tests, then the Python (pika) and Node (amqplib) interop suites
 //!   against a freshly started `warren`, then AMQP over WebSocket
-//!   (`tests/ws`: @cloudamqp/amqp-client from Node and headless Chromium).
+//!   (`tests/ws`: @cloudamqp/amqp-client from Node and headless Chromium),
+//!   then the dashboard (`tests/dashboard`: www/ in headless Chromium).
 //! * `cargo xtask run [-- WARREN ARGS]` — builds everything (including the
 //!   browser build in `www/pkg`) and runs `warren` in the foreground.
 //!
@@ -51,7 +52,8 @@ commands:
               Python (pika) and Node (amqplib) interop suites against a
               freshly started warren, then the WebSocket suite (tests/ws,
               Node and Debian's headless Chromium; apt-installs chromium
-              when missing and run as root). Exits non-zero on any failure.
+              when missing and run as root), then the dashboard suite
+              (tests/dashboard, same Chromium). Exits non-zero on any failure.
   run [-- ARGS]
               build everything (incl. the wasm web crate into www/pkg) and run
               warren in the foreground (default: AMQP on 0.0.0.0:5672 and
@@ -660,6 +662,38 @@ fn test(args: &[String]) -> Result<(), String> {
         report.skip("node --test (tests/ws: WebSocket)", "the build, npm ci or chromium failed");
     }
 
+    // The dashboard (www/) in Debian's headless Chromium, and its data layer
+    // in Node. The suite starts its own warren ($WARREN_BIN) serving www/.
+    let t = Instant::now();
+    let r = (|| {
+        let mut c = Command::new("npm");
+        c.args(["ci", "--no-audit", "--no-fund"]).current_dir(root.join("tests/dashboard"));
+        status(c)
+    })();
+    let dashboard_ready = report.record("npm ci (tests/dashboard)", t, r.map(|()| None));
+    if let (true, true, true, Ok(chromium)) = (built, dashboard_ready, chromium_ready, &chromium) {
+        let t = Instant::now();
+        let r = (|| {
+            let mut c = Command::new("node");
+            c.args(["--test", "--test-timeout=120000"])
+                .current_dir(root.join("tests/dashboard"))
+                .env("WARREN_BIN", &warren_bin)
+                .env("CHROMIUM", chromium);
+            let (ok, out) = tee(c)?;
+            let counts = node_counts(&out);
+            if !ok && counts.failed == 0 {
+                return Err("node --test failed (see above)".into());
+            }
+            if counts.passed == 0 {
+                return Err("node --test ran no test".into());
+            }
+            Ok(Some(counts))
+        })();
+        report.record("node --test (tests/dashboard)", t, r);
+    } else {
+        report.skip("node --test (tests/dashboard)", "the build, npm ci or chromium failed");
+    }
+
     // Summary.
     println!("\nxtask: ================= summary =================");
     let mut total = Counts::default();
@@ -697,10 +731,10 @@ fn test(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// Debian's Chromium for the browser tests in tests/ws ($CHROMIUM, default
-/// /usr/bin/chromium). Never a downloaded browser: when it is missing and we
-/// run as root with apt-get, `apt-get install chromium`; otherwise an error
-/// that says how to get it.
+/// Debian's Chromium for the browser tests in tests/ws and tests/dashboard
+/// ($CHROMIUM, default /usr/bin/chromium). Never a downloaded browser: when
+/// it is missing and we run as root with apt-get, `apt-get install
+/// chromium`; otherwise an error that says how to get it.
 fn ensure_chromium() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("CHROMIUM") {
         let p = PathBuf::from(p);
@@ -716,7 +750,7 @@ fn ensure_chromium() -> Result<PathBuf, String> {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false);
     if !is_root || version_of("apt-get").is_none() {
-        return Err("/usr/bin/chromium was not found; the browser tests (tests/ws) need Debian's \
+        return Err("/usr/bin/chromium was not found; the browser tests (tests/ws, tests/dashboard) need Debian's \
                     Chromium: run `sudo apt-get install chromium` (or set CHROMIUM to a Chromium \
                     binary) and retry"
             .into());
