@@ -71,8 +71,11 @@ export class Api {
 
   whoami() { return this.get('whoami'); }
   overview() { return this.get('overview'); }
-  /** All objects of a kind, optionally in one vhost. */
-  list(kind, vhost) { return this.get(vhost === undefined ? kind : `${kind}/${path(vhost)}`); }
+  /** All objects of a kind, optionally in one vhost; `columns` picks fields. */
+  list(kind, vhost, { columns } = {}) {
+    const q = columns ? `?columns=${columns.map(encodeURIComponent).join(',')}` : '';
+    return this.get(`${vhost === undefined ? kind : `${kind}/${path(vhost)}`}${q}`);
+  }
 
   queue(vhost, name) { return this.get(`queues/${path(vhost, name)}`); }
   queueBindings(vhost, name) { return this.get(`queues/${path(vhost, name)}/bindings`); }

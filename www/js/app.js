@@ -4,6 +4,7 @@
 
 import { Store } from './store.js';
 import { parse } from './router.js';
+import { list } from './resources.js';
 import { pref, setPref } from './session.js';
 import { Shell } from './views/shell.js';
 import * as overview from './views/overview.js';
@@ -37,7 +38,7 @@ export function mountDashboard(root, { source, user, onLogout, onUnauthorized })
   const interval = Number(pref('interval', '5000')) || 5000;
   const store = new Store(source, { interval });
   let vhostFilter = pref('vhost', '');
-  const untrackVhosts = store.track('vhosts', (s) => s.list('vhosts'));
+  const untrackVhosts = store.track(...list('vhosts'));
   const vhosts = () => (store.data('vhosts') || []).map((v) => v.name).sort();
   const ctx = {
     api: source,
@@ -74,7 +75,9 @@ export function mountDashboard(root, { source, user, onLogout, onUnauthorized })
   const unError = store.onError((e) => {
     if (e?.status === 401) onUnauthorized?.(e);
   });
+  const onVisible = () => { if (!document.hidden) store.refresh(); };
   addEventListener('hashchange', route);
+  document.addEventListener('visibilitychange', onVisible);
   route();
   store.start();
 
@@ -82,6 +85,7 @@ export function mountDashboard(root, { source, user, onLogout, onUnauthorized })
     store,
     destroy() {
       removeEventListener('hashchange', route);
+      document.removeEventListener('visibilitychange', onVisible);
       unsubscribe();
       unError();
       untrackVhosts();

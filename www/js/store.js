@@ -89,10 +89,19 @@ export class Store {
         this.again = false;
         this.refresh();
       } else if (this.running) {
-        this.timer = setTimeout(() => this.refresh(), this.interval);
+        this.timer = setTimeout(() => this.tick(), this.interval);
       }
     });
     return this.inflight;
+  }
+
+  /** A timed poll; skipped (but rescheduled) while the page is hidden. */
+  tick() {
+    if (globalThis.document?.hidden) {
+      this.timer = setTimeout(() => this.tick(), this.interval);
+      return;
+    }
+    this.refresh();
   }
 
   async poll() {

@@ -5,6 +5,7 @@ import { h, replace, field } from '../dom.js';
 import { num, rate, statRate, args, exchangeName } from '../format.js';
 import { RateHistory } from '../rates.js';
 import { go } from '../router.js';
+import { list } from '../resources.js';
 import { RateChart } from './chart.js';
 import { DataTable } from './table.js';
 import { bindingColumns, bindingKey } from './bindings.js';
@@ -31,7 +32,7 @@ export function mount(ctx, [vhost = '/', name = '']) {
   const untrack = [
     ctx.store.track(key, (s) => s.queue(vhost, name)),
     ctx.store.track(bkey, (s) => s.queueBindings(vhost, name)),
-    ctx.store.track('exchanges', (s) => s.list('exchanges')),
+    ctx.store.track(...list('exchanges')),
   ];
   const history = new RateHistory(SERIES.map((x) => x.key));
   const chart = new RateChart({ series: SERIES, title: 'Message rates (this queue)', windowMs: 120000 });

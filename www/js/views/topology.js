@@ -6,6 +6,7 @@
 import { h, s, replace, select } from '../dom.js';
 import { num, exchangeName } from '../format.js';
 import { href } from '../router.js';
+import { list } from '../resources.js';
 
 const NODE_W = 210;
 const NODE_H = 30;
@@ -122,7 +123,7 @@ function draw(graph, vhost) {
 }
 
 export function mount(ctx) {
-  const untrack = ['exchanges', 'queues', 'bindings'].map((k) => ctx.store.track(k, (src) => src.list(k)));
+  const untrack = ['exchanges', 'queues', 'bindings'].map((k) => ctx.store.track(...list(k)));
   let vhost = ctx.currentVhost() ?? '/';
   const vhostPick = h('span');
   const showDefault = h('input', { type: 'checkbox', onchange: () => render(true) });
