@@ -27,6 +27,7 @@ pub use broker::stats::{MessageCounters, MessageRates};
 pub use broker::alarms::Alarm;
 pub use broker::persist::StoreOp;
 pub use broker::restore::RestoredMessage;
+pub use broker::trace::{TraceEvent, TraceFilter};
 pub use broker::{Broker, Config, Event, Transmit};
 pub use connection::{PeerInfo, Transport};
 pub use error::AmqpError;

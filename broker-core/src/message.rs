@@ -23,6 +23,8 @@ pub struct Message {
     pub body: Bytes,
     /// The per-message TTL from the `expiration` property, validated at publish.
     pub expiration_ms: Option<u64>,
+    /// Trace id while tracing is on (0 = untraced).
+    pub trace: u64,
 }
 
 impl Message {
@@ -174,6 +176,7 @@ mod tests {
             scan: PropertiesScan::default(),
             body: Bytes::from_static(body),
             expiration_ms: None,
+            trace: 0,
         }
     }
 

@@ -3,6 +3,7 @@
 //! with an `x-death` header exactly as RabbitMQ writes it, and cycles are
 //! broken the way RabbitMQ breaks them.
 
+use super::trace::TraceEvent;
 use super::{queues, routing, State};
 use crate::amqp::{FieldTable, FieldValue, PropertiesScan, ShortStr};
 use crate::ids::{MessageId, QueueId};
@@ -37,6 +38,8 @@ pub(crate) struct DeadLetter {
     exchange: ShortStr,
     routing_key: Option<ShortStr>,
     reason: Reason,
+    /// The message's trace id, when traced.
+    trace: u64,
 }
 
 impl State {
@@ -56,6 +59,7 @@ impl State {
                 exchange: dlx.clone(),
                 routing_key: q.config.dead_letter_routing_key.clone(),
                 reason,
+                trace: self.messages.get(entry.message).map_or(0, |m| m.trace),
             }),
             None => self.messages.release(entry.message),
         }
@@ -101,12 +105,24 @@ fn republish(state: &mut State, dl: DeadLetter, now: u64) {
         scan,
         body: original.body.clone(),
         expiration_ms: None,
+        trace: if state.tracer.on() { state.next_trace_id() } else { 0 },
     };
     let mut targets = Vec::new();
     routing::route(state, &dl.vhost, exchange, &message, &mut targets);
     if dl.reason != Reason::Rejected {
         let deaths = props.headers.as_ref().and_then(|h| h.get("x-death"));
         targets.retain(|q| state.queues.get(*q).is_none_or(|q| !is_cycle(&q.name, deaths)));
+    }
+    if state.tracer.on() {
+        state.trace(TraceEvent::DeadLettered {
+            at: now,
+            message: dl.trace,
+            queue: dl.queue.to_string(),
+            reason: dl.reason.as_str(),
+            exchange: dl.exchange.to_string(),
+            new_message: message.trace,
+        });
+        state.trace_publish(&message, message.trace, &dl.vhost, exchange, &targets, (0, 0), false);
     }
     queues::enqueue(state, &targets, message, now);
 }

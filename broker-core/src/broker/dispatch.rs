@@ -6,6 +6,7 @@
 //! encoded straight into the consumer connection's output buffer.
 
 use super::deadletter::Reason;
+use super::trace::TraceEvent;
 use super::{queues, Config, State, Timer};
 use crate::amqp::FieldValue;
 use crate::connection::channel::Unacked;
@@ -78,9 +79,23 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
             conn.send_delivery(channel, &consumer.tag, tag, entry.redelivered, &message);
         }
         let no_ack = consumer.no_ack;
+        let (message_trace, consumer_tag, connection_id) = (message.trace, consumer.tag.clone(), conn.id.as_u64());
         if !conn.transmit_queued {
             conn.transmit_queued = true;
             transmit.push_back(conn.id);
+        }
+        if state.tracer.on() {
+            let trace = message_trace;
+            state.trace_queue(qid, |queue, at| TraceEvent::Delivered {
+                at,
+                message: trace,
+                queue,
+                consumer: consumer_tag.to_string(),
+                connection: connection_id,
+                channel,
+                delivery_tag: tag,
+                redelivered: entry.redelivered,
+            });
         }
         if no_ack {
             state.forget(qid, entry);

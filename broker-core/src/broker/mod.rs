@@ -12,6 +12,7 @@ pub(crate) mod routing;
 pub mod stats;
 pub mod restore;
 mod timers;
+pub mod trace;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -173,6 +174,8 @@ pub(crate) struct State {
     pub(crate) loader: Option<Box<dyn crate::message::BodyLoader>>,
     /// Bumped whenever something that is saved with the definitions changes.
     pub(crate) definitions_version: u64,
+    pub(crate) tracer: trace::Tracer,
+    next_trace: u64,
 }
 
 impl State {
@@ -191,6 +194,11 @@ impl State {
 
     pub(crate) fn schedule(&mut self, at: u64, timer: Timer) {
         self.timers.push(Reverse((at, timer)));
+    }
+
+    pub fn next_trace_id(&mut self) -> u64 {
+        self.next_trace += 1;
+        self.next_trace
     }
 
     /// Notes a change to what the durable definitions hold.
@@ -283,6 +291,8 @@ impl Broker {
             alarms: Vec::new(),
             loader: None,
             definitions_version: 0,
+            tracer: trace::Tracer::default(),
+            next_trace: 0,
         };
         state.stats.sample(now);
         state.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);

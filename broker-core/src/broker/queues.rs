@@ -4,6 +4,7 @@
 //! (`x-expires`), and returning messages with the quorum delivery limit.
 
 use super::deadletter::Reason;
+use super::trace::TraceEvent;
 use super::{lifecycle, State, Timer};
 use crate::ids::QueueId;
 use crate::message::Message;
@@ -18,12 +19,15 @@ pub(crate) struct Enqueued {
     pub rejected: bool,
     /// The store ticket its confirm must wait for, if it was persisted.
     pub ticket: Option<u64>,
+    /// The message's trace id (0 when untraced).
+    pub trace: u64,
 }
 
 /// Stores `message` once and appends it to each queue that accepts it.
 pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, now: u64) -> Enqueued {
     let size = message.body.len();
-    let mut out = Enqueued::default();
+    let mut out = Enqueued { trace: message.trace, ..Enqueued::default() };
+    let trace = message.trace;
     let mut taking: Vec<QueueId> = Vec::with_capacity(queues.len());
     let mut reject_dlx: Vec<QueueId> = Vec::new();
     for &q in queues {
@@ -33,6 +37,7 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
             if queue.config.overflow == Overflow::RejectPublishDlx {
                 reject_dlx.push(q);
             }
+            state.trace_queue(q, |queue, at| TraceEvent::Overflow { at, message: trace, queue, mode: "reject-publish" });
             continue;
         }
         taking.push(q);
@@ -60,6 +65,8 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
         queue.ready.push(entry);
         queue.stats.publish += 1;
         out.accepted += 1;
+        let expires_at = (entry.expires_at != 0).then_some(entry.expires_at);
+        state.trace_queue(q, |queue, at| TraceEvent::Enqueued { at, message: trace, queue, expires_at });
         // drop-head: the oldest messages make room, dead-lettered as `maxlen`.
         loop {
             let Some(queue) = state.queues.get_mut(q) else { break };
@@ -67,6 +74,8 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
                 break;
             }
             let Some(head) = queue.ready.pop() else { break };
+            let dropped = state.messages.get(head.message).map_or(0, |m| m.trace);
+            state.trace_queue(q, |queue, at| TraceEvent::Overflow { at, message: dropped, queue, mode: "drop-head" });
             state.dead_letter(q, head, Reason::MaxLen);
         }
         if entry.expires_at != 0 {
@@ -103,6 +112,8 @@ pub(crate) fn expire_head(state: &mut State, q: QueueId, now: u64, inclusive: bo
             break;
         }
         let Some(entry) = queue.ready.pop() else { break };
+        let trace = state.messages.get(entry.message).map_or(0, |m| m.trace);
+        state.trace_queue(q, |queue, at| TraceEvent::Expired { at, message: trace, queue });
         state.dead_letter(q, entry, Reason::Expired);
     }
     arm_ttl_timer(state, q);
@@ -159,6 +170,10 @@ pub(crate) fn requeue(state: &mut State, q: QueueId, mut entry: QueueEntry) {
         }
     }
     queue.ready.requeue(entry);
+    if state.tracer.on() {
+        let trace = state.messages.get(entry.message).map_or(0, |m| m.trace);
+        state.trace_queue(q, |queue, at| TraceEvent::Requeued { at, message: trace, queue });
+    }
     arm_ttl_timer(state, q);
     state.mark_dirty(q);
 }

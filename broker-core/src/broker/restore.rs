@@ -49,6 +49,7 @@ impl Broker {
                     scan,
                     body: m.body.unwrap_or_default(),
                     expiration_ms,
+                    trace: 0,
                 };
                 let id = s.messages.insert(message, 1);
                 s.messages.set_persist_key(id, m.key);

@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use crate::amqp::method::*;
 use crate::amqp::{PropertiesScan, ShortStr};
+use crate::broker::trace::TraceEvent;
 use crate::broker::{deadletter::Reason, dispatch, lifecycle, queues, reply_to, routing, Ctx, State};
 use crate::connection::channel::{PendingPublish, Settle, TxOp, Unacked};
 use crate::connection::Channel;
@@ -172,7 +173,8 @@ pub(crate) fn publish(ctx: &mut Ctx, channel: u16, m: BasicPublish, properties: 
         None => None,
         Some(text) => Some(parse_expiration(text)?),
     };
-    let message = Message { exchange: m.exchange, routing_key: m.routing_key, properties, scan, body, expiration_ms };
+    let trace = if ctx.state.tracer.on() { ctx.state.next_trace_id() } else { 0 };
+    let message = Message { exchange: m.exchange, routing_key: m.routing_key, properties, scan, body, expiration_ms, trace };
     let ch = ctx.channel(channel)?;
     if let Some(ops) = ch.tx.as_mut() {
         ops.push(TxOp::Publish { exchange, mandatory: m.mandatory, message });
@@ -184,6 +186,9 @@ pub(crate) fn publish(ctx: &mut Ctx, channel: u16, m: BasicPublish, properties: 
         if seq.is_some() {
             let accepted = !result.rejected;
             ch.confirm(seq, accepted, result.ticket);
+            if ctx.state.tracer.on() {
+                ctx.state.trace(TraceEvent::Confirmed { at: ctx.now, message: result.trace, acked: accepted });
+            }
             if accepted {
                 ctx.state.stats.totals.confirm += 1;
             }
@@ -227,6 +232,10 @@ pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<Ex
     }
     let mut targets = Vec::new();
     routing::route(ctx.state, &ctx.conn.vhost, exchange, &message, &mut targets);
+    if ctx.state.tracer.on() {
+        let origin = (ctx.conn.id.as_u64(), channel);
+        ctx.state.trace_publish(&message, message.trace, &ctx.conn.vhost.clone(), exchange, &targets, origin, mandatory);
+    }
     let returned = mandatory.then(|| message.clone());
     let result = queues::enqueue(ctx.state, &targets, message, ctx.now);
     if targets.is_empty() {
@@ -292,6 +301,20 @@ pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
         ctx.conn.send_method(channel, &ok.into());
         ctx.conn.send_content(channel, &message);
     }
+    if ctx.state.tracer.on() {
+        let trace = ctx.state.messages.get(entry.message).map_or(0, |m| m.trace);
+        let (connection, now) = (ctx.conn.id.as_u64(), ctx.now);
+        ctx.state.trace_queue(qid, |queue, _| TraceEvent::Delivered {
+            at: now,
+            message: trace,
+            queue,
+            consumer: String::new(),
+            connection,
+            channel,
+            delivery_tag: tag,
+            redelivered: entry.redelivered,
+        });
+    }
     if m.no_ack {
         ctx.state.forget(qid, entry);
     } else {
@@ -325,6 +348,14 @@ pub(crate) fn settle(state: &mut State, ch: Option<&mut Channel>, deliveries: Ve
     let mut ch = ch;
     // Newest first, so each requeued message lands before those already back.
     for u in deliveries.into_iter().rev() {
+        if state.tracer.on() {
+            let trace = state.messages.get(u.entry.message).map_or(0, |m| m.trace);
+            state.trace_queue(u.queue, |queue, at| match outcome {
+                Settle::Ack => TraceEvent::Acked { at, message: trace, queue },
+                Settle::Requeue => TraceEvent::Rejected { at, message: trace, queue, requeue: true },
+                Settle::Discard => TraceEvent::Rejected { at, message: trace, queue, requeue: false },
+            });
+        }
         if let Some(cid) = u.consumer {
             if let Some(ch) = ch.as_deref_mut() {
                 ch.prefetched = ch.prefetched.saturating_sub(1);

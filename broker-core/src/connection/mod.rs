@@ -328,6 +328,7 @@ mod tests {
             scan: PropertiesScan::default(),
             body: Bytes::from_static(b"body"),
             expiration_ms: None,
+            trace: 0,
         };
         c.send_delivery(7, "ctag", 42, true, &m);
         let mut expected = BytesMut::new();

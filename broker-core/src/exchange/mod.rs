@@ -9,6 +9,8 @@ mod fanout;
 mod headers;
 mod topic;
 
+pub use headers::headers_match;
+
 use rustc_hash::FxHashMap;
 
 use crate::amqp::{FieldTable, ShortStr};
@@ -172,6 +174,18 @@ impl Exchange {
             Routes::Fanout(r) => r.route(out),
             Routes::Topic(r) => r.route(key, out),
             Routes::Headers(r) => r.route(headers, out),
+        }
+    }
+}
+
+impl Exchange {
+    /// Whether one binding matches a message (for explaining a route).
+    pub fn binding_matches(&self, key: &str, args: &FieldTable, routing_key: &str, headers: Option<&FieldTable>) -> bool {
+        match self.kind {
+            ExchangeKind::Direct => key == routing_key,
+            ExchangeKind::Fanout => true,
+            ExchangeKind::Topic => topic::pattern_matches(key, routing_key),
+            ExchangeKind::Headers => headers_match(args, headers.unwrap_or(&FieldTable::new())),
         }
     }
 }

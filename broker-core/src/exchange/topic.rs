@@ -182,6 +182,28 @@ impl TopicRoutes {
     }
 }
 
+/// Whether one pattern matches a key (for explaining a route; routing
+/// itself uses the trie). Dynamic programming over words: O(pattern × key).
+pub fn pattern_matches(pattern: &str, key: &str) -> bool {
+    let p: Vec<&str> = words(pattern).collect();
+    let k: Vec<&str> = words(key).collect();
+    // can[j] = the first i pattern words can match the first j key words.
+    let mut can = vec![false; k.len() + 1];
+    can[0] = true;
+    for pw in &p {
+        let mut next = vec![false; k.len() + 1];
+        for j in 0..=k.len() {
+            next[j] = match *pw {
+                "#" => can[j] || (j > 0 && next[j - 1]),
+                "*" => j > 0 && can[j - 1],
+                w => j > 0 && can[j - 1] && k[j - 1] == w,
+            };
+        }
+        can = next;
+    }
+    can[k.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +258,13 @@ mod tests {
         ];
         for (p, k, want) in cases {
             assert_eq!(matches(p, k), *want, "pattern {p:?} key {k:?}");
+        }
+    }
+
+    #[test]
+    fn the_single_pattern_matcher_agrees_with_the_trie() {
+        for (p, k) in [("a.#.b", "a.x.y.b"), ("*.orange.*", "quick.orange.rabbit"), ("#", ""), ("*", ""), ("a.*", "a"), ("#.#", "a.b"), ("a..b", "a..b")] {
+            assert_eq!(pattern_matches(p, k), matches(p, k), "{p} {k}");
         }
     }
 
