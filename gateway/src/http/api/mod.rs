@@ -22,6 +22,7 @@ mod exchanges;
 mod nodes;
 mod overview;
 mod permissions;
+mod phash2;
 mod policies;
 mod queues;
 mod reply;
