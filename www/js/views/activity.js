@@ -6,8 +6,6 @@ import { listView } from './list.js';
 import { queueLink } from './links.js';
 import { attempt } from './notify.js';
 
-const r = (v) => rate(v ?? 0);
-
 export function connections(ctx) {
   return listView(ctx, {
     title: 'Connections', kind: 'connections', rowKey: (c) => c.name, empty: 'No connections.',
@@ -19,8 +17,8 @@ export function connections(ctx) {
       { key: 'protocol', label: 'Protocol', value: (c) => c.protocol },
       { key: 'state', label: 'State', value: (c) => c.state },
       { key: 'channels', label: 'Channels', numeric: true, value: (c) => c.channels, cell: (c) => num(c.channels) },
-      { key: 'recv', label: 'From client', numeric: true, value: (c) => c.recv_oct_details?.rate, cell: (c) => `${bytes(c.recv_oct_details?.rate ?? 0)}/s` },
-      { key: 'send', label: 'To client', numeric: true, value: (c) => c.send_oct_details?.rate, cell: (c) => `${bytes(c.send_oct_details?.rate ?? 0)}/s` },
+      { key: 'recv', label: 'From client', numeric: true, value: (c) => c.recv_oct_details?.rate, cell: (c) => (c.recv_oct_details ? `${bytes(c.recv_oct_details.rate)}/s` : '') },
+      { key: 'send', label: 'To client', numeric: true, value: (c) => c.send_oct_details?.rate, cell: (c) => (c.send_oct_details ? `${bytes(c.send_oct_details.rate)}/s` : '') },
       { key: 'connected_at', label: 'Connected', numeric: true, value: (c) => c.connected_at, cell: (c) => time(c.connected_at) },
       {
         key: 'close', label: '', value: () => '',
@@ -47,9 +45,9 @@ export function channels(ctx) {
       { key: 'consumers', label: 'Consumers', numeric: true, value: (c) => c.consumer_count, cell: (c) => num(c.consumer_count) },
       { key: 'prefetch', label: 'Prefetch', numeric: true, value: (c) => c.prefetch_count, cell: (c) => num(c.prefetch_count) },
       { key: 'unacked', label: 'Unacked', numeric: true, value: (c) => c.messages_unacknowledged, cell: (c) => num(c.messages_unacknowledged) },
-      { key: 'publish', label: 'Publish', numeric: true, value: (c) => statRate(c.message_stats, 'publish'), cell: (c) => r(statRate(c.message_stats, 'publish')) },
-      { key: 'deliver', label: 'Deliver / get', numeric: true, value: (c) => statRate(c.message_stats, 'deliver_get'), cell: (c) => r(statRate(c.message_stats, 'deliver_get')) },
-      { key: 'ack', label: 'Ack', numeric: true, value: (c) => statRate(c.message_stats, 'ack'), cell: (c) => r(statRate(c.message_stats, 'ack')) },
+      { key: 'publish', label: 'Publish', numeric: true, value: (c) => statRate(c.message_stats, 'publish'), cell: (c) => rate(statRate(c.message_stats, 'publish')) },
+      { key: 'deliver', label: 'Deliver / get', numeric: true, value: (c) => statRate(c.message_stats, 'deliver_get'), cell: (c) => rate(statRate(c.message_stats, 'deliver_get')) },
+      { key: 'ack', label: 'Ack', numeric: true, value: (c) => statRate(c.message_stats, 'ack'), cell: (c) => rate(statRate(c.message_stats, 'ack')) },
     ],
   });
 }

@@ -57,7 +57,7 @@ export function mount(ctx, [vhost = '/', name = '']) {
         const ms = x.message_stats && !Array.isArray(x.message_stats) ? x.message_stats : {};
         replace(details, [
           ['Type', x.type], ['Features', features(x)], ['Policy', x.policy ?? ''], ['Arguments', args(x.arguments)],
-          ['Rate in', rate(statRate(ms, 'publish_in') ?? 0)], ['Rate out', rate(statRate(ms, 'publish_out') ?? 0)],
+          ['Rate in', rate(statRate(ms, 'publish_in'))], ['Rate out', rate(statRate(ms, 'publish_out'))],
         ].map(([k, v]) => [h('dt', null, k), h('dd', null, v ?? '')]));
       }
       const s = store.data(skey);

@@ -13,8 +13,8 @@ export function mount(ctx) {
       { key: 'name', label: 'Name', value: (x) => x.name, cell: (x) => exchangeLink(x.vhost, x.name) },
       { key: 'type', label: 'Type', value: (x) => x.type },
       { key: 'features', label: 'Features', value: (x) => Object.keys(x.arguments || {}).join(' '), cell: features },
-      { key: 'in', label: 'Rate in', numeric: true, value: (x) => statRate(x.message_stats, 'publish_in'), cell: (x) => rate(statRate(x.message_stats, 'publish_in') ?? 0) },
-      { key: 'out', label: 'Rate out', numeric: true, value: (x) => statRate(x.message_stats, 'publish_out'), cell: (x) => rate(statRate(x.message_stats, 'publish_out') ?? 0) },
+      { key: 'in', label: 'Rate in', numeric: true, value: (x) => statRate(x.message_stats, 'publish_in'), cell: (x) => rate(statRate(x.message_stats, 'publish_in')) },
+      { key: 'out', label: 'Rate out', numeric: true, value: (x) => statRate(x.message_stats, 'publish_out'), cell: (x) => rate(statRate(x.message_stats, 'publish_out')) },
     ],
     below: [exchangeForm(ctx).el],
   });

@@ -61,12 +61,15 @@ export function mount(ctx, [vhost = '/', name = '']) {
     section('Consumers', h('table', null, h('thead', null, h('tr', null,
       ['Channel', 'Consumer tag', 'Ack required', 'Exclusive', 'Prefetch', 'Active'].map((t) => h('th', null, t)))), consumers)),
     section('Bindings', bindings.el, names, bindingForm(ctx, { vhost, destination: name, destinationType: 'queue' }).el),
-    section('Publish message', publishForm(ctx, { vhost, exchange: '', routingKey: name }).el),
-    section('Get messages', getForm(ctx, target).el),
-    section('Browse messages', browseForm(ctx, target).el),
-    section('Purge', h('button', { type: 'button', class: 'danger', dataset: { action: 'purge' }, onclick: purge }, 'Purge messages')),
-    section('Delete', h('div', { class: 'grid2' }, field('Only if empty', ifEmpty), field('Only if unused', ifUnused)),
-      h('button', { type: 'button', class: 'danger', dataset: { action: 'delete' }, onclick: del }, 'Delete queue')));
+    h('div', { class: 'cols' },
+      section('Publish message', publishForm(ctx, { vhost, exchange: '', routingKey: name }).el),
+      section('Get messages', getForm(ctx, target).el)),
+    h('div', { class: 'cols' },
+      section('Browse messages', browseForm(ctx, target).el),
+      h('div', null,
+        section('Purge', h('button', { type: 'button', class: 'danger', dataset: { action: 'purge' }, onclick: purge }, 'Purge messages')),
+        section('Delete', h('div', { class: 'grid2' }, field('Only if empty', ifEmpty), field('Only if unused', ifUnused)),
+          h('button', { type: 'button', class: 'danger', dataset: { action: 'delete' }, onclick: del }, 'Delete queue')))));
 
   return {
     el,
@@ -89,8 +92,8 @@ export function mount(ctx, [vhost = '/', name = '']) {
           ['Arguments', args(q.arguments)],
           ['Ready', num(q.messages_ready)], ['Unacked', num(q.messages_unacknowledged)], ['Total', num(q.messages)],
           ['Consumers', num(q.consumers)],
-          ['Publish', rate(statRate(ms, 'publish') ?? 0)], ['Deliver / get', rate(statRate(ms, 'deliver_get') ?? 0)],
-          ['Ack', rate(statRate(ms, 'ack') ?? 0)],
+          ['Publish', rate(statRate(ms, 'publish'))], ['Deliver / get', rate(statRate(ms, 'deliver_get'))],
+          ['Ack', rate(statRate(ms, 'ack'))],
         ].map(([k, v]) => [h('dt', null, k), h('dd', { dataset: { field: k.toLowerCase() } }, v ?? '')]));
         replace(consumers, (q.consumer_details || []).map((c) => h('tr', null,
           h('td', null, c.channel_details?.name ?? ''), h('td', null, c.consumer_tag ?? ''),

@@ -15,9 +15,9 @@ export const QUEUE_COLUMNS = [
   { key: 'unacked', label: 'Unacked', numeric: true, value: (q) => q.messages_unacknowledged, cell: (q) => num(q.messages_unacknowledged) },
   { key: 'total', label: 'Total', numeric: true, value: (q) => q.messages, cell: (q) => num(q.messages) },
   { key: 'consumers', label: 'Consumers', numeric: true, value: (q) => q.consumers, cell: (q) => num(q.consumers) },
-  { key: 'in', label: 'Incoming', numeric: true, value: (q) => statRate(q.message_stats, 'publish'), cell: (q) => rate(statRate(q.message_stats, 'publish') ?? 0) },
-  { key: 'out', label: 'Deliver / get', numeric: true, value: (q) => statRate(q.message_stats, 'deliver_get'), cell: (q) => rate(statRate(q.message_stats, 'deliver_get') ?? 0) },
-  { key: 'ack', label: 'Ack', numeric: true, value: (q) => statRate(q.message_stats, 'ack'), cell: (q) => rate(statRate(q.message_stats, 'ack') ?? 0) },
+  { key: 'in', label: 'Incoming', numeric: true, value: (q) => statRate(q.message_stats, 'publish'), cell: (q) => rate(statRate(q.message_stats, 'publish')) },
+  { key: 'out', label: 'Deliver / get', numeric: true, value: (q) => statRate(q.message_stats, 'deliver_get'), cell: (q) => rate(statRate(q.message_stats, 'deliver_get')) },
+  { key: 'ack', label: 'Ack', numeric: true, value: (q) => statRate(q.message_stats, 'ack'), cell: (q) => rate(statRate(q.message_stats, 'ack')) },
 ];
 
 export function mount(ctx) {
