@@ -79,19 +79,51 @@ export function layout({ exchanges, queues, bindings }, { vhost, showDefault = f
   return { nodes: [...nodes.values()], edges: live, columns: cols.length };
 }
 
-function pos(n) {
-  return { x: MARGIN + n.col * COL_W, y: MARGIN + n.row * (NODE_H + GAP_Y) };
+const LABEL_H = 14;
+const LABEL_CHARS = 22;
+
+/**
+ * Node positions. Each node gets a slot tall enough to stack the labels of
+ * the edges that enter it; slots stack per column.
+ */
+function place(graph) {
+  const incoming = new Map(graph.nodes.map((n) => [n.id, 0]));
+  for (const e of graph.edges) if (e.labels.length) incoming.set(e.to, incoming.get(e.to) + 1);
+  const at = new Map();
+  const next = [];
+  for (const n of [...graph.nodes].sort((a, b) => a.col - b.col || a.row - b.row)) {
+    const slot = Math.max(NODE_H + GAP_Y, incoming.get(n.id) * LABEL_H + GAP_Y + 6);
+    const top = next[n.col] ?? MARGIN;
+    at.set(n.id, { x: MARGIN + n.col * COL_W, y: top + (slot - NODE_H) / 2 });
+    next[n.col] = top + slot;
+  }
+  return { at, height: Math.max(MARGIN, ...next.filter((v) => v !== undefined)) + MARGIN };
 }
 
 function draw(graph, vhost) {
-  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
-  const rows = Math.max(1, ...graph.nodes.map((n) => n.row + 1));
+  const { at, height } = place(graph);
   const width = MARGIN * 2 + Math.max(0, graph.columns - 1) * COL_W + NODE_W;
-  const height = MARGIN * 2 + rows * (NODE_H + GAP_Y);
   const counts = new Map();
+  // Edges end at the middle of a node's left side; their labels stack just
+  // before it, ordered like the edges' sources, on a layer above the nodes.
+  const into = new Map();
+  for (const e of graph.edges) (into.get(e.to) || into.set(e.to, []).get(e.to)).push(e);
+  const labels = [];
+  for (const [to, list] of into) {
+    const withLabel = list.filter((e) => e.labels.length).sort((a, b) => at.get(a.from).y - at.get(b.from).y);
+    const b = at.get(to);
+    withLabel.forEach((e, k) => {
+      const text = e.labels.join(', ');
+      const y = b.y + NODE_H / 2 + (k - (withLabel.length - 1) / 2) * LABEL_H + 4;
+      labels.push(s('text', {
+        class: 'edge-label', x: b.x - 12, y, 'text-anchor': 'end',
+        dataset: { source: e.source, destination: e.destination, destinationType: e.destinationType },
+      }, s('title', null, text), s('tspan', null, clip(text, LABEL_CHARS))));
+    });
+  }
   const edges = graph.edges.map((e) => {
-    const a = pos(byId.get(e.from));
-    const b = pos(byId.get(e.to));
+    const a = at.get(e.from);
+    const b = at.get(e.to);
     const x1 = a.x + NODE_W;
     const y1 = a.y + NODE_H / 2;
     const x2 = b.x;
@@ -100,11 +132,10 @@ function draw(graph, vhost) {
     const label = e.labels.join(', ');
     return s('g', { class: 'edge', dataset: { source: e.source, destination: e.destination, destinationType: e.destinationType } },
       s('title', null, `${exchangeName(e.source)} → ${e.destination}${label ? `: ${label}` : ''}`),
-      s('path', { d: `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`, 'marker-end': 'url(#arrow)' }),
-      label ? s('text', { class: 'edge-label', x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, 'text-anchor': 'middle' }, clip(label, 40)) : null);
+      s('path', { d: `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`, 'marker-end': 'url(#arrow)' }));
   });
   const nodes = graph.nodes.map((n) => {
-    const p = pos(n);
+    const p = at.get(n.id);
     const label = n.kind === 'exchange' ? exchangeName(n.name) : n.name;
     const count = n.kind === 'queue' ? s('text', { class: 'count', x: p.x + NODE_W - 8, y: p.y + 19, 'text-anchor': 'end' }, num(n.messages)) : null;
     if (count) counts.set(n.id, count);
@@ -118,7 +149,7 @@ function draw(graph, vhost) {
   const svg = s('svg', { class: 'topology-svg', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `Topology of virtual host ${vhost}` },
     s('defs', null, s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
       s('path', { d: 'M0,0 L10,5 L0,10 z' }))),
-    s('g', { class: 'edges' }, edges), s('g', { class: 'nodes' }, nodes));
+    s('g', { class: 'edges' }, edges), s('g', { class: 'nodes' }, nodes), s('g', { class: 'labels' }, labels));
   return { svg, counts };
 }
 
