@@ -1,5 +1,8 @@
 // The broker under test for the dashboard suite.
 //
+//   cd tests/dashboard && npm ci && node --test
+//   WARREN_HTTP_URL=http://127.0.0.1:15672 AMQP_URL=amqp://guest:guest@127.0.0.1:5672 node --test
+//
 // Default: builds and starts `target/debug/warren` (or $WARREN_BIN, no
 // build) with loopback ports chosen by the OS, a temporary data directory
 // and `--www-dir www`; the dashboard is then served by warren itself.
