@@ -6,8 +6,10 @@
 //! Checked against RabbitMQ 3.10 first (no broker setup needed):
 //!
 //! ```text
-//! WARREN_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:5673/%2f cargo test -p gateway --test semantics_dlx
+//! WARREN_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:5673/%2f cargo test -p gateway --test semantics_dlx -- --include-ignored
 //! ```
+//!
+//! Tests marked `#[ignore = "warren bug: ..."]` pass on RabbitMQ and fail on Warren.
 
 mod common;
 mod sem;
@@ -412,6 +414,7 @@ async fn quorum_delivery_limit_dead_letters_with_reason_delivery_limit() {
 }
 
 #[tokio::test]
+#[ignore = "warren bug: CC/BCC headers (sender-selected distribution) are ignored"]
 async fn cc_keys_are_recorded_in_x_death_routing_keys() {
     let broker = Broker::start();
     let conn = connect(&broker).await;
