@@ -52,8 +52,14 @@ async fn serve(stream: TcpStream, peer: SocketAddr, core: mpsc::Sender<Input>) {
     let _ = stream.set_nodelay(true);
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();
     let (reply_tx, reply_rx) = oneshot::channel();
+    // RabbitMQ names connections "peer -> local"; the management API shows
+    // this as the connection's name.
+    let address = match stream.local_addr() {
+        Ok(local) => format!("{peer} -> {local}"),
+        Err(_) => peer.to_string(),
+    };
     let info = PeerInfo {
-        address: peer.to_string(),
+        address,
         loopback: peer.ip().to_canonical().is_loopback(),
         transport: Transport::Tcp,
     };

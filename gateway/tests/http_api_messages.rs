@@ -203,6 +203,9 @@ async fn connections_channels_and_consumers() {
     assert_eq!(c["protocol"], "AMQP 0-9-1");
     assert!(c["client_properties"]["product"].is_string(), "{c}");
     let name = c["name"].as_str().unwrap().to_string();
+    // RabbitMQ's naming: "peer -> local".
+    assert_eq!(name, format!("127.0.0.1:{} -> 127.0.0.1:{}", c["peer_port"], broker.port));
+    assert_eq!((c["host"].clone(), c["port"].clone()), (json!("127.0.0.1"), json!(broker.port)));
     let encoded: String = name.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'.' { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
     assert_eq!(api.get(&format!("/connections/{encoded}")).await.body["name"], name.as_str());
 

@@ -12,14 +12,14 @@ use super::auth::{authenticate, AuthUser};
 use super::convert::table_to_json;
 use super::error::{ApiError, ApiResult};
 use super::request::Req;
-use super::stats::{put as put_stat, split_host_port};
+use super::stats::{endpoints, put as put_stat};
 use super::{reply, Ctx};
 
 /// The reason RabbitMQ gives when none is set in an `X-Reason` header.
 const DEFAULT_CLOSE_REASON: &str = "Closed via management plugin";
 
 fn connection_json(c: &ConnectionInfo, node: &str) -> Value {
-    let (peer_host, peer_port) = split_host_port(&c.peer);
+    let e = endpoints(&c.peer);
     let mut m = Map::new();
     m.insert("name".into(), json!(c.name));
     m.insert("node".into(), json!(node));
@@ -30,11 +30,17 @@ fn connection_json(c: &ConnectionInfo, node: &str) -> Value {
     m.insert("channels".into(), json!(c.channels));
     m.insert("connected_at".into(), json!(c.connected_at));
     m.insert("client_properties".into(), table_to_json(&c.client_properties));
+    // The name a client gave itself, as RabbitMQ shows it.
+    if let Some(given) = c.client_properties.get("connection_name").and_then(|v| v.as_str()) {
+        m.insert("user_provided_name".into(), json!(given));
+    }
     m.insert("frame_max".into(), json!(c.frame_max));
     m.insert("channel_max".into(), json!(c.channel_max));
     m.insert("timeout".into(), json!(c.heartbeat));
-    m.insert("peer_host".into(), json!(peer_host));
-    m.insert("peer_port".into(), json!(peer_port));
+    m.insert("peer_host".into(), json!(e.peer_host));
+    m.insert("peer_port".into(), json!(e.peer_port));
+    m.insert("host".into(), json!(e.host));
+    m.insert("port".into(), json!(e.port));
     let protocol = match c.transport {
         Transport::WebSocket => "Web AMQP 0-9-1",
         _ => "AMQP 0-9-1",
@@ -48,12 +54,12 @@ fn connection_json(c: &ConnectionInfo, node: &str) -> Value {
 }
 
 fn channel_json(ch: &ChannelInfo, node: &str) -> Value {
-    let (peer_host, peer_port) = split_host_port(&ch.connection_name);
+    let e = endpoints(&ch.connection_name);
     json!({
         "name": format!("{} ({})", ch.connection_name, ch.number),
         "number": ch.number,
         "node": node,
-        "connection_details": {"name": ch.connection_name, "peer_host": peer_host, "peer_port": peer_port},
+        "connection_details": {"name": ch.connection_name, "peer_host": e.peer_host, "peer_port": e.peer_port},
         "user": ch.user,
         "user_who_performed_action": ch.user,
         "vhost": ch.vhost,
@@ -72,7 +78,7 @@ fn channel_json(ch: &ChannelInfo, node: &str) -> Value {
 
 /// A consumer as RabbitMQ lists it (also in a queue's `consumer_details`).
 pub fn consumer_json(c: &ConsumerInfo, conns: &[ConnectionInfo], node: &str) -> Value {
-    let (peer_host, peer_port) = split_host_port(&c.connection_name);
+    let e = endpoints(&c.connection_name);
     let user = conns.iter().find(|x| x.id == c.connection).map(|x| x.user.clone()).unwrap_or_default();
     json!({
         "arguments": table_to_json(&c.arguments),
@@ -84,8 +90,8 @@ pub fn consumer_json(c: &ConsumerInfo, conns: &[ConnectionInfo], node: &str) -> 
             "name": format!("{} ({})", c.connection_name, c.channel),
             "node": node,
             "number": c.channel,
-            "peer_host": peer_host,
-            "peer_port": peer_port,
+            "peer_host": e.peer_host,
+            "peer_port": e.peer_port,
             "user": user,
         },
         "consumer_tag": c.consumer_tag,
