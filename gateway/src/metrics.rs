@@ -10,7 +10,10 @@
 //! `protocol` label (Warren does not split them by `queue_type`), and
 //! `rabbitmq_global_messages_routed_total` is received minus unroutable
 //! (a publish refused with an error, e.g. to a missing exchange, counts as
-//! routed). Erlang VM metrics do not exist here.
+//! routed). The `rabbitmq_channel_*_total` counters are broker-wide totals,
+//! where RabbitMQ sums its open channels' counters (so its totals drop when
+//! channels close; `rate()` over Warren's is the steadier for it). Erlang
+//! VM metrics and the memory and disk watermarks do not exist here.
 
 use std::fmt::Write;
 
@@ -19,7 +22,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use broker_core::management::info::{Overview, QueueInfo};
+use broker_core::management::info::{ChannelInfo, ConnectionInfo, Overview, QueueInfo};
 
 use crate::core_task::CoreHandle;
 
@@ -43,13 +46,57 @@ async fn per_object(State(core): State<CoreHandle>) -> Response {
 }
 
 async fn respond(core: &CoreHandle, per_object: bool) -> Response {
-    let Ok((overview, queues, cluster)) = core.call(|b| (b.overview(), b.queues(None), b.config().cluster_name.clone())).await else {
+    let snapshot = core
+        .call(|b| Snapshot {
+            overview: b.overview(),
+            queues: b.queues(None),
+            channels: b.channels(),
+            connections: b.connections(),
+            cluster: b.config().cluster_name.clone(),
+        })
+        .await;
+    let Ok(snapshot) = snapshot else {
         return (StatusCode::SERVICE_UNAVAILABLE, "broker is shutting down\n").into_response();
     };
-    let body = render(&overview, &queues, &cluster, per_object);
+    let body = render(&snapshot, per_object);
     let mut r = body.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     r
+}
+
+/// What one scrape shows, taken from the core in one step.
+pub struct Snapshot {
+    pub overview: Overview,
+    pub queues: Vec<QueueInfo>,
+    pub channels: Vec<ChannelInfo>,
+    pub connections: Vec<ConnectionInfo>,
+    pub cluster: String,
+}
+
+/// Resident memory of this process, from /proc (0 where there is none).
+pub fn resident_bytes() -> u64 {
+    proc_status_kb("VmRSS:").map_or(0, |kb| kb * 1024)
+}
+
+fn proc_status_kb(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix(field))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// Open file descriptors of this process (0 where /proc is missing).
+pub fn open_fds() -> u64 {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
+}
+
+/// The soft limit on open files.
+pub fn max_fds() -> u64 {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// One metric family: TYPE, then HELP (RabbitMQ's order), then samples.
@@ -103,7 +150,8 @@ const QUEUE_METRICS: &[QueueMetric] = &[
     ("rabbitmq_queue_messages_published_total", "counter", "Total number of messages published to queues", |q| q.stats.publish),
 ];
 
-pub fn render(o: &Overview, queues: &[QueueInfo], cluster: &str, per_object: bool) -> String {
+pub fn render(snap: &Snapshot, per_object: bool) -> String {
+    let (o, queues, cluster) = (&snap.overview, &snap.queues, snap.cluster.as_str());
     let mut out = Out(String::new());
     let t = &o.totals;
     out.family("rabbitmq_build_info", "untyped", "RabbitMQ & Erlang/OTP version info");
@@ -141,6 +189,74 @@ pub fn render(o: &Overview, queues: &[QueueInfo], cluster: &str, per_object: boo
         } else {
             out.sample(name, &[], queues.iter().map(value).sum::<u64>());
         }
+    }
+    let max_fds = max_fds();
+    for (name, help, value) in [
+        ("rabbitmq_process_open_fds", "Open file descriptors", open_fds()),
+        ("rabbitmq_process_max_fds", "Open file descriptors limit", max_fds),
+        ("rabbitmq_process_open_tcp_sockets", "Open TCP sockets", snap.connections.len() as u64),
+        ("rabbitmq_process_max_tcp_sockets", "Open TCP sockets limit", max_fds),
+        ("rabbitmq_process_resident_memory_bytes", "Memory used in bytes", resident_bytes()),
+    ] {
+        out.family(name, "gauge", help);
+        out.sample(name, &[], value);
+    }
+    let chans = &snap.channels;
+    for (name, help, value) in [
+        ("rabbitmq_channel_consumers", "Consumers on a channel", chans.iter().map(|c| c.consumers as u64).sum::<u64>()),
+        (
+            "rabbitmq_channel_messages_unacked",
+            "Delivered but not yet acknowledged messages",
+            chans.iter().map(|c| c.messages_unacknowledged as u64).sum(),
+        ),
+        (
+            "rabbitmq_channel_prefetch",
+            "Total limit of unacknowledged messages for all consumers on a channel",
+            chans.iter().map(|c| u64::from(c.global_prefetch_count)).sum(),
+        ),
+    ] {
+        out.family(name, "gauge", help);
+        out.sample(name, &[], value);
+    }
+    for (name, help, value) in [
+        ("published", "Total number of messages published into an exchange on a channel", t.publish),
+        ("confirmed", "Total number of messages published into an exchange and confirmed on the channel", t.confirm),
+        (
+            "unroutable_returned",
+            "Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable",
+            t.return_unroutable,
+        ),
+        (
+            "unroutable_dropped",
+            "Total number of messages published as non-mandatory into an exchange and dropped as unroutable",
+            t.drop_unroutable,
+        ),
+        ("delivered_ack", "Total number of messages delivered to consumers in manual acknowledgement mode", t.deliver),
+        ("delivered", "Total number of messages delivered to consumers in automatic acknowledgement mode", t.deliver_no_ack),
+        ("redelivered", "Total number of messages redelivered to consumers", t.redeliver),
+        ("acked", "Total number of messages acknowledged by consumers", t.ack),
+    ] {
+        let name = format!("rabbitmq_channel_messages_{name}_total");
+        out.family(&name, "counter", help);
+        out.sample(&name, &[], value);
+    }
+    for (name, help, value) in [
+        ("rabbitmq_channel_get_ack_total", "Total number of messages fetched with basic.get in manual acknowledgement mode", t.get),
+        ("rabbitmq_channel_get_total", "Total number of messages fetched with basic.get in automatic acknowledgement mode", t.get_no_ack),
+        ("rabbitmq_channel_get_empty_total", "Total number of times basic.get operations fetched no message", t.get_empty),
+        (
+            "rabbitmq_connection_incoming_bytes_total",
+            "Total number of bytes received on a connection",
+            snap.connections.iter().map(|c| c.recv_octets).sum(),
+        ),
+        (
+            "rabbitmq_connection_outgoing_bytes_total",
+            "Total number of bytes sent on a connection",
+            snap.connections.iter().map(|c| c.sent_octets).sum(),
+        ),
+    ] {
+        out.family(name, "counter", help);
+        out.sample(name, &[], value);
     }
     let amqp = [("protocol", "amqp091")];
     out.family("rabbitmq_global_consumers", "gauge", "Current number of consumers");

@@ -167,6 +167,29 @@ async fn metrics_count_known_traffic_exactly() {
         expect(&m, &format!("rabbitmq_global_messages_{suffix}_total{amqp}"), value);
     }
 
+    // The per-channel families Grafana's RabbitMQ-Overview dashboard sums.
+    for (name, value) in [
+        ("rabbitmq_channel_messages_published_total", 12.0),
+        ("rabbitmq_channel_messages_confirmed_total", 12.0),
+        ("rabbitmq_channel_messages_unroutable_returned_total", 1.0),
+        ("rabbitmq_channel_messages_unroutable_dropped_total", 1.0),
+        ("rabbitmq_channel_messages_delivered_ack_total", 4.0),
+        ("rabbitmq_channel_messages_delivered_total", 0.0),
+        ("rabbitmq_channel_get_ack_total", 2.0),
+        ("rabbitmq_channel_get_total", 0.0),
+        ("rabbitmq_channel_messages_redelivered_total", 1.0),
+        ("rabbitmq_channel_messages_acked_total", 5.0),
+        ("rabbitmq_channel_get_empty_total", 0.0),
+        ("rabbitmq_channel_consumers", 0.0),
+        ("rabbitmq_channel_messages_unacked", 0.0),
+    ] {
+        expect(&m, name, value);
+    }
+    assert!(text.contains("# TYPE rabbitmq_channel_messages_published_total counter\n# HELP rabbitmq_channel_messages_published_total Total number of messages published into an exchange on a channel\n"));
+    assert!(m["rabbitmq_process_resident_memory_bytes"] > 0.0);
+    assert!(m["rabbitmq_process_open_fds"] > 0.0 && m["rabbitmq_process_max_fds"] >= m["rabbitmq_process_open_fds"]);
+    assert!(m["rabbitmq_connection_incoming_bytes_total"] > 0.0);
+
     // Per queue, with vhost and queue labels; the rest as in /metrics.
     let (p, text) = scrape(&base, "/metrics/per-object").await;
     let label = |q: &str| format!("{{vhost=\"/\",queue=\"{q}\"}}");
@@ -193,6 +216,8 @@ async fn metrics_count_known_traffic_exactly() {
     expect(&m, "rabbitmq_queue_messages_ready", 2.0);
     expect(&m, "rabbitmq_consumers", 1.0);
     expect(&m, "rabbitmq_queue_consumers", 1.0);
+    expect(&m, "rabbitmq_channel_consumers", 1.0);
+    expect(&m, "rabbitmq_channel_messages_unacked", 3.0);
     conn.close(200, "bye".into()).await.unwrap();
 }
 

@@ -16,16 +16,6 @@ use super::error::{ApiError, ApiResult};
 use super::request::Req;
 use super::{reply, Ctx};
 
-/// Resident memory of this process, from /proc (0 where there is none).
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 fn require_monitor(user: &AuthUser) -> ApiResult<()> {
     if user.is_monitor() { Ok(()) } else { Err(ApiError::not_authorised("Not monitor user")) }
 }
@@ -37,7 +27,9 @@ async fn node_json(ctx: &Ctx) -> ApiResult<Value> {
         "type": "disc",
         "running": true,
         "uptime": ctx.started.elapsed().as_millis() as u64,
-        "mem_used": resident_bytes(),
+        "mem_used": crate::metrics::resident_bytes(),
+        "fd_used": crate::metrics::open_fds(),
+        "fd_total": crate::metrics::max_fds(),
         "mem_alarm": false,
         "disk_free_alarm": false,
         "os_pid": std::process::id().to_string(),
