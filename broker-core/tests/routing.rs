@@ -211,3 +211,28 @@ fn large_bodies_arrive_in_many_frames_and_leave_split_at_frame_max() {
     assert_eq!(got, body);
     assert_eq!(sizes, vec![131064, 131064, 37872]);
 }
+
+#[test]
+fn cc_and_bcc_headers_route_copies_and_bcc_is_hidden() {
+    use broker_core::amqp::{BasicProperties, FieldTable, FieldValue};
+    let mut h = Harness::new();
+    let c = h.connect();
+    for q in ["main", "cc1", "bcc1"] {
+        h.declare_queue(c, 1, q);
+        h.bind(c, 1, q, "amq.direct", q, FieldTable::new());
+    }
+    let headers = FieldTable::from([
+        ("CC", FieldValue::Array(vec![FieldValue::str("cc1")])),
+        ("BCC", FieldValue::Array(vec![FieldValue::str("bcc1")])),
+    ]);
+    let props = BasicProperties { headers: Some(headers), ..Default::default() };
+    h.publish_with(c, 1, "amq.direct", "main", &props, b"copy", false);
+    for q in ["main", "cc1", "bcc1"] {
+        h.send(c, 1, BasicGet { queue: q.into(), no_ack: true, ..Default::default() });
+        let d = h.expect_delivery(c);
+        let Method::BasicGetOk(ok) = &d.method else { panic!() };
+        assert_eq!(&*ok.routing_key, "main", "the original key is kept");
+        let hd = d.properties.headers.unwrap();
+        assert!(hd.get("CC").is_some() && hd.get("BCC").is_none(), "{q}: BCC is stripped, CC kept");
+    }
+}

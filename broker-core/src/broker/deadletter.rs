@@ -94,7 +94,12 @@ fn republish(state: &mut State, dl: DeadLetter, now: u64) {
     let mut props = original.decode_properties();
     let mut headers = props.headers.take().unwrap_or_default();
     let original_expiration = if dl.reason == Reason::Expired { props.expiration.take() } else { None };
-    record_death(&mut headers, &dl, &original, original_expiration, now);
+    // The CC keys count as routing keys in x-death; the header itself goes.
+    let cc = match headers.remove("CC") {
+        Some(FieldValue::Array(keys)) => keys,
+        _ => Vec::new(),
+    };
+    record_death(&mut headers, &dl, &original, original_expiration, cc, now);
     props.headers = Some(headers);
     let properties = props.to_bytes();
     let Ok(scan) = PropertiesScan::scan(&properties) else { return };
@@ -130,7 +135,7 @@ fn republish(state: &mut State, dl: DeadLetter, now: u64) {
 /// Adds this death to `x-death` (or counts it on the entry for the same
 /// queue and reason, moving that entry first) and sets the
 /// `x-first-death-*` headers once.
-fn record_death(headers: &mut FieldTable, dl: &DeadLetter, msg: &Message, original_expiration: Option<ShortStr>, now: u64) {
+fn record_death(headers: &mut FieldTable, dl: &DeadLetter, msg: &Message, original_expiration: Option<ShortStr>, cc: Vec<FieldValue>, now: u64) {
     let mut deaths = match headers.remove("x-death") {
         Some(FieldValue::Array(a)) => a,
         _ => Vec::new(),
@@ -156,7 +161,7 @@ fn record_death(headers: &mut FieldTable, dl: &DeadLetter, msg: &Message, origin
             ("queue", FieldValue::str(&dl.queue)),
             ("time", FieldValue::Timestamp(now / 1000)),
             ("exchange", FieldValue::str(&msg.exchange)),
-            ("routing-keys", FieldValue::Array(vec![FieldValue::str(&msg.routing_key)])),
+            ("routing-keys", FieldValue::Array(core::iter::once(FieldValue::str(&msg.routing_key)).chain(cc).collect())),
         ]);
         if let Some(exp) = original_expiration {
             death.insert("original-expiration", FieldValue::str(&exp));

@@ -72,7 +72,9 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
                 timers.push(core::cmp::Reverse((now + timeout, Timer::ConsumerTimeout(conn.id, channel))));
             }
         }
-        if quorum {
+        // RabbitMQ 3.10 adds x-delivery-count to consumer deliveries only
+        // once the message has been returned (basic.get always has it).
+        if quorum && entry.delivery_count > 0 {
             let with_count = delivery_count_header(&message, &entry);
             conn.send_delivery(channel, &consumer.tag, tag, entry.redelivered, &with_count);
         } else {

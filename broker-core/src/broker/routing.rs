@@ -19,9 +19,45 @@ pub(crate) fn is_default_exchange(name: &str) -> bool {
 /// Queues a message published to `exchange` reaches, sorted and without
 /// duplicates. The default exchange routes to the queue named by the key.
 pub(crate) fn route(state: &State, vhost: &str, exchange: Option<ExchangeId>, message: &Message, out: &mut Vec<QueueId>) {
+    route_key(state, vhost, exchange, message, &message.routing_key, out);
+    if message.scan.has_headers {
+        // Sender-selected distribution: `CC` and `BCC` header keys route too.
+        let extra = cc_keys(message, true);
+        for key in &extra {
+            route_key(state, vhost, exchange, message, key, out);
+        }
+        if !extra.is_empty() {
+            out.sort_unstable();
+            out.dedup();
+        }
+    }
+}
+
+/// A cheap test before decoding headers: the raw properties mention `CC`.
+pub(crate) fn may_have_cc(message: &Message) -> bool {
+    let p = &message.properties;
+    message.scan.has_headers && (p.windows(3).any(|w| w == b"\x02CC") || p.windows(4).any(|w| w == b"\x03BCC"))
+}
+
+/// The routing keys in a message's `CC` (and, with `bcc`, `BCC`) headers.
+pub(crate) fn cc_keys(message: &Message, bcc: bool) -> Vec<String> {
+    if !may_have_cc(message) {
+        return Vec::new();
+    }
+    let Some(headers) = message.decode_properties().headers else { return Vec::new() };
+    let mut keys = Vec::new();
+    for name in ["CC", "BCC"].iter().take(if bcc { 2 } else { 1 }) {
+        if let Some(crate::amqp::FieldValue::Array(a)) = headers.get(name) {
+            keys.extend(a.iter().filter_map(|v| v.as_str().map(str::to_string)));
+        }
+    }
+    keys
+}
+
+fn route_key(state: &State, vhost: &str, exchange: Option<ExchangeId>, message: &Message, routing_key: &str, out: &mut Vec<QueueId>) {
     let Some(vh) = state.vhosts.get(vhost) else { return };
     let Some(start) = exchange else {
-        if let Some(q) = vh.queues.get(&*message.routing_key) {
+        if let Some(q) = vh.queues.get(routing_key) {
             out.push(*q);
         }
         return;
@@ -36,7 +72,7 @@ pub(crate) fn route(state: &State, vhost: &str, exchange: Option<ExchangeId>, me
             headers = message.decode_properties().headers;
         }
         dests.clear();
-        x.route(&message.routing_key, headers.as_ref(), &mut dests);
+        x.route(routing_key, headers.as_ref(), &mut dests);
         if dests.is_empty() {
             // Nothing bound matched: try the alternate exchange, if it exists.
             let ae = x.alternate_exchange.as_ref().and_then(|name| vh.exchanges.get(&**name));

@@ -198,6 +198,24 @@ pub(crate) fn publish(ctx: &mut Ctx, channel: u16, m: BasicPublish, properties: 
     Ok(())
 }
 
+/// Routes through `BCC` are invisible to consumers: once routed, the
+/// message is stored without that header.
+fn without_bcc(message: Message) -> Message {
+    if !routing::may_have_cc(&message) {
+        return message;
+    }
+    let mut props = message.decode_properties();
+    let Some(headers) = props.headers.as_mut() else { return message };
+    if headers.remove("BCC").is_none() {
+        return message;
+    }
+    let properties = props.to_bytes();
+    match PropertiesScan::scan(&properties) {
+        Ok(scan) => Message { properties, scan, ..message },
+        Err(_) => message,
+    }
+}
+
 /// `reply_to: amq.rabbitmq.reply-to` becomes the key that routes replies
 /// back to this channel's reply consumer.
 fn rewrite_reply_to(ctx: &mut Ctx, channel: u16, properties: &Bytes) -> Result<(Bytes, PropertiesScan)> {
@@ -214,12 +232,30 @@ fn rewrite_reply_to(ctx: &mut Ctx, channel: u16, properties: &Bytes) -> Result<(
 
 /// The `expiration` property as RabbitMQ reads it: a non-negative integer
 /// number of milliseconds, written as text.
-fn parse_expiration(text: &str) -> Result<u64> {
+///
+/// Errors are worded as RabbitMQ 3.10 words them (Erlang's
+/// `string:to_integer`: an optional sign and digits, the rest "leftover").
+pub(crate) fn parse_expiration(text: &str) -> Result<u64> {
     let refuse = |why: &dyn core::fmt::Display| AmqpError::precondition_failed(format_args!("invalid expiration '{text}': {why}"));
-    match text.parse::<i64>() {
-        Ok(n) if n < 0 => Err(refuse(&format_args!("{{value_negative,{n}}}"))),
-        Ok(n) => Ok(n as u64),
-        Err(_) => Err(refuse(&"no_integer")),
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let digits = unsigned.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(refuse(&"no_integer"));
+    }
+    let sign_len = text.len() - unsigned.len();
+    let rest = &text[sign_len + digits..];
+    if !rest.is_empty() {
+        return Err(refuse(&format_args!("{{leftover_string,\"{rest}\"}}")));
+    }
+    let negative = text.starts_with('-');
+    let value: u128 = unsigned[..digits].parse().unwrap_or(u128::MAX);
+    if negative && value > 0 {
+        return Err(refuse(&format_args!("{{value_negative,-{value}}}")));
+    }
+    match u64::try_from(value) {
+        Ok(n) => Ok(n),
+        // Erlang's pretty printer wraps the long tuple exactly so.
+        Err(_) => Err(refuse(&format_args!("{{value_too_large,\n{}{}}}", " ".repeat(44), &unsigned[..digits]))),
     }
 }
 
@@ -228,6 +264,11 @@ fn parse_expiration(text: &str) -> Result<u64> {
 /// publisher's confirm is a nack; a ticket means the confirm waits for disk.
 pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<ExchangeId>, mandatory: bool, message: Message) -> queues::Enqueued {
     if exchange.is_none() && message.routing_key.starts_with(reply_to::PSEUDO_QUEUE) && ctx.state.direct_reply(&message) {
+        if mandatory {
+            // RabbitMQ 3.10 quirk, kept for compatibility: a mandatory reply
+            // is delivered *and* returned, since no queue took it.
+            send_return(ctx, channel, &message);
+        }
         return queues::Enqueued { accepted: 1, ..Default::default() };
     }
     let mut targets = Vec::new();
@@ -236,6 +277,7 @@ pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<Ex
         let origin = (ctx.conn.id.as_u64(), channel);
         ctx.state.trace_publish(&message, message.trace, &ctx.conn.vhost.clone(), exchange, &targets, origin, mandatory);
     }
+    let message = without_bcc(message);
     let returned = mandatory.then(|| message.clone());
     let result = queues::enqueue(ctx.state, &targets, message, ctx.now);
     if targets.is_empty() {
@@ -243,16 +285,20 @@ pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<Ex
         *counter += 1;
     }
     if let Some(message) = returned.filter(|_| targets.is_empty()) {
-        let ret = BasicReturn {
-            reply_code: 312,
-            reply_text: "NO_ROUTE".into(),
-            exchange: message.exchange.clone(),
-            routing_key: message.routing_key.clone(),
-        };
-        ctx.conn.send_method(channel, &ret.into());
-        ctx.conn.send_content(channel, &message);
+        send_return(ctx, channel, &message);
     }
     result
+}
+
+fn send_return(ctx: &mut Ctx, channel: u16, message: &Message) {
+    let ret = BasicReturn {
+        reply_code: 312,
+        reply_text: "NO_ROUTE".into(),
+        exchange: message.exchange.clone(),
+        routing_key: message.routing_key.clone(),
+    };
+    ctx.conn.send_method(channel, &ret.into());
+    ctx.conn.send_content(channel, message);
 }
 
 pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
@@ -399,4 +445,28 @@ pub(crate) fn recover(ctx: &mut Ctx, channel: u16, requeue: bool, reply: bool) -
         ctx.conn.send_method(channel, &BasicRecoverOk {}.into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_expiration;
+
+    // Texts observed from RabbitMQ 3.10.8.
+    #[test]
+    fn expiration_errors_match_rabbitmq() {
+        let err = |t: &str| parse_expiration(t).unwrap_err().text;
+        assert_eq!(err("abc"), "PRECONDITION_FAILED - invalid expiration 'abc': no_integer");
+        assert_eq!(err(""), "PRECONDITION_FAILED - invalid expiration '': no_integer");
+        assert_eq!(err(" 5"), "PRECONDITION_FAILED - invalid expiration ' 5': no_integer");
+        assert_eq!(err("1.5"), "PRECONDITION_FAILED - invalid expiration '1.5': {leftover_string,\".5\"}");
+        assert_eq!(err("5 "), "PRECONDITION_FAILED - invalid expiration '5 ': {leftover_string,\" \"}");
+        assert_eq!(err("-5"), "PRECONDITION_FAILED - invalid expiration '-5': {value_negative,-5}");
+        assert_eq!(
+            err("99999999999999999999"),
+            format!("PRECONDITION_FAILED - invalid expiration '99999999999999999999': {{value_too_large,\n{}99999999999999999999}}", " ".repeat(44))
+        );
+        for (t, v) in [("+5", 5), ("007", 7), ("-0", 0), ("4294967296", 4294967296)] {
+            assert_eq!(parse_expiration(t).unwrap(), v);
+        }
+    }
 }

@@ -140,7 +140,19 @@ impl QueueConfig {
             Some(v) => return Err(invalid("x-overflow", &unacceptable(v))),
         };
         cfg.dead_letter_exchange = string("x-dead-letter-exchange")?;
-        cfg.dead_letter_routing_key = string("x-dead-letter-routing-key")?;
+        cfg.dead_letter_routing_key = match args.get("x-dead-letter-routing-key") {
+            None => None,
+            Some(FieldValue::LongStr(s)) => Some(ShortStr::from(String::from_utf8_lossy(s).into_owned())),
+            // Unlike the exchange, RabbitMQ words this one as an invalid arg.
+            Some(v) => return Err(invalid("x-dead-letter-routing-key", &unacceptable(v))),
+        };
+        if kind == QueueKind::Quorum {
+            match args.get("x-dead-letter-strategy") {
+                None => {}
+                Some(FieldValue::LongStr(s)) if &s[..] == b"at-most-once" || &s[..] == b"at-least-once" => {}
+                Some(_) => return Err(invalid("x-dead-letter-strategy", &"invalid_dlx_strategy")),
+            }
+        }
         if cfg.dead_letter_routing_key.is_some() && cfg.dead_letter_exchange.is_none() {
             return Err(invalid("x-dead-letter-routing-key", &"routing_key_but_no_dlx_defined"));
         }
