@@ -93,7 +93,7 @@ fn delete_rules() {
     h.publish(c, 1, "", "q", b"x");
     h.send(c, 1, QueueDelete { queue: "q".into(), if_empty: true, ..Default::default() });
     let close = h.expect_channel_close(c, 1, 406);
-    assert_eq!(&*close.reply_text, "PRECONDITION_FAILED - queue 'q' in vhost '/' is not empty");
+    assert_eq!(&*close.reply_text, "PRECONDITION_FAILED - queue 'q' in vhost '/' not empty");
     h.open_channel(c, 1);
     h.consume(c, 1, "q", "c", false);
     h.drain(c);

@@ -414,7 +414,6 @@ async fn quorum_delivery_limit_dead_letters_with_reason_delivery_limit() {
 }
 
 #[tokio::test]
-#[ignore = "warren bug: CC/BCC headers (sender-selected distribution) are ignored"]
 async fn cc_keys_are_recorded_in_x_death_routing_keys() {
     let broker = Broker::start();
     let conn = connect(&broker).await;

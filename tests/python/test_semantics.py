@@ -105,10 +105,6 @@ def test_quorum_work_queue_like_the_tutorial(conn):
     ch.queue_delete(q)
 
 
-@pytest.mark.xfail(
-    reason="warren bug: a quorum queue's first delivery to a consumer carries x-delivery-count 0",
-    strict=False,
-)
 def test_quorum_x_delivery_count_on_get_and_consume(conn):
     q = unique("qq")
     ch = conn.channel()

@@ -57,7 +57,8 @@ pub struct Config {
     /// A delivery not acknowledged within this many ms closes its channel
     /// with 406, as RabbitMQ's `consumer_timeout` (None = never).
     pub consumer_timeout_ms: Option<u64>,
-    /// A refused login is answered after this many ms (slows password guessing).
+    /// A refused login of a client without `authentication_failure_close`
+    /// is dropped after this many ms (RabbitMQ waits about 3 s).
     pub login_failure_delay_ms: u64,
     /// Emit [`persist::StoreOp`]s for a driver that keeps messages on disk,
     /// and hold confirms until it reports them durable.
@@ -85,7 +86,7 @@ impl Default for Config {
             output_high_watermark: 1024 * 1024,
             seed: 0x5741_5252_454e,
             consumer_timeout_ms: Some(30 * 60 * 1000),
-            login_failure_delay_ms: 1000,
+            login_failure_delay_ms: 3000,
             persistence: false,
             memory_budget: None,
             cluster_name: "warren@localhost".into(),

@@ -112,12 +112,18 @@ fn start_ok(ctx: &mut Ctx, m: ConnectionStartOk) -> Result<()> {
 /// A failed login: clients that announced `authentication_failure_close`
 /// get a connection.close with 403; others are just disconnected, as
 /// RabbitMQ does (older clients cannot read a close at this stage).
-/// The answer waits `login_failure_delay_ms` (input is ignored meanwhile),
-/// which slows password guessing.
+/// As RabbitMQ 3.10 does: a client that announced
+/// `authentication_failure_close` gets the 403 connection.close at once;
+/// any other is dropped silently after `login_failure_delay_ms` (input is
+/// ignored meanwhile), which slows password guessing.
 fn refuse_login(ctx: &mut Ctx, mechanism: &str) -> Result<()> {
     let err = AmqpError::access_refused(format_args!(
         "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
-    ));
+    ))
+    .on((10, 11));
+    if ctx.conn.capabilities.authentication_failure_close {
+        return Err(err);
+    }
     ctx.conn.close_reason = err.text;
     ctx.conn.state = ConnState::Refusing;
     ctx.state.schedule(ctx.now + ctx.config.login_failure_delay_ms, Timer::LoginRefused(ctx.conn.id));

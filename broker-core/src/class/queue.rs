@@ -255,7 +255,7 @@ pub(crate) fn delete(ctx: &mut Ctx, channel: u16, m: QueueDelete) -> Result<()> 
             return Err(AmqpError::precondition_failed(format_args!("{} in use", resource("queue", &name, &q.vhost))));
         }
         if m.if_empty && q.ready_count() > 0 {
-            return Err(AmqpError::precondition_failed(format_args!("{} is not empty", resource("queue", &name, &q.vhost))));
+            return Err(AmqpError::precondition_failed(format_args!("{} not empty", resource("queue", &name, &q.vhost))));
         }
         count = lifecycle::delete_queue(ctx.state, id) as u32;
         ctx.conn.exclusive_queues.retain(|q| *q != id);
