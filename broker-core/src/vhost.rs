@@ -6,14 +6,13 @@ use crate::amqp::ShortStr;
 use crate::ids::{ExchangeId, QueueId};
 
 pub struct VHost {
-    pub name: String,
     pub exchanges: FxHashMap<ShortStr, ExchangeId>,
     pub queues: FxHashMap<ShortStr, QueueId>,
 }
 
 impl VHost {
-    pub fn new(name: &str) -> Self {
-        VHost { name: name.to_string(), exchanges: FxHashMap::default(), queues: FxHashMap::default() }
+    pub fn new() -> Self {
+        VHost { exchanges: FxHashMap::default(), queues: FxHashMap::default() }
     }
 }
 

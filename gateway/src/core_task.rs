@@ -8,16 +8,21 @@
 //! sent back. Closures should only take snapshots or run one operation;
 //! shaping JSON happens in the caller's task.
 
+use broker_core::{Alarm, Broker, ConnectionId, Event, PeerInfo};
 use bytes::Bytes;
-use broker_core::{Broker, Config, ConnectionId, Event, PeerInfo};
 use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::{instant_at, now_ms};
+use crate::persistence::Durable;
+use crate::resources::Monitor;
+use crate::store::{definitions, DataDir, Durability};
 
 /// What connection tasks tell the core.
 pub enum Input {
-    Connected { peer: PeerInfo, writer: mpsc::UnboundedSender<Bytes>, reply: oneshot::Sender<ConnectionId> },
+    /// A new connection: where its output goes, and a switch the core flips
+    /// to stop and resume reading from it (resource alarms).
+    Connected { peer: PeerInfo, writer: mpsc::UnboundedSender<Bytes>, pause: watch::Sender<bool>, reply: oneshot::Sender<ConnectionId> },
     Data { connection: ConnectionId, data: Bytes },
     Written { connection: ConnectionId, bytes: usize },
     Disconnected { connection: ConnectionId },
@@ -55,10 +60,32 @@ impl CoreHandle {
 /// Most inputs handled before output is flushed.
 const BATCH: usize = 512;
 
-pub async fn run(config: Config, mut inputs: mpsc::Receiver<Input>, mut shutdown: watch::Receiver<bool>) {
-    let mut broker = Broker::new(config, now_ms());
-    let mut writers: FxHashMap<ConnectionId, mpsc::UnboundedSender<Bytes>> = FxHashMap::default();
+/// What the core task drives besides the broker: the message store, the
+/// data directory (for saving definitions) and the resource monitor.
+pub struct Services {
+    pub durable: Option<Durable>,
+    pub data: Option<DataDir>,
+    pub monitor: Option<Monitor>,
+}
+
+/// A connection's I/O handles as the core task keeps them.
+struct Io {
+    writer: mpsc::UnboundedSender<Bytes>,
+    pause: watch::Sender<bool>,
+}
+
+type Conns = FxHashMap<ConnectionId, Io>;
+
+/// Runs until shutdown, or until durability can no longer be guaranteed
+/// (the store failed): then every client is told and the error returned.
+pub async fn run(mut broker: Broker, mut services: Services, mut inputs: mpsc::Receiver<Input>, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
+    let mut conns: Conns = FxHashMap::default();
     let mut batch = Vec::with_capacity(BATCH);
+    let mut durable_rx = services.durable.as_ref().map(Durable::subscribe);
+    let mut saved = SavedDefinitions { version: broker.definitions_version(), text: Vec::new() };
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut result = Ok(());
     loop {
         let deadline = broker.poll_timeout();
         tokio::select! {
@@ -67,36 +94,117 @@ pub async fn run(config: Config, mut inputs: mpsc::Receiver<Input>, mut shutdown
                     break;
                 }
                 for input in batch.drain(..) {
-                    handle_input(&mut broker, &mut writers, input);
+                    handle_input(&mut broker, &mut conns, input);
                 }
             }
             _ = tokio::time::sleep_until(instant_at(deadline.unwrap_or(0)).into()), if deadline.is_some() => {
                 broker.handle_timeout(now_ms());
             }
-            _ = shutdown.changed() => {
-                broker.handle_shutdown(now_ms());
-                drain_output(&mut broker, &mut writers);
-                break;
+            durability = changed(&mut durable_rx) => {
+                if let Err(e) = on_durable(&mut broker, &mut services, durability) {
+                    result = Err(e);
+                }
+            }
+            _ = tick.tick(), if services.monitor.is_some() => {
+                if let Some(m) = &services.monitor {
+                    let r = m.measure();
+                    if broker.alarms().contains(&Alarm::Memory) != r.memory {
+                        tracing::warn!("memory alarm {}", if r.memory { "set" } else { "cleared" });
+                        broker.set_alarm(Alarm::Memory, r.memory);
+                    }
+                    if broker.alarms().contains(&Alarm::Disk) != r.disk {
+                        tracing::warn!("disk alarm {}", if r.disk { "set" } else { "cleared" });
+                        broker.set_alarm(Alarm::Disk, r.disk);
+                    }
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+        // Store work and definitions go to disk before the replies that
+        // depend on them leave.
+        if result.is_ok() {
+            if let Err(e) = persist(&mut broker, &mut services, &mut saved) {
+                result = Err(e);
             }
         }
-        drain_output(&mut broker, &mut writers);
+        if result.is_err() {
+            break;
+        }
+        drain_output(&mut broker, &mut conns);
     }
+    broker.handle_shutdown(now_ms());
+    drain_output(&mut broker, &mut conns);
     // Dropping the writers lets each connection flush what it has and close.
-    writers.clear();
+    conns.clear();
+    if let Some(d) = services.durable.take() {
+        if let Err(e) = d.close() {
+            tracing::error!("closing the message store: {e}");
+        }
+    }
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    result
 }
 
-fn handle_input(broker: &mut Broker, writers: &mut FxHashMap<ConnectionId, mpsc::UnboundedSender<Bytes>>, input: Input) {
+/// The durable definitions last written, to skip writes that change nothing.
+struct SavedDefinitions {
+    version: u64,
+    text: Vec<u8>,
+}
+
+fn persist(broker: &mut Broker, services: &mut Services, saved: &mut SavedDefinitions) -> Result<(), String> {
+    if let Some(d) = services.durable.as_mut() {
+        d.apply_all(broker).map_err(|e| format!("message store failed: {e}; no longer accepting messages"))?;
+    }
+    let (Some(data), version) = (&services.data, broker.definitions_version()) else { return Ok(()) };
+    if version == saved.version {
+        return Ok(());
+    }
+    saved.version = version;
+    let doc = crate::http::api::definitions::durable_document(broker);
+    let text = serde_json::to_vec(&doc).unwrap_or_default();
+    if text == saved.text {
+        return Ok(());
+    }
+    let defs: definitions::Definitions = serde_json::from_value(doc).map_err(|e| format!("cannot save definitions: {e}"))?;
+    definitions::save(data, &defs).map_err(|e| format!("cannot save definitions: {e}"))?;
+    saved.text = text;
+    Ok(())
+}
+
+/// The store's durable point moved: release the confirms it covers.
+fn on_durable(broker: &mut Broker, services: &mut Services, durability: Option<Durability>) -> Result<(), String> {
+    let Some(d) = durability else { return Ok(()) };
+    if let Some(e) = d.failed {
+        return Err(format!("message store failed: {e}; no longer accepting messages (nothing unwritten was confirmed)"));
+    }
+    if let Some(ticket) = services.durable.as_mut().and_then(|s| s.durable_ticket(d.seq)) {
+        broker.handle_persisted(ticket);
+    }
+    Ok(())
+}
+
+/// The next durability report, or never if there is no store.
+async fn changed(rx: &mut Option<watch::Receiver<Durability>>) -> Option<Durability> {
+    match rx {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(rx.borrow_and_update().clone()),
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+fn handle_input(broker: &mut Broker, conns: &mut Conns, input: Input) {
     match input {
-        Input::Connected { peer, writer, reply } => {
+        Input::Connected { peer, writer, pause, reply } => {
             let id = broker.handle_connect(now_ms(), peer);
-            writers.insert(id, writer);
+            conns.insert(id, Io { writer, pause });
             let _ = reply.send(id);
         }
         Input::Data { connection, data } => broker.handle_bytes(connection, now_ms(), data),
         Input::Written { connection, bytes } => broker.handle_written(connection, bytes),
         Input::Disconnected { connection } => {
-            writers.remove(&connection);
+            conns.remove(&connection);
             broker.handle_disconnect(connection, now_ms());
         }
         Input::Call(f) => {
@@ -108,10 +216,10 @@ fn handle_input(broker: &mut Broker, writers: &mut FxHashMap<ConnectionId, mpsc:
     }
 }
 
-fn drain_output(broker: &mut Broker, writers: &mut FxHashMap<ConnectionId, mpsc::UnboundedSender<Bytes>>) {
+fn drain_output(broker: &mut Broker, conns: &mut Conns) {
     while let Some(t) = broker.poll_transmit() {
-        if let Some(w) = writers.get(&t.connection) {
-            let _ = w.send(t.data);
+        if let Some(io) = conns.get(&t.connection) {
+            let _ = io.writer.send(t.data);
         }
     }
     while let Some(event) = broker.poll_event() {
@@ -121,10 +229,13 @@ fn drain_output(broker: &mut Broker, writers: &mut FxHashMap<ConnectionId, mpsc:
                     tracing::info!(connection = connection.as_u64(), "closing connection: {reason}");
                 }
                 // The writer flushes what it was given, then closes the socket.
-                writers.remove(&connection);
+                conns.remove(&connection);
             }
-            // Resource alarms are wired with the durability work.
-            Event::PauseReading { .. } | Event::ResumeReading { .. } => {}
+            Event::PauseReading { connection } | Event::ResumeReading { connection } => {
+                if let Some(io) = conns.get(&connection) {
+                    let _ = io.pause.send(matches!(event, Event::PauseReading { .. }));
+                }
+            }
         }
     }
 }

@@ -12,6 +12,8 @@ mod clock;
 mod core_task;
 mod http;
 mod metrics;
+mod persistence;
+mod resources;
 mod settings;
 mod store;
 mod tcp;
@@ -62,6 +64,23 @@ struct Args {
     #[arg(long, default_value_t = 2047)]
     channel_max: u16,
 
+    /// Memory high watermark: above it publishers are blocked (resource
+    /// alarm). A fraction of RAM such as `0.4` (RabbitMQ's default) or a size
+    /// such as `2GiB`.
+    #[arg(long, value_name = "FRACTION|SIZE", default_value = "0.4")]
+    memory_high_watermark: String,
+
+    /// Free disk space under the data directory below which publishers are
+    /// blocked (RabbitMQ's default: 50MB).
+    #[arg(long, value_name = "SIZE", default_value = "50MB")]
+    disk_free_limit: String,
+
+    /// Message bodies kept in memory; beyond it bodies of persistent
+    /// messages stay on disk and transient ones are paged out (queues larger
+    /// than RAM). Default: half the memory high watermark.
+    #[arg(long, value_name = "SIZE")]
+    memory_budget: Option<String>,
+
     /// Log filter (tracing-subscriber syntax), e.g. `info` or `gateway=debug`.
     #[arg(long, default_value = "info", env = "WARREN_LOG")]
     log: String,
@@ -90,8 +109,10 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    std::fs::create_dir_all(&args.data_dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", args.data_dir.display()))?;
+    // Created on first start and locked against a second warren.
+    let data = store::DataDir::open(&args.data_dir).map_err(|e| e.to_string())?;
+    let (mut durable, recovered) = persistence::Durable::open(&data).map_err(|e| e.to_string())?;
+    let saved_definitions = store::definitions::load(&data).map_err(|e| e.to_string())?;
 
     let listeners = listen_all(&args.amqp_bind, 5672)?;
     let http_listeners = listen_all(&args.http_bind, 15672)?;
@@ -105,22 +126,55 @@ async fn run(args: Args) -> Result<(), String> {
         }
     }
 
+    let total_memory = resources::total_memory().unwrap_or(8 << 30);
+    let limits = resources::Limits {
+        memory_high_watermark: resources::parse_size(&args.memory_high_watermark, Some(total_memory))?,
+        disk_free_limit: resources::parse_size(&args.disk_free_limit, None)?,
+    };
+    let budget = match &args.memory_budget {
+        Some(b) => resources::parse_size(b, Some(total_memory))?,
+        None => limits.memory_high_watermark / 2,
+    };
     let mut config = broker_core::Config {
         heartbeat: args.heartbeat,
         frame_max: args.frame_max,
         channel_max: args.channel_max,
         seed: clock::seed(),
+        persistence: true,
+        memory_budget: Some(budget as usize),
         ..Default::default()
     };
+    let restarting = !saved_definitions.users.is_empty();
+    if restarting {
+        // As RabbitMQ: the default user exists only on first start; after
+        // that the saved users are the truth.
+        config.users.retain(|u| u.name != "guest");
+        config.permissions.retain(|p| p.user != "guest");
+    }
     let mut salt_seed = clock::seed();
     settings::apply(&args.access, &mut config, || {
         salt_seed = salt_seed.rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15;
         (salt_seed as u32).to_le_bytes()
     })?;
 
+    let mut broker = broker_core::Broker::new(config, clock::now_ms());
+    broker.set_body_loader(durable.loader());
+    if restarting || !saved_definitions.queues.is_empty() {
+        let doc = serde_json::to_value(&saved_definitions).map_err(|e| e.to_string())?;
+        let doc = doc.as_object().cloned().unwrap_or_default();
+        http::api::definitions::load_document(&mut broker, &doc)
+            .map_err(|e| format!("cannot restore the saved definitions in {}: {e}", data.path().display()))?;
+    }
+    let restored = durable.restore(&mut broker, recovered, budget as usize).map_err(|e| e.to_string())?;
+    if restored > 0 {
+        tracing::info!("recovered {restored} messages");
+    }
+    let monitor = resources::Monitor::new(limits, data.path().to_path_buf());
+    let services = core_task::Services { durable: Some(durable), data: Some(data), monitor: Some(monitor) };
+
     let (input_tx, input_rx) = mpsc::channel(4096);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let core = tokio::spawn(core_task::run(config, input_rx, shutdown_rx.clone()));
+    let mut core = tokio::spawn(core_task::run(broker, services, input_rx, shutdown_rx.clone()));
     let handle = core_task::CoreHandle::new(input_tx.clone());
 
     for l in listeners {
@@ -150,11 +204,15 @@ async fn run(args: Args) -> Result<(), String> {
     println!("warren: ready");
     drop(input_tx);
 
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    let _ = shutdown_tx.send(true);
-    let _ = core.await;
-    Ok(())
+    tokio::select! {
+        _ = wait_for_signal() => {
+            tracing::info!("shutting down");
+            let _ = shutdown_tx.send(true);
+            core.await.map_err(|e| e.to_string())?
+        }
+        // The core stops by itself only when durability is lost.
+        ended = &mut core => ended.map_err(|e| e.to_string())?,
+    }
 }
 
 /// Binds every address in `binds`, or when there is none the defaults

@@ -63,7 +63,8 @@ async fn serve(stream: TcpStream, peer: SocketAddr, core: mpsc::Sender<Input>) {
         loopback: peer.ip().to_canonical().is_loopback(),
         transport: Transport::Tcp,
     };
-    if core.send(Input::Connected { peer: info, writer: writer_tx, reply: reply_tx }).await.is_err() {
+    let (pause_tx, mut paused) = watch::channel(false);
+    if core.send(Input::Connected { peer: info, writer: writer_tx, pause: pause_tx, reply: reply_tx }).await.is_err() {
         return;
     }
     let Ok(id) = reply_rx.await else { return };
@@ -72,6 +73,10 @@ async fn serve(stream: TcpStream, peer: SocketAddr, core: mpsc::Sender<Input>) {
     let reader = tokio::spawn(async move {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         loop {
+            // Blocked by a resource alarm: leave the bytes in the socket.
+            if wait_while_paused(&mut paused).await.is_err() {
+                return;
+            }
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                 buf.reserve(READ_CHUNK);
             }
@@ -90,6 +95,14 @@ async fn serve(stream: TcpStream, peer: SocketAddr, core: mpsc::Sender<Input>) {
     write_loop(wr, writer_rx, core, id).await;
     // The core is done with this connection (or the socket failed): stop reading.
     reader.abort();
+}
+
+/// Waits while the core has paused reading; `Err` if the core is gone.
+pub async fn wait_while_paused(paused: &mut watch::Receiver<bool>) -> Result<(), ()> {
+    while *paused.borrow_and_update() {
+        paused.changed().await.map_err(|_| ())?;
+    }
+    Ok(())
 }
 
 async fn write_loop(

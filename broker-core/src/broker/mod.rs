@@ -526,7 +526,7 @@ fn close_reason(conn: &Connection) -> String {
 }
 
 pub(crate) fn add_vhost(state: &mut State, name: &str) {
-    let mut vhost = VHost::new(name);
+    let mut vhost = VHost::new();
     for (xname, kind) in STANDARD_EXCHANGES {
         let kind = ExchangeKind::parse(kind).expect("standard exchange kinds are valid");
         let x = Exchange::new((*xname).into(), kind, true, false, false, FieldTable::new());

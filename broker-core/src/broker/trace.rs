@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use super::{Broker, State};
 use crate::amqp::FieldTable;
 use crate::exchange::{Destination, ExchangeKind};
-use crate::ids::{ExchangeId, MessageId, QueueId};
+use crate::ids::{ExchangeId, QueueId};
 use crate::message::Message;
 
 /// Events kept before the oldest are dropped (bounded memory when the
@@ -99,11 +99,6 @@ impl Tracer {
         }
         self.events.push_back(e);
     }
-}
-
-/// The trace id of a stored message.
-pub(crate) fn id(m: MessageId) -> u64 {
-    m.as_u64()
 }
 
 impl State {

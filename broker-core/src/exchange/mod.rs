@@ -157,10 +157,6 @@ impl Exchange {
         self.binding_count > 0
     }
 
-    pub fn binding_count(&self) -> usize {
-        self.binding_count
-    }
-
     /// Every binding as `(destination, key, arguments)`.
     pub fn bindings(&self) -> impl Iterator<Item = (Destination, &ShortStr, &FieldTable)> {
         self.bindings.iter().flat_map(|((d, k), args)| args.iter().map(move |a| (*d, k, a)))
@@ -213,7 +209,7 @@ mod tests {
         assert!(!e.bind(q(1), "k".into(), FieldTable::new()));
         let args = FieldTable::from([("a", crate::amqp::FieldValue::I32(1))]);
         assert!(e.bind(q(1), "k".into(), args.clone()));
-        assert_eq!(e.binding_count(), 2);
+        assert_eq!(e.bindings().count(), 2);
         let mut out = Vec::new();
         e.route("k", None, &mut out);
         assert_eq!(out, vec![q(1), q(1)]);

@@ -21,10 +21,6 @@ impl ReadyList {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Octets of the ready messages' bodies.
     pub fn bytes(&self) -> usize {
         self.bytes

@@ -71,13 +71,14 @@ async fn serve(socket: WebSocket, peer: SocketAddr, core: mpsc::Sender<Input>) {
         loopback: peer.ip().to_canonical().is_loopback(),
         transport: Transport::WebSocket,
     };
-    if core.send(Input::Connected { peer: info, writer: writer_tx, reply: reply_tx }).await.is_err() {
+    let (pause_tx, paused) = tokio::sync::watch::channel(false);
+    if core.send(Input::Connected { peer: info, writer: writer_tx, pause: pause_tx, reply: reply_tx }).await.is_err() {
         return;
     }
     let Ok(id) = reply_rx.await else { return };
     let (sink, stream) = socket.split();
     let (violation_tx, violation_rx) = oneshot::channel();
-    let mut reader = tokio::spawn(read_loop(stream, core.clone(), id, violation_tx));
+    let mut reader = tokio::spawn(read_loop(stream, core.clone(), id, violation_tx, paused));
     write_loop(sink, writer_rx, violation_rx, core, id).await;
     // Our close frame is out: give the peer a moment to answer it (the
     // reader sees the reply), so the close handshake completes cleanly.
@@ -93,8 +94,14 @@ async fn read_loop(
     core: mpsc::Sender<Input>,
     id: ConnectionId,
     violation: oneshot::Sender<CloseFrame>,
+    mut paused: tokio::sync::watch::Receiver<bool>,
 ) {
-    while let Some(message) = stream.next().await {
+    loop {
+        // Blocked by a resource alarm: leave the messages in the socket.
+        if crate::tcp::wait_while_paused(&mut paused).await.is_err() {
+            return;
+        }
+        let Some(message) = stream.next().await else { break };
         match message {
             Ok(Message::Binary(data)) => {
                 if data.is_empty() {

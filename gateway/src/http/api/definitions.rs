@@ -54,6 +54,56 @@ fn snapshot(b: &Broker, vhost: Option<&str>) -> Snapshot {
     }
 }
 
+/// What survives a restart: durable queues and exchanges, and bindings
+/// whose both ends are durable (the `amq.*` exchanges are).
+fn durable_snapshot(b: &Broker) -> Snapshot {
+    let mut s = snapshot(b, None);
+    s.queues.retain(|q| q.durable);
+    let durable_exchanges: Vec<(String, String)> =
+        b.exchanges(None).into_iter().filter(|x| x.durable).map(|x| (x.vhost, x.name)).collect();
+    let durable_queues: Vec<(String, String)> = s.queues.iter().map(|q| (q.vhost.clone(), q.name.clone())).collect();
+    s.exchanges.retain(|x| x.durable);
+    s.bindings.retain(|bd| {
+        let ends = |name: &str, list: &[(String, String)]| list.iter().any(|(v, n)| *v == bd.vhost && n == name);
+        let dest_durable = if bd.destination_type == "queue" {
+            ends(&bd.destination, &durable_queues)
+        } else {
+            ends(&bd.destination, &durable_exchanges)
+        };
+        ends(&bd.source, &durable_exchanges) && dest_durable
+    });
+    s
+}
+
+fn full_document(s: &Snapshot) -> Value {
+    let mut out = Map::new();
+    out.insert("rabbit_version".into(), json!(RABBITMQ_COMPAT_VERSION));
+    out.insert("rabbitmq_version".into(), json!(RABBITMQ_COMPAT_VERSION));
+    out.insert("product_name".into(), json!("Warren"));
+    out.insert("product_version".into(), json!(env!("CARGO_PKG_VERSION")));
+    out.insert("users".into(), Value::Array(s.users.iter().map(user_json).collect()));
+    out.insert("vhosts".into(), Value::Array(s.vhosts.iter().map(|v| json!({"name": v})).collect()));
+    out.insert("permissions".into(), Value::Array(s.permissions.iter().map(permission_json).collect()));
+    out.insert("topic_permissions".into(), json!([]));
+    out.insert("parameters".into(), json!([]));
+    out.insert("global_parameters".into(), json!([]));
+    objects(s, true, &mut out);
+    Value::Object(out)
+}
+
+/// The definitions that must survive a restart, as a RabbitMQ document
+/// (what the gateway saves in its data directory).
+pub fn durable_document(b: &Broker) -> Value {
+    full_document(&durable_snapshot(b))
+}
+
+/// Loads a definitions document into the broker (at start, before any
+/// client connects).
+pub fn load_document(b: &mut Broker, doc: &Map<String, Value>) -> Result<(), String> {
+    let imp = parse(doc, None).map_err(|e| e.reason_text())?;
+    apply(b, imp).map_err(|e| e.reason_text())
+}
+
 /// The vhost-specific parts; `with_vhost` adds the `vhost` field (full
 /// exports have it, per-vhost exports do not).
 fn objects(s: &Snapshot, with_vhost: bool, out: &mut Map<String, Value>) {
@@ -105,19 +155,7 @@ fn objects(s: &Snapshot, with_vhost: bool, out: &mut Map<String, Value>) {
 pub async fn export(ctx: Ctx, req: Req) -> ApiResult<Response> {
     authenticate(&ctx, &req).await?.require_admin()?;
     let s = ctx.core.call(|b| snapshot(b, None)).await?;
-    let mut out = Map::new();
-    out.insert("rabbit_version".into(), json!(RABBITMQ_COMPAT_VERSION));
-    out.insert("rabbitmq_version".into(), json!(RABBITMQ_COMPAT_VERSION));
-    out.insert("product_name".into(), json!("Warren"));
-    out.insert("product_version".into(), json!(env!("CARGO_PKG_VERSION")));
-    out.insert("users".into(), Value::Array(s.users.iter().map(user_json).collect()));
-    out.insert("vhosts".into(), Value::Array(s.vhosts.iter().map(|v| json!({"name": v})).collect()));
-    out.insert("permissions".into(), Value::Array(s.permissions.iter().map(permission_json).collect()));
-    out.insert("topic_permissions".into(), json!([]));
-    out.insert("parameters".into(), json!([]));
-    out.insert("global_parameters".into(), json!([]));
-    objects(&s, true, &mut out);
-    Ok(reply::object(&req.query, Value::Object(out)))
+    Ok(reply::object(&req.query, full_document(&s)))
 }
 
 pub async fn export_vhost(ctx: Ctx, Path(vhost): Path<String>, req: Req) -> ApiResult<Response> {

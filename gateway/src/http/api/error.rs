@@ -25,6 +25,14 @@ pub struct ApiError {
 pub type ApiResult<T = Response> = Result<T, ApiError>;
 
 impl ApiError {
+    /// The reason as plain text, for logs and start-up errors.
+    pub fn reason_text(&self) -> String {
+        match &self.reason {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
     pub fn new(status: StatusCode, error: &'static str, reason: impl Into<Value>) -> Self {
         ApiError { status, error, reason: reason.into(), challenge: false, empty: false }
     }

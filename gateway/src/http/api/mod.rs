@@ -16,7 +16,7 @@ mod auth;
 mod bindings;
 mod connections;
 mod convert;
-mod definitions;
+pub mod definitions;
 mod error;
 mod exchanges;
 mod nodes;

@@ -1,0 +1,203 @@
+//! Carries out the core's durability decisions on the message store: the
+//! core says what must be written ([`StoreOp`]), this module writes it and
+//! reports back which publish tickets are on disk, reads evicted bodies
+//! back, and at start hands the core what survived.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use broker_core::{BodyLoader, Broker, RestoredMessage, StoreOp};
+use bytes::Bytes;
+use rustc_hash::FxHashMap;
+
+use crate::store::{DataDir, Location, MessageStore, NewMessage, QueueId, QueueKey, Recovered, Seq, StoreConfig, StoreError, StoreReader};
+
+/// Where transient bodies paged out under memory pressure are kept. The
+/// empty vhost name cannot clash with a real queue; recovery drops it.
+const PAGING_VHOST: &str = "";
+const PAGING_QUEUE: &str = "warren.paging";
+
+type Locations = Arc<Mutex<FxHashMap<u64, Location>>>;
+
+pub struct Durable {
+    store: MessageStore,
+    /// The core's durable-queue numbers to the store's handles.
+    queues: FxHashMap<u32, QueueId>,
+    paging: QueueId,
+    /// Where each live stored message is, for reading bodies back.
+    locations: Locations,
+    /// Publish tickets waiting for their append to be durable, in order.
+    tickets: VecDeque<(u64, Seq)>,
+}
+
+/// Reads evicted bodies for the core.
+struct Loader {
+    reader: StoreReader,
+    locations: Locations,
+}
+
+impl BodyLoader for Loader {
+    fn load(&mut self, key: u64) -> Option<Bytes> {
+        let location = *self.locations.lock().ok()?.get(&key)?;
+        match self.reader.read(location) {
+            Ok(m) => Some(m.body),
+            Err(e) => {
+                tracing::error!("cannot read message {key} back from the store: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Durable {
+    /// Opens the store (recovering it, with progress on stderr for long runs).
+    pub fn open(data: &DataDir) -> Result<(Durable, Recovered), StoreError> {
+        let started = std::time::Instant::now();
+        let (mut store, recovered) = MessageStore::open_with_progress(data, StoreConfig::default(), |p| {
+            if started.elapsed().as_secs() >= 1 {
+                eprintln!(
+                    "warren: recovering messages: segment {}/{}, {} records, {} of {} MB",
+                    p.segments_done,
+                    p.segments_total,
+                    p.records,
+                    p.bytes_done >> 20,
+                    p.bytes_total >> 20
+                );
+            }
+        })?;
+        let paging = store.queue(&QueueKey::new(PAGING_VHOST, PAGING_QUEUE));
+        let durable = Durable { store, queues: FxHashMap::default(), paging, locations: Locations::default(), tickets: VecDeque::new() };
+        Ok((durable, recovered))
+    }
+
+    pub fn loader(&self) -> Box<dyn BodyLoader> {
+        Box::new(Loader { reader: self.store.reader(), locations: self.locations.clone() })
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<crate::store::Durability> {
+        self.store.subscribe()
+    }
+
+    /// Hands the core every surviving message, queue by queue in order, and
+    /// keeps bodies in memory while they fit in `budget` octets. Run after
+    /// the definitions were restored (the queues must exist).
+    pub fn restore(&mut self, broker: &mut Broker, recovered: Recovered, budget: usize) -> Result<usize, StoreError> {
+        self.apply_all(broker)?;
+        let mut resident = 0usize;
+        let mut restored = 0;
+        for rq in recovered.queues {
+            if rq.key.vhost == PAGING_VHOST && rq.key.name == PAGING_QUEUE {
+                // Paged transient bodies do not outlive the broker.
+                if !rq.messages.is_empty() {
+                    self.store.purge_queue(rq.queue)?;
+                }
+                continue;
+            }
+            for m in rq.messages {
+                let stored = self.store.read(m.location).map_err(|e| StoreError::Io {
+                    path: format!("segment {}", m.location.segment).into(),
+                    action: "read a recovered message from",
+                    source: std::sync::Arc::new(e),
+                })?;
+                let keep = resident + stored.body.len() <= budget;
+                if keep {
+                    resident += stored.body.len();
+                }
+                self.locations.lock().expect("locations lock").insert(m.id, m.location);
+                let message = RestoredMessage {
+                    key: m.id,
+                    exchange: stored.exchange.into(),
+                    routing_key: stored.routing_key.into(),
+                    properties: stored.properties,
+                    body_len: stored.body.len(),
+                    body: keep.then_some(stored.body),
+                    redelivered: m.delivered,
+                };
+                if let Err(e) = broker.restore_message(&rq.key.vhost, &rq.key.name, message) {
+                    tracing::warn!("dropping a recovered message: {e} (the queue's definition was not restored)");
+                    self.store.ack(rq.queue, m.id)?;
+                    continue;
+                }
+                restored += 1;
+            }
+        }
+        broker.set_next_store_key(self.store.next_message_id());
+        broker.finish_restore();
+        self.apply_all(broker)?;
+        Ok(restored)
+    }
+
+    /// Carries out every pending store op of the core.
+    pub fn apply_all(&mut self, broker: &mut Broker) -> Result<(), StoreError> {
+        while let Some(op) = broker.poll_store_op() {
+            self.apply(op)?;
+        }
+        Ok(())
+    }
+
+    fn queue(&self, n: u32) -> Result<QueueId, StoreError> {
+        self.queues.get(&n).copied().ok_or_else(|| StoreError::Invalid(format!("unknown durable queue {n}")))
+    }
+
+    fn apply(&mut self, op: StoreOp) -> Result<(), StoreError> {
+        match op {
+            StoreOp::QueueDeclared { queue, vhost, name } => {
+                let id = self.store.queue(&QueueKey::new(vhost, name.to_string()));
+                self.queues.insert(queue, id);
+            }
+            StoreOp::Append { ticket, key, queues, exchange, routing_key, properties, body } => {
+                let queues = queues.iter().map(|q| self.queue(*q)).collect::<Result<Vec<_>, _>>()?;
+                let msg = NewMessage { queues: &queues, exchange: &exchange, routing_key: &routing_key, properties: &properties, body: &body };
+                let a = self.store.append_as(key, &msg)?;
+                self.locations.lock().expect("locations lock").insert(key, a.location);
+                self.tickets.push_back((ticket, a.seq));
+            }
+            StoreOp::Page { ticket, key, body } => {
+                let msg = NewMessage { queues: &[self.paging], exchange: "", routing_key: "", properties: &[0, 0], body: &body };
+                let a = self.store.append_as(key, &msg)?;
+                self.locations.lock().expect("locations lock").insert(key, a.location);
+                self.tickets.push_back((ticket, a.seq));
+            }
+            StoreOp::Delivered { key, queue } => {
+                self.store.mark_delivered(self.queue(queue)?, key)?;
+            }
+            StoreOp::Ack { key, queue } => {
+                self.store.ack(self.queue(queue)?, key)?;
+            }
+            StoreOp::Purged { queue } => {
+                self.store.purge_queue(self.queue(queue)?)?;
+            }
+            StoreOp::QueueDeleted { queue } => {
+                let id = self.queue(queue)?;
+                self.store.delete_queue(id)?;
+                self.queues.remove(&queue);
+            }
+            StoreOp::Unpage { key } => {
+                self.store.ack(self.paging, key)?;
+                self.locations.lock().expect("locations lock").remove(&key);
+            }
+            StoreOp::Forget { key } => {
+                self.locations.lock().expect("locations lock").remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    /// The highest publish ticket now on disk, if it moved (`durable_seq`
+    /// from the store's watch).
+    pub fn durable_ticket(&mut self, durable_seq: Seq) -> Option<u64> {
+        let mut ticket = None;
+        while let Some(&(t, seq)) = self.tickets.front() {
+            if seq > durable_seq {
+                break;
+            }
+            self.tickets.pop_front();
+            ticket = Some(t);
+        }
+        ticket
+    }
+
+    pub fn close(self) -> Result<(), StoreError> {
+        self.store.close()
+    }
+}

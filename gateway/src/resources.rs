@@ -1,0 +1,110 @@
+//! Measuring what RabbitMQ's resource alarms watch: the process's memory
+//! (resident set) against a high watermark, and free disk space under the
+//! data directory against a limit. The core decides who is blocked; this
+//! module only measures (Linux: /proc and statvfs).
+
+use std::path::{Path, PathBuf};
+
+/// Limits, in octets.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub memory_high_watermark: u64,
+    pub disk_free_limit: u64,
+}
+
+/// Total physical memory, from /proc/meminfo.
+pub fn total_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// This process's resident set size, from /proc/self/statm.
+pub fn resident_memory() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * page.max(4096) as u64)
+}
+
+/// Free space available to us on the filesystem holding `path`.
+pub fn free_disk(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a valid out-pointer.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// The alarms in force after one measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reading {
+    pub memory: bool,
+    pub disk: bool,
+}
+
+pub struct Monitor {
+    limits: Limits,
+    data_dir: PathBuf,
+}
+
+impl Monitor {
+    pub fn new(limits: Limits, data_dir: PathBuf) -> Self {
+        Monitor { limits, data_dir }
+    }
+
+    pub fn measure(&self) -> Reading {
+        Reading {
+            memory: resident_memory().is_some_and(|m| m > self.limits.memory_high_watermark),
+            disk: free_disk(&self.data_dir).is_some_and(|f| f < self.limits.disk_free_limit),
+        }
+    }
+}
+
+/// Parses a size: a plain number of octets, or with a kB/MB/GB/KiB/MiB/GiB
+/// suffix; for memory also a fraction of RAM such as `0.4`.
+pub fn parse_size(text: &str, fraction_of: Option<u64>) -> Result<u64, String> {
+    let t = text.trim();
+    if let (Some(total), Ok(f)) = (fraction_of, t.parse::<f64>()) {
+        if f > 0.0 && f < 1.0 && t.contains('.') {
+            return Ok((total as f64 * f) as u64);
+        }
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("bad size '{text}'"))?;
+    let mult = match unit.trim() {
+        "" => 1,
+        "kB" | "KB" => 1000,
+        "MB" => 1000_000,
+        "GB" => 1000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("unknown size unit '{other}' in '{text}'")),
+    };
+    Ok(n * mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_fractions() {
+        assert_eq!(parse_size("50MB", None), Ok(50_000_000));
+        assert_eq!(parse_size("2GiB", None), Ok(2 << 30));
+        assert_eq!(parse_size("0.4", Some(1000)), Ok(400));
+        assert_eq!(parse_size("1024", Some(1000)), Ok(1024));
+        assert!(parse_size("lots", None).is_err());
+    }
+
+    #[test]
+    fn measurements_work_here() {
+        assert!(total_memory().unwrap() > resident_memory().unwrap());
+        assert!(free_disk(Path::new(".")).is_some());
+    }
+}
