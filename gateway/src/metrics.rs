@@ -7,10 +7,8 @@
 //!   labelled `vhost` and `queue`.
 //!
 //! Differences from RabbitMQ: the global counters carry only the
-//! `protocol` label (Warren does not split them by `queue_type`), and
-//! `rabbitmq_global_messages_routed_total` is received minus unroutable
-//! (a publish refused with an error, e.g. to a missing exchange, counts as
-//! routed). The `rabbitmq_channel_*_total` counters are broker-wide totals,
+//! `protocol` label (Warren does not split them by `queue_type`). The
+//! `rabbitmq_channel_*_total` counters are broker-wide totals,
 //! where RabbitMQ sums its open channels' counters (so its totals drop when
 //! channels close; `rate()` over Warren's is the steadier for it). Erlang
 //! VM metrics and the memory and disk watermarks do not exist here.
@@ -291,7 +289,7 @@ pub fn render(snap: &Snapshot, per_object: bool) -> String {
         (
             "routed",
             "Total number of messages routed to queues or streams",
-            t.publish.saturating_sub(t.drop_unroutable + t.return_unroutable),
+            t.routed,
         ),
         (
             "unroutable_dropped",

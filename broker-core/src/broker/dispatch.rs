@@ -58,9 +58,12 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
         *counted += 1;
         let counted = if consumer.no_ack { &mut q.stats.deliver_no_ack } else { &mut q.stats.deliver };
         *counted += 1;
+        let counted = if consumer.no_ack { &mut ch.stats.deliver_no_ack } else { &mut ch.stats.deliver };
+        *counted += 1;
         if entry.redelivered {
             stats.totals.redeliver += 1;
             q.stats.redeliver += 1;
+            ch.stats.redeliver += 1;
         }
         if !consumer.no_ack {
             ch.unacked.push_back(Unacked { tag, queue: qid, entry, consumer: Some(cid), delivered_at: now });

@@ -18,7 +18,7 @@ pub(crate) fn is_default_exchange(name: &str) -> bool {
 
 /// Queues a message published to `exchange` reaches, sorted and without
 /// duplicates. The default exchange routes to the queue named by the key.
-pub(crate) fn route(state: &State, vhost: &str, exchange: Option<ExchangeId>, message: &Message, out: &mut Vec<QueueId>) {
+pub(crate) fn route(state: &mut State, vhost: &str, exchange: Option<ExchangeId>, message: &Message, out: &mut Vec<QueueId>) {
     route_key(state, vhost, exchange, message, &message.routing_key, out);
     if message.scan.has_headers {
         // Sender-selected distribution: `CC` and `BCC` header keys route too.
@@ -54,7 +54,7 @@ pub(crate) fn cc_keys(message: &Message, bcc: bool) -> Vec<String> {
     keys
 }
 
-fn route_key(state: &State, vhost: &str, exchange: Option<ExchangeId>, message: &Message, routing_key: &str, out: &mut Vec<QueueId>) {
+fn route_key(state: &mut State, vhost: &str, exchange: Option<ExchangeId>, message: &Message, routing_key: &str, out: &mut Vec<QueueId>) {
     let Some(vh) = state.vhosts.get(vhost) else { return };
     let Some(start) = exchange else {
         if let Some(q) = vh.queues.get(routing_key) {
@@ -80,6 +80,10 @@ fn route_key(state: &State, vhost: &str, exchange: Option<ExchangeId>, message: 
                 visited.push(ae);
                 pending.push(ae);
             }
+        }
+        if let Some(x) = state.exchanges.get_mut(xid) {
+            x.stats.publish += 1;
+            x.stats.routed += !dests.is_empty() as u64;
         }
         for d in &dests {
             match *d {

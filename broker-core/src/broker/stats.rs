@@ -28,6 +28,9 @@ pub struct MessageCounters {
     pub redeliver: u64,
     /// Acknowledgements received.
     pub ack: u64,
+    /// Messages routed onward: to at least one queue (global), or out of an
+    /// exchange (RabbitMQ's `publish_out`).
+    pub routed: u64,
 }
 
 impl MessageCounters {
@@ -36,7 +39,7 @@ impl MessageCounters {
         self.deliver + self.deliver_no_ack + self.get + self.get_no_ack
     }
 
-    fn fields(&self) -> [u64; 11] {
+    fn fields(&self) -> [u64; 12] {
         [
             self.publish,
             self.confirm,
@@ -49,6 +52,7 @@ impl MessageCounters {
             self.get_empty,
             self.redeliver,
             self.ack,
+            self.routed,
         ]
     }
 
@@ -70,6 +74,7 @@ impl MessageCounters {
             get_empty: r(8),
             redeliver: r(9),
             ack: r(10),
+            routed: r(11),
         }
     }
 }
@@ -88,6 +93,7 @@ pub struct MessageRates {
     pub get_empty: f64,
     pub redeliver: f64,
     pub ack: f64,
+    pub routed: f64,
 }
 
 impl MessageRates {
@@ -102,6 +108,30 @@ pub const SAMPLE_INTERVAL_MS: u64 = 1000;
 const SAMPLES_KEPT: usize = 120;
 /// Rates are averaged over this window, as RabbitMQ's 5-second samples.
 pub const RATE_WINDOW_MS: u64 = 5000;
+
+/// The last few samples of one object's counters (a queue, exchange or
+/// channel), for rates over a sliding window like the broker's.
+#[derive(Debug, Default, Clone)]
+pub struct RateWindow {
+    samples: VecDeque<(u64, MessageCounters)>,
+}
+
+impl RateWindow {
+    pub fn sample(&mut self, now: u64, counters: MessageCounters) {
+        // One sample per second, and a window of five seconds: keep six.
+        if self.samples.len() == 6 {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((now, counters));
+    }
+
+    pub fn rates(&self, now: u64, current: &MessageCounters) -> MessageRates {
+        match self.samples.front() {
+            Some((t, c)) if *t < now => current.rates_since(c, now - t),
+            _ => MessageRates::default(),
+        }
+    }
+}
 
 /// Counters with a short history of samples.
 #[derive(Debug, Default)]

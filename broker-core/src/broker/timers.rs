@@ -61,8 +61,14 @@ pub(super) fn fire(broker: &mut Broker, timer: Timer, at: u64, now: u64) {
         Timer::StatsSample => {
             state.stats.sample(now);
             for (_, q) in state.queues.iter_mut() {
-                if now.saturating_sub(q.stats_base.0) >= stats::RATE_WINDOW_MS {
-                    q.stats_base = (now, q.stats);
+                q.rate_window.sample(now, q.stats);
+            }
+            for (_, x) in state.exchanges.iter_mut() {
+                x.rate_window.sample(now, x.stats);
+            }
+            for (_, conn) in broker.connections.iter_mut() {
+                for ch in conn.channels_mut() {
+                    ch.rate_window.sample(now, ch.stats);
                 }
             }
             state.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);

@@ -145,6 +145,9 @@ pub(crate) fn start_publish(ctx: &mut Ctx, channel: u16, m: BasicPublish) -> Res
 pub(crate) fn publish(ctx: &mut Ctx, channel: u16, m: BasicPublish, properties: Bytes, scan: PropertiesScan, body: Bytes) -> Result<()> {
     ctx.permit(Access::Write, "exchange", &m.exchange)?;
     ctx.state.stats.totals.publish += 1;
+    if let Some(ch) = ctx.conn.channel_mut(channel) {
+        ch.stats.publish += 1;
+    }
     let exchange = if routing::is_default_exchange(&m.exchange) {
         None
     } else {
@@ -191,6 +194,7 @@ pub(crate) fn publish(ctx: &mut Ctx, channel: u16, m: BasicPublish, properties: 
             }
             if accepted {
                 ctx.state.stats.totals.confirm += 1;
+                ch.stats.confirm += 1;
             }
             ctx.state.confirms_pending(ctx.conn.id, channel);
         }
@@ -280,6 +284,7 @@ pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<Ex
     let message = without_bcc(message);
     let returned = mandatory.then(|| message.clone());
     let result = queues::enqueue(ctx.state, &targets, message, ctx.now);
+    ctx.state.stats.totals.routed += !targets.is_empty() as u64;
     if targets.is_empty() {
         let counter = if mandatory { &mut ctx.state.stats.totals.return_unroutable } else { &mut ctx.state.stats.totals.drop_unroutable };
         *counter += 1;
@@ -332,9 +337,13 @@ pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
     queues::arm_ttl_timer(ctx.state, qid);
     let ch = ctx.conn.channel_mut(channel).ok_or_else(|| AmqpError::channel_error("channel closed"))?;
     let tag = ch.next_tag();
-    if !m.no_ack {
+    if m.no_ack {
+        ch.stats.get_no_ack += 1;
+    } else {
+        ch.stats.get += 1;
         ch.unacked.push_back(Unacked { tag, queue: qid, entry, consumer: None, delivered_at: ctx.now });
     }
+    ch.stats.redeliver += entry.redelivered as u64;
     if let Some(message) = ctx.state.messages.get_loaded(entry.message, &mut ctx.state.loader) {
         let message = if quorum { dispatch::delivery_count_header(&message, &entry) } else { message.into_owned() };
         let ok = BasicGetOk {
@@ -401,6 +410,9 @@ pub(crate) fn settle(state: &mut State, ch: Option<&mut Channel>, deliveries: Ve
                 Settle::Requeue => TraceEvent::Rejected { at, message: trace, queue, requeue: true },
                 Settle::Discard => TraceEvent::Rejected { at, message: trace, queue, requeue: false },
             });
+        }
+        if let (Settle::Ack, Some(ch)) = (outcome, ch.as_deref_mut()) {
+            ch.stats.ack += 1;
         }
         if let Some(cid) = u.consumer {
             if let Some(ch) = ch.as_deref_mut() {

@@ -123,6 +123,9 @@ pub struct Channel {
     pub timeout_armed: bool,
     /// The direct reply-to consumer: its tag and the secret in its reply key.
     pub reply_consumer: Option<(ShortStr, u64)>,
+    /// This channel's message counters and recent samples for rates.
+    pub stats: crate::broker::stats::MessageCounters,
+    pub rate_window: crate::broker::stats::RateWindow,
 }
 
 impl Channel {
@@ -144,6 +147,8 @@ impl Channel {
             last_queue: None,
             timeout_armed: false,
             reply_consumer: None,
+            stats: Default::default(),
+            rate_window: Default::default(),
         }
     }
 

@@ -226,6 +226,10 @@ impl Connection {
         self.channels.iter().flatten()
     }
 
+    pub fn channels_mut(&mut self) -> impl Iterator<Item = &mut Channel> {
+        self.channels.iter_mut().flatten()
+    }
+
     // --- output ---
 
     pub fn send_method(&mut self, channel: u16, method: &Method) {

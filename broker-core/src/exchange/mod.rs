@@ -76,6 +76,10 @@ pub struct Exchange {
     bindings: FxHashMap<(Destination, ShortStr), Vec<FieldTable>>,
     binding_count: usize,
     routes: Routes,
+    /// `publish` counts messages in, `routed` messages out (RabbitMQ's
+    /// publish_in / publish_out).
+    pub stats: crate::broker::stats::MessageCounters,
+    pub rate_window: crate::broker::stats::RateWindow,
 }
 
 impl Exchange {
@@ -100,6 +104,8 @@ impl Exchange {
             bindings: FxHashMap::default(),
             binding_count: 0,
             routes,
+            stats: Default::default(),
+            rate_window: Default::default(),
         }
     }
 

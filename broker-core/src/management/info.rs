@@ -58,6 +58,8 @@ pub struct ChannelInfo {
     pub global_prefetch_count: u16,
     pub confirm: bool,
     pub transactional: bool,
+    pub stats: MessageCounters,
+    pub rates: MessageRates,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +88,9 @@ pub struct ExchangeInfo {
     pub auto_delete: bool,
     pub internal: bool,
     pub arguments: FieldTable,
+    /// `publish` = messages in, `routed` = messages out.
+    pub stats: MessageCounters,
+    pub rates: MessageRates,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -202,6 +207,8 @@ impl Broker {
                     global_prefetch_count: ch.channel_prefetch,
                     confirm: ch.confirm_next.is_some(),
                     transactional: ch.tx.is_some(),
+                    stats: ch.stats,
+                    rates: ch.rate_window.rates(self.state.now, &ch.stats),
                 });
             }
         }
@@ -245,6 +252,8 @@ impl Broker {
                 auto_delete: false,
                 internal: false,
                 arguments: FieldTable::new(),
+                stats: MessageCounters::default(),
+                rates: MessageRates::default(),
             });
             for id in vh.exchanges.values() {
                 let Some(x) = self.state.exchanges.get(*id) else { continue };
@@ -256,6 +265,8 @@ impl Broker {
                     auto_delete: x.auto_delete,
                     internal: x.internal,
                     arguments: x.arguments.clone(),
+                    stats: x.stats,
+                    rates: x.rate_window.rates(self.state.now, &x.stats),
                 });
             }
         }
@@ -286,7 +297,7 @@ impl Broker {
                 message_bytes_ready: q.ready.bytes(),
                 consumers: q.consumers.len(),
                 stats: q.stats,
-                rates: q.stats.rates_since(&q.stats_base.1, now.saturating_sub(q.stats_base.0)),
+                rates: q.rate_window.rates(now, &q.stats),
                 policy: q.policy.clone(),
             })
             .collect();

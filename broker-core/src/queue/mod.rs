@@ -7,7 +7,7 @@ pub mod args;
 mod ready;
 
 use crate::amqp::{FieldTable, ShortStr};
-use crate::broker::stats::MessageCounters;
+use crate::broker::stats::{MessageCounters, RateWindow};
 use crate::ids::{ConnectionId, ConsumerId, ExchangeId, MessageId, QueueId};
 pub use args::{Overflow, QueueConfig, QueueKind};
 pub use ready::ReadyList;
@@ -74,9 +74,9 @@ pub struct Queue {
     pub last_used: u64,
     /// When a timer is set to expire messages at the head, if one is.
     pub ttl_timer_at: Option<u64>,
-    /// This queue's message counters, and a recent sample for its rates.
+    /// This queue's message counters, and recent samples for its rates.
     pub stats: MessageCounters,
-    pub stats_base: (u64, MessageCounters),
+    pub rate_window: RateWindow,
     /// The policy applied to this queue, if any.
     pub policy: Option<String>,
     /// The queue's number in the message store, when it keeps messages on disk.
@@ -105,7 +105,7 @@ impl Queue {
             last_used: now,
             ttl_timer_at: None,
             stats: MessageCounters::default(),
-            stats_base: (now, MessageCounters::default()),
+            rate_window: RateWindow::default(),
             policy: None,
             durable_id: None,
         }

@@ -73,7 +73,24 @@ fn channel_json(ch: &ChannelInfo, node: &str) -> Value {
         "global_prefetch_count": ch.global_prefetch_count,
         "confirm": ch.confirm,
         "transactional": ch.transactional,
+        "message_stats": channel_stats(ch),
     })
+}
+
+/// A channel's `message_stats`: what it published, confirmed, received and acked.
+fn channel_stats(ch: &ChannelInfo) -> Value {
+    let (c, r) = (&ch.stats, &ch.rates);
+    let mut m = serde_json::Map::new();
+    super::stats::put(&mut m, "publish", c.publish, r.publish);
+    super::stats::put(&mut m, "confirm", c.confirm, r.confirm);
+    super::stats::put(&mut m, "deliver", c.deliver, r.deliver);
+    super::stats::put(&mut m, "deliver_no_ack", c.deliver_no_ack, r.deliver_no_ack);
+    super::stats::put(&mut m, "get", c.get, r.get);
+    super::stats::put(&mut m, "get_no_ack", c.get_no_ack, r.get_no_ack);
+    super::stats::put(&mut m, "redeliver", c.redeliver, r.redeliver);
+    super::stats::put(&mut m, "ack", c.ack, r.ack);
+    super::stats::put(&mut m, "deliver_get", c.deliver_get(), r.deliver_get());
+    Value::Object(m)
 }
 
 /// A consumer as RabbitMQ lists it (also in a queue's `consumer_details`).

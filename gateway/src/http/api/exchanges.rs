@@ -21,7 +21,7 @@ pub fn path_name(name: &str) -> &str {
 }
 
 pub fn exchange_json(x: &ExchangeInfo, user: &str) -> Value {
-    json!({
+    let mut v = json!({
         "name": x.name,
         "vhost": x.vhost,
         "type": x.kind,
@@ -30,7 +30,15 @@ pub fn exchange_json(x: &ExchangeInfo, user: &str) -> Value {
         "internal": x.internal,
         "arguments": table_to_json(&x.arguments),
         "user_who_performed_action": user,
-    })
+    });
+    // RabbitMQ shows message_stats only once an exchange has seen traffic.
+    if x.stats.publish > 0 {
+        let mut m = serde_json::Map::new();
+        super::stats::put(&mut m, "publish_in", x.stats.publish, x.rates.publish);
+        super::stats::put(&mut m, "publish_out", x.stats.routed, x.rates.routed);
+        v["message_stats"] = Value::Object(m);
+    }
+    v
 }
 
 pub async fn list(ctx: Ctx, req: Req) -> ApiResult<Response> {
