@@ -100,6 +100,22 @@ impl Broker {
             .tempdir()
             .expect("create temp dir");
         let data_dir = dir.path().join("data");
+        Self::spawn_in(dir, &data_dir, extra)
+    }
+
+    /// Starts warren on `data_dir`, which the caller owns and may reuse for
+    /// the next start (restart and crash tests). Never uses an external
+    /// broker. Stderr goes to a fresh log ([`Broker::stderr`]).
+    pub fn start_on(data_dir: &std::path::Path, extra: &[&str]) -> Broker {
+        let dir = tempfile::Builder::new()
+            .prefix("warren-log-")
+            .tempdir()
+            .expect("create temp dir");
+        Self::spawn_in(dir, data_dir, extra)
+    }
+
+    /// `dir` holds the stderr log and lives as long as the broker.
+    fn spawn_in(dir: tempfile::TempDir, data_dir: &std::path::Path, extra: &[&str]) -> Broker {
         let log_path = dir.path().join("warren.stderr.log");
         let log = std::fs::File::create(&log_path).expect("create stderr log");
         let default_bind: &[&str] =
@@ -113,7 +129,7 @@ impl Broker {
             .arg("--prometheus-bind")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
-            .arg(&data_dir)
+            .arg(data_dir)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -217,6 +233,91 @@ impl Broker {
     pub fn is_external(&self) -> bool {
         self.child.is_none()
     }
+
+    /// The started warren's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILLs the started warren (a crash) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the started warren cleanly (SIGTERM) and returns its exit
+    /// status; fails the test if it takes longer than `timeout`.
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("a warren started by this test");
+        // SAFETY: kill(2) with a pid we spawned and have not reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for warren") {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("warren did not exit within {timeout:?} of SIGTERM; stderr:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Everything the started warren wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.log_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default()
+    }
+}
+
+/// Runs warren on `data_dir` with `extra` arguments (and loopback port 0
+/// for every listener) and expects it to exit by itself, e.g. because it
+/// refuses to start; returns its exit status, stdout and stderr. Kills it
+/// and fails the test if it is still running after `timeout`.
+pub fn run_to_exit(
+    data_dir: &std::path::Path,
+    extra: &[&str],
+    timeout: Duration,
+) -> (std::process::ExitStatus, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["--amqp-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0", "--prometheus-bind", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn warren");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for warren") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "warren was still running after {timeout:?}; stdout: {:?}; stderr: {:?}",
+                out.join().unwrap_or_default(),
+                err.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status, out.join().unwrap_or_default(), err.join().unwrap_or_default())
 }
 
 impl Drop for Broker {
