@@ -126,7 +126,7 @@ fn codec(c: &mut Criterion) {
     let props = BasicProperties::default().to_bytes();
     let body = [7u8; 16];
     let mut out = BytesMut::with_capacity(4096);
-    g.bench_function("encode basic.deliver + header + 16 B body", |b| {
+    g.bench_function("encode basic.deliver+header+16 B body", |b| {
         b.iter(|| {
             out.clear();
             write_method(&mut out, 1, black_box(&deliver));
@@ -172,12 +172,12 @@ fn topic_broker(bindings: usize) -> (Driver, ConnectionId) {
 }
 
 fn topic_routing(c: &mut Criterion) {
-    let mut g = c.benchmark_group("topic routing (publish 16 B through handle_bytes)");
+    let mut g = c.benchmark_group("topic_routing");
     g.throughput(Throughput::Elements(1));
     for (bindings, key, label) in [
-        (1, "x.y.z", "1 binding, key matches none"),
-        (10_000, "x.y.z", "10k bindings, key matches none"),
-        (10_000, "r7.s7.t7", "10k bindings, key matches several"),
+        (1, "x.y.z", "publish 16 B, 1 binding, no match"),
+        (10_000, "x.y.z", "publish 16 B, 10k bindings, no match"),
+        (10_000, "r7.s7.t7", "publish 16 B, 10k bindings, 5 match (4 queues)"),
     ] {
         let (mut d, conn) = topic_broker(bindings);
         let mut one = BytesMut::new();
@@ -200,7 +200,7 @@ fn topic_routing(c: &mut Criterion) {
 // ---------------------------------------------------------------------------
 
 fn round_trip(c: &mut Criterion) {
-    let mut g = c.benchmark_group("publish -> deliver (16 B, no-ack consumer, no I/O)");
+    let mut g = c.benchmark_group("round_trip");
     for batch in [1usize, 100] {
         let mut d = Driver::new();
         let publisher = d.connect();
@@ -226,7 +226,7 @@ fn round_trip(c: &mut Criterion) {
         assert_eq!(delivers, batch);
 
         g.throughput(Throughput::Elements(batch as u64));
-        let label = if batch == 1 { "one message per handle_bytes".to_string() } else { format!("{batch} messages per handle_bytes") };
+        let label = format!("publish+deliver 16 B no-ack, {batch} per handle_bytes");
         g.bench_function(label, |b| {
             b.iter_batched(
                 || frames.clone(),

@@ -298,3 +298,68 @@ fn rabbitmq_compatible_edge_cases() {
     let close = h.expect_channel_close(c, 1, 403);
     assert_eq!(&*close.reply_text, "ACCESS_REFUSED - deletion of system exchange 'amq.direct' in vhost '/' not allowed");
 }
+
+#[test]
+fn vhost_and_user_limits_refuse_like_rabbitmq() {
+    use broker_core::{Config, Limits, Permission, User};
+    let mut config = Config::default();
+    config.users.push(User::new("limu", "limu", [1, 1, 1, 1]));
+    config.permissions.push(Permission::all("limu", "/"));
+    let mut h = Harness::with_config(config);
+    h.broker.set_vhost_limits("/", Limits { max_connections: Some(2), max_queues: Some(1), max_channels: None });
+    h.broker.set_user_limits("limu", Limits { max_connections: Some(1), max_channels: Some(1), max_queues: None });
+    let c = h.connect();
+    h.declare_queue(c, 1, "only");
+    h.declare_queue(c, 1, "only"); // redeclaring an existing queue is fine
+    h.send(c, 1, QueueDeclare { queue: "second".into(), ..Default::default() });
+    let close = h.expect_channel_close(c, 1, 406);
+    assert_eq!(&*close.reply_text, "PRECONDITION_FAILED - cannot declare queue 'second': queue limit in vhost '/' (1) is reached");
+    let login = |h: &mut Harness, user: &str| {
+        let c = h.raw_connect(true);
+        h.send_bytes(c, Bytes::from_static(&broker_core::amqp::PROTOCOL_HEADER));
+        h.expect_method(c);
+        h.send(c, 0, ConnectionStartOk { mechanism: "PLAIN".into(), response: format!("\0{user}\0{user}").into_bytes().into(), ..Default::default() });
+        h.expect_method(c);
+        h.send(c, 0, ConnectionTuneOk { channel_max: 0, frame_max: 0, heartbeat: 0 });
+        h.send(c, 0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
+        c
+    };
+    let u1 = login(&mut h, "limu");
+    assert!(matches!(h.expect_method(u1).1, Method::ConnectionOpenOk(_)));
+    h.open_channel(u1, 1);
+    h.send(u1, 2, ChannelOpen::default());
+    let close = h.expect_connection_close(u1, 530);
+    assert_eq!(&*close.reply_text, "NOT_ALLOWED - number of channels opened for user 'limu' has reached the maximum allowed user limit of (1)");
+    // The vhost already holds 2 connections (c and u1, closing): a third is refused.
+    let g = login(&mut h, "guest");
+    let close = h.expect_connection_close(g, 530);
+    assert_eq!(&*close.reply_text, "NOT_ALLOWED - access to vhost '/' refused for user 'guest': connection limit (2) is reached");
+    // Once u1 is gone, limu may connect again, but only once.
+    h.send(u1, 0, ConnectionCloseOk {});
+    let u2 = login(&mut h, "limu");
+    assert!(matches!(h.expect_method(u2).1, Method::ConnectionOpenOk(_)));
+    h.broker.set_vhost_limits("/", Limits::default());
+    let u3 = login(&mut h, "limu");
+    let close = h.expect_connection_close(u3, 530);
+    assert_eq!(&*close.reply_text, "NOT_ALLOWED - connection refused for user 'limu': user connection limit (1) is reached");
+}
+
+#[test]
+fn a_peer_that_never_reads_is_no_longer_read_from() {
+    let config = broker_core::Config { output_hard_limit: 100_000, ..broker_core::Config::default() };
+    let mut h = Harness::with_config(config);
+    let c = h.connect();
+    h.declare_queue(c, 1, "q");
+    h.publish(c, 1, "", "q", &[0u8; 20_000]);
+    h.auto_written = false;
+    // Browsing the same message again and again without reading the replies.
+    for _ in 0..10 {
+        h.send(c, 1, BasicGet { queue: "q".into(), ..Default::default() });
+        h.send(c, 1, BasicRecover { requeue: true });
+    }
+    assert_eq!(h.events, [broker_core::Event::PauseReading { connection: c }]);
+    h.auto_written = true;
+    h.broker.handle_written(c, usize::MAX);
+    h.pump();
+    assert_eq!(h.events.last(), Some(&broker_core::Event::ResumeReading { connection: c }));
+}

@@ -48,7 +48,9 @@ impl Broker {
                         conn.send_method(0, &ConnectionUnblocked {}.into());
                         queue_transmit(&mut self.state, conn);
                     }
-                    self.events.push_back(Event::ResumeReading { connection: id });
+                    if !conn.output_paused {
+                        self.events.push_back(Event::ResumeReading { connection: id });
+                    }
                 }
             }
         }
@@ -71,6 +73,8 @@ impl Broker {
             conn.send_method(0, &ConnectionBlocked { reason: alarm.reason().into() }.into());
             queue_transmit(&mut self.state, conn);
         }
-        self.events.push_back(Event::PauseReading { connection: id });
+        if !conn.output_paused {
+            self.events.push_back(Event::PauseReading { connection: id });
+        }
     }
 }

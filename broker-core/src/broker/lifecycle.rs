@@ -58,6 +58,10 @@ pub(crate) fn finish(state: &mut State, conn: &mut Connection, reason: String) {
 
 pub(crate) fn cleanup_connection(state: &mut State, conn: &mut Connection) {
     cleanup_channels(state, conn);
+    if !conn.vhost.is_empty() {
+        state.count_connection(&conn.user, &conn.vhost, false);
+        conn.vhost.clear();
+    }
     for q in core::mem::take(&mut conn.exclusive_queues) {
         delete_queue(state, q);
     }
@@ -65,6 +69,7 @@ pub(crate) fn cleanup_connection(state: &mut State, conn: &mut Connection) {
 
 fn cleanup_channels(state: &mut State, conn: &mut Connection) {
     for mut ch in conn.take_all_channels() {
+        state.count_channel(&conn.user, false);
         cleanup_channel(state, &mut ch);
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod deadletter;
 pub(crate) mod dispatch;
 pub(crate) mod input;
 pub(crate) mod lifecycle;
+pub mod limits;
 pub mod persist;
 pub(crate) mod queues;
 pub(crate) mod reply_to;
@@ -52,6 +53,10 @@ pub struct Config {
     /// Deliveries to a connection pause while this many octets of its
     /// output are not yet written, so a slow reader cannot grow memory.
     pub output_high_watermark: usize,
+    /// Beyond this much unwritten output the driver stops reading from the
+    /// connection at all (a peer that sends requests but never reads the
+    /// replies), until half of it is written.
+    pub output_hard_limit: usize,
     /// Seed for server-generated names (`amq.gen-…`, `amq.ctag-…`).
     pub seed: u64,
     /// A delivery not acknowledged within this many ms closes its channel
@@ -84,6 +89,7 @@ impl Default for Config {
             max_message_size: 128 * 1024 * 1024,
             handshake_timeout_ms: 10_000,
             output_high_watermark: 1024 * 1024,
+            output_hard_limit: 16 * 1024 * 1024,
             seed: 0x5741_5252_454e,
             consumer_timeout_ms: Some(30 * 60 * 1000),
             login_failure_delay_ms: 3000,
@@ -177,6 +183,7 @@ pub(crate) struct State {
     pub(crate) definitions_version: u64,
     pub(crate) tracer: trace::Tracer,
     next_trace: u64,
+    pub(crate) counts: limits::Counts,
 }
 
 impl State {
@@ -294,6 +301,7 @@ impl Broker {
             definitions_version: 0,
             tracer: trace::Tracer::default(),
             next_trace: 0,
+            counts: limits::Counts::default(),
         };
         state.stats.sample(now);
         state.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);
@@ -325,12 +333,26 @@ impl Broker {
             self.block_if_publisher(id);
         }
         self.flush();
+        if let Some(conn) = self.connections.get_mut(id) {
+            if !conn.output_paused && conn.pending_output() > self.config.output_hard_limit {
+                conn.output_paused = true;
+                if !conn.blocked {
+                    self.events.push_back(Event::PauseReading { connection: id });
+                }
+            }
+        }
     }
 
     /// The driver wrote `n` octets of this connection's output.
     pub fn handle_written(&mut self, id: ConnectionId, n: usize) {
         let Some(conn) = self.connections.get_mut(id) else { return };
         conn.in_flight = conn.in_flight.saturating_sub(n);
+        if conn.output_paused && conn.pending_output() < self.config.output_hard_limit / 2 {
+            conn.output_paused = false;
+            if !conn.blocked {
+                self.events.push_back(Event::ResumeReading { connection: id });
+            }
+        }
         if conn.output_blocked && conn.pending_output() < self.config.output_high_watermark / 2 {
             conn.output_blocked = false;
             dispatch::wake_consumers_of(&mut self.state, conn);

@@ -13,6 +13,8 @@ pub(crate) fn open(ctx: &mut Ctx, channel: u16) -> Result<()> {
         ))
         .on((20, 10)));
     }
+    ctx.state.admit_channel(&ctx.conn.user).map_err(|e| e.on((20, 10)))?;
+    ctx.state.count_channel(&ctx.conn.user, true);
     ctx.conn.open_channel(channel);
     ctx.conn.send_method(channel, &ChannelOpenOk::default().into());
     Ok(())
@@ -21,6 +23,7 @@ pub(crate) fn open(ctx: &mut Ctx, channel: u16) -> Result<()> {
 /// channel.close from the client, or close-ok for our own channel.close.
 pub(crate) fn finish_close(ctx: &mut Ctx, channel: u16, method: Method) -> Result<()> {
     let Some(mut ch) = ctx.conn.remove_channel(channel) else { return Ok(()) };
+    ctx.state.count_channel(&ctx.conn.user, false);
     lifecycle::cleanup_channel(ctx.state, &mut ch);
     if let Method::ChannelClose(_) = method {
         ctx.conn.send_method(channel, &ChannelCloseOk {}.into());

@@ -170,6 +170,8 @@ fn open(ctx: &mut Ctx, m: ConnectionOpen) -> Result<()> {
         ))
         .on((10, 40)));
     }
+    ctx.state.admit_connection(&ctx.conn.user, &m.virtual_host).map_err(|e| e.on((10, 40)))?;
+    ctx.state.count_connection(&ctx.conn.user, &m.virtual_host, true);
     ctx.conn.vhost = m.virtual_host.to_string();
     ctx.conn.send_method(0, &ConnectionOpenOk::default().into());
     ctx.conn.state = ConnState::Open;

@@ -51,6 +51,7 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
                 if !server_named {
                     check_name("queue", &name)?;
                 }
+                ctx.state.admit_queue(&ctx.conn.vhost, &name)?;
                 ctx.permit(Access::Configure, "queue", &name)?;
                 if let Some(FieldValue::LongStr(dlx)) = m.arguments.get("x-dead-letter-exchange") {
                     ctx.permit(Access::Write, "exchange", &String::from_utf8_lossy(dlx))?;

@@ -109,6 +109,8 @@ pub struct Connection {
     pub has_published: bool,
     /// Blocked by a resource alarm (the driver is not reading from it).
     pub blocked: bool,
+    /// Not read because its unwritten output passed the hard limit.
+    pub output_paused: bool,
 }
 
 impl Connection {
@@ -140,6 +142,7 @@ impl Connection {
             sent_octets: 0,
             has_published: false,
             blocked: false,
+            output_paused: false,
         }
     }
 
