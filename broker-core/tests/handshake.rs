@@ -194,3 +194,25 @@ fn shutdown_sends_320_to_everyone() {
     }
     assert_eq!(h.closed.len(), 2);
 }
+
+#[test]
+fn external_login_uses_the_certificate_identity() {
+    let mut config = broker_core::Config::default();
+    config.users.push(broker_core::User::new("client-a", "unused", [0; 4]));
+    config.permissions.push(broker_core::Permission::all("client-a", "/"));
+    let mut h = Harness::with_config(config);
+    let c = h.raw_connect(false);
+    h.broker.set_certificate_user(c, "client-a".into());
+    h.send_bytes(c, Bytes::from_static(&PROTOCOL_HEADER));
+    let Method::ConnectionStart(start) = h.expect_method(c).1 else { panic!() };
+    assert_eq!(&start.mechanisms[..], b"EXTERNAL PLAIN AMQPLAIN");
+    h.send(c, 0, ConnectionStartOk { mechanism: "EXTERNAL".into(), response: Bytes::new(), ..Default::default() });
+    assert!(matches!(h.expect_method(c).1, Method::ConnectionTune(_)));
+    // Without a certificate, EXTERNAL is refused.
+    let d = h.raw_connect(false);
+    h.send_bytes(d, Bytes::from_static(&PROTOCOL_HEADER));
+    h.expect_method(d);
+    h.send(d, 0, ConnectionStartOk { mechanism: "EXTERNAL".into(), response: Bytes::new(), ..Default::default() });
+    h.advance(3000);
+    assert!(h.closed.contains(&d));
+}

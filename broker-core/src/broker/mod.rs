@@ -323,6 +323,14 @@ impl Broker {
         id
     }
 
+    /// The peer presented a verified TLS client certificate naming `user`:
+    /// it may log in with the EXTERNAL mechanism. Call before its first bytes.
+    pub fn set_certificate_user(&mut self, id: ConnectionId, user: String) {
+        if let Some(conn) = self.connections.get_mut(id) {
+            conn.certificate_user = Some(user);
+        }
+    }
+
     /// Octets from a peer. Complete frames are handled at once; a partial
     /// frame waits for the rest.
     pub fn handle_bytes(&mut self, id: ConnectionId, now: u64, data: Bytes) {

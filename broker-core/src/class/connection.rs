@@ -43,7 +43,11 @@ pub(crate) fn send_start(ctx: &mut Ctx) {
         version_major: 0,
         version_minor: 9,
         server_properties: server_properties(ctx),
-        mechanisms: Bytes::from_static(MECHANISMS.as_bytes()),
+        // EXTERNAL (the TLS client certificate's identity) first when there is one.
+        mechanisms: match ctx.conn.certificate_user {
+            Some(_) => Bytes::from(format!("EXTERNAL {MECHANISMS}")),
+            None => Bytes::from_static(MECHANISMS.as_bytes()),
+        },
         locales: Bytes::from_static(b"en_US"),
     };
     ctx.conn.send_method(0, &start.into());
@@ -83,6 +87,13 @@ fn start_ok(ctx: &mut Ctx, m: ConnectionStartOk) -> Result<()> {
     ctx.conn.capabilities = ClientCapabilities::from_properties(&m.client_properties);
     ctx.conn.client_properties = m.client_properties;
     ctx.conn.mechanism = m.mechanism.clone();
+    if &*m.mechanism == "EXTERNAL" {
+        // The identity comes from the TLS layer; the user must exist.
+        let user = ctx.conn.certificate_user.clone().filter(|u| ctx.state.users.contains_key(u));
+        let Some(user) = user else { return refuse_login(ctx, "EXTERNAL") };
+        ctx.conn.user = user;
+        return send_tune(ctx);
+    }
     if !MECHANISMS.split(' ').any(|x| x == &*m.mechanism) {
         return Err(AmqpError::access_refused(format_args!(
             "unsupported authentication mechanism '{}'; supported: {MECHANISMS}",
@@ -99,6 +110,10 @@ fn start_ok(ctx: &mut Ctx, m: ConnectionStartOk) -> Result<()> {
         return refuse_login(ctx, &m.mechanism);
     };
     ctx.conn.user = user;
+    send_tune(ctx)
+}
+
+fn send_tune(ctx: &mut Ctx) -> Result<()> {
     let tune = ConnectionTune {
         channel_max: ctx.config.channel_max,
         frame_max: ctx.config.frame_max,

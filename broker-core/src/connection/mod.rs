@@ -111,6 +111,8 @@ pub struct Connection {
     pub blocked: bool,
     /// Not read because its unwritten output passed the hard limit.
     pub output_paused: bool,
+    /// The identity in a verified TLS client certificate, for EXTERNAL.
+    pub certificate_user: Option<String>,
 }
 
 impl Connection {
@@ -143,6 +145,7 @@ impl Connection {
             has_published: false,
             blocked: false,
             output_paused: false,
+            certificate_user: None,
         }
     }
 
