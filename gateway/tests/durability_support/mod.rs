@@ -104,20 +104,35 @@ pub async fn publish_confirmed(
 /// each, and checks the queue is empty afterwards.
 pub async fn drain(ch: &Channel, queue: &str) -> Vec<lapin::message::Delivery> {
     let expected = message_count(ch, queue).await as usize;
-    let mut out = take(ch, queue, expected, true).await;
+    // Nothing else arrives meanwhile, so acking as we go takes exactly
+    // `expected` deliveries.
+    let out = consume_n(ch, queue, expected, 200, true).await;
     assert_eq!(message_count(ch, queue).await, 0, "{queue} still holds messages after {expected} were taken");
-    out.shrink_to_fit();
     out
 }
 
-/// Consumes `n` messages from `queue` on `ch` and cancels the consumer;
-/// acks them if `ack` (otherwise they stay unacked on `ch`).
+/// Takes exactly `n` deliveries from `queue` on `ch` (prefetch `n`, so no
+/// other message is delivered) and cancels the consumer; then acks them
+/// if `ack`, or leaves them unacked on `ch`.
 pub async fn take(ch: &Channel, queue: &str, n: usize, ack: bool) -> Vec<lapin::message::Delivery> {
+    assert!(n <= u16::MAX as usize);
+    let out = consume_n(ch, queue, n, n as u16, false).await;
+    if ack {
+        for d in &out {
+            within("basic.ack", d.ack(BasicAckOptions::default())).await.expect("basic.ack");
+        }
+    }
+    out
+}
+
+/// Consumes `n` deliveries with prefetch `prefetch` (acking each on
+/// arrival if `ack_each`), then cancels the consumer.
+async fn consume_n(ch: &Channel, queue: &str, n: usize, prefetch: u16, ack_each: bool) -> Vec<lapin::message::Delivery> {
     let mut out = Vec::with_capacity(n);
     if n == 0 {
         return out;
     }
-    within("basic.qos", ch.basic_qos(500, BasicQosOptions::default())).await.expect("basic.qos");
+    within("basic.qos", ch.basic_qos(prefetch, BasicQosOptions::default())).await.expect("basic.qos");
     let tag = crate::common::unique("take");
     let mut consumer = within(
         "basic.consume",
@@ -130,7 +145,7 @@ pub async fn take(ch: &Channel, queue: &str, n: usize, ack: bool) -> Vec<lapin::
             .await
             .expect("consumer stream ended")
             .expect("delivery error");
-        if ack {
+        if ack_each {
             within("basic.ack", d.ack(BasicAckOptions::default())).await.expect("basic.ack");
         }
         out.push(d);
