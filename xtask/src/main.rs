@@ -7,6 +7,8 @@
 //!   then the dashboard (`tests/dashboard`: www/ in headless Chromium).
 //! * `cargo xtask run [-- WARREN ARGS]` — builds everything (including the
 //!   browser build in `www/pkg`) and runs `warren` in the foreground.
+//! * `cargo xtask bench [-- ARGS]` — builds `warren` and `warren-bench` in
+//!   release and compares Warren with RabbitMQ (`bench/README.md`).
 //!
 //! Plain `std::process::Command`; no dependencies.
 
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("run") => run(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print_help();
             return ExitCode::SUCCESS;
@@ -58,6 +61,11 @@ commands:
               build everything (incl. the wasm web crate into www/pkg) and run
               warren in the foreground (default: AMQP on 0.0.0.0:5672 and
               [::]:5672, data dir ./warren-data). ARGS go to warren.
+  bench [-- ARGS]
+              build warren and warren-bench in release and run
+              `warren-bench compare`: Warren vs RabbitMQ, scenario by
+              scenario (bench/README.md). ARGS go to the comparison, e.g.
+              `--reps 5 --markdown --crosscheck`.
 "
     );
 }
@@ -926,6 +934,23 @@ fn ensure_wasm_bindgen_cli(version: &str) -> Result<(), String> {
     let mut c = cargo();
     c.args(["install", "wasm-bindgen-cli", "--version", &format!("={version}")]);
     status(c)
+}
+
+// ---------------------------------------------------------------------------
+// cargo xtask bench
+// ---------------------------------------------------------------------------
+
+/// Builds `warren` and `warren-bench` in release and runs the comparison;
+/// ARGS go to `warren-bench compare`.
+fn bench(args: &[String]) -> Result<(), String> {
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "gateway", "-p", "bench"]);
+    status(build)?;
+    let release = target_dir().join("release");
+    let mut cmd = Command::new(release.join("warren-bench"));
+    cmd.arg("compare").arg("--warren").arg(release.join("warren"));
+    cmd.args(args.iter().skip_while(|a| *a == "--"));
+    status(cmd)
 }
 
 #[cfg(test)]
