@@ -1,62 +1,328 @@
 //! Browser bindings: the same `broker_core::Broker` the gateway drives, run
-//! inside a tab. The page is the driver: it passes bytes and the time in
-//! and takes bytes out. (The playground UI builds on this in a later issue.)
+//! inside a tab. The page is the driver: it passes bytes and the (virtual)
+//! time in and takes bytes, trace events and snapshots out.
+//!
+//! Owns only conversion: every method is a thin call into the core, with
+//! plain data in and out through serde-wasm-bindgen (shaped as RabbitMQ's
+//! management API, see [`convert`]). It must not hold broker logic, read a
+//! clock or touch the DOM: the JavaScript side (`www/js/playground/`)
+//! decides when time moves and carries the bytes of its in-tab
+//! connections (`tab-socket.js`).
 
-use broker_core::{Broker, Config, ConnectionId, PeerInfo, Transport};
+pub mod bench;
+pub mod convert;
+pub mod frames;
+pub mod ops;
+
+use broker_core::management::AckMode;
+use broker_core::{Broker, Config, ConnectionId, Event, PeerInfo, TraceFilter, Transport};
 use bytes::Bytes;
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
+
+/// Plain JS values: objects for maps, numbers for 64-bit integers.
+fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsError> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()))
+}
+
+fn from_js(v: JsValue) -> Result<serde_json::Value, JsError> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_wasm_bindgen::from_value(v).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// The broker settings for a tab: no heartbeats (the peers live in the
+/// page) and a handshake deadline that a fast virtual clock cannot hit.
+pub fn tab_config(seed: u64) -> Config {
+    Config { seed, heartbeat: 0, handshake_timeout_ms: 24 * 3600 * 1000, ..Config::default() }
+}
 
 /// A broker living in the page.
 #[wasm_bindgen]
 pub struct TabBroker {
     broker: Broker,
+    user: String,
+    vhost: String,
+    /// The last time handed to the core.
+    now: u64,
+}
+
+/// Octets for one in-tab connection.
+#[wasm_bindgen]
+pub struct Output {
+    connection: f64,
+    data: Vec<u8>,
+}
+
+#[wasm_bindgen]
+impl Output {
+    #[wasm_bindgen(getter)]
+    pub fn connection(&self) -> f64 {
+        self.connection
+    }
+    /// The octets (moved out: a second call gives an empty array).
+    #[wasm_bindgen(js_name = takeData)]
+    pub fn take_data(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.data)
+    }
+}
+
+/// Snapshot of everything the playground draws.
+#[derive(Serialize)]
+pub struct Snapshot {
+    pub overview: convert::OverviewView,
+    pub queues: Vec<convert::QueueView>,
+    pub exchanges: Vec<convert::ExchangeView>,
+    pub bindings: Vec<convert::BindingView>,
+    pub consumers: Vec<convert::ConsumerView>,
+    pub channels: Vec<convert::ChannelView>,
+    pub connections: Vec<convert::ConnectionView>,
+}
+
+#[derive(Serialize)]
+struct EventView {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    connection: u64,
+    reason: String,
+}
+
+impl TabBroker {
+    /// The native side of the same binding (tests, the native bench).
+    pub fn create(now_ms: u64, seed: u64) -> TabBroker {
+        TabBroker { broker: Broker::new(tab_config(seed), now_ms), user: "guest".into(), vhost: "/".into(), now: now_ms }
+    }
+
+    pub fn broker(&mut self) -> &mut Broker {
+        &mut self.broker
+    }
+
+    pub fn snapshot_data(&self) -> Snapshot {
+        let b = &self.broker;
+        let vhost = Some(self.vhost.as_str());
+        let now = b.overview();
+        Snapshot {
+            overview: convert::overview(&now, self.now(), &b.config().cluster_name),
+            queues: b.queues(vhost).iter().map(convert::queue).collect(),
+            exchanges: b.exchanges(vhost).iter().map(convert::exchange).collect(),
+            bindings: b.bindings(vhost).iter().map(convert::binding).collect(),
+            consumers: b.consumers().iter().map(convert::consumer).collect(),
+            channels: b.channels().iter().map(convert::channel).collect(),
+            connections: b.connections().iter().map(convert::connection).collect(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.now
+    }
+
+    fn at(&mut self, now_ms: f64) -> u64 {
+        self.now = self.now.max(now_ms as u64);
+        self.now
+    }
+
+    /// Runs an operation (see [`ops::Op`]) as the tab's user.
+    pub fn run_op(&mut self, op: serde_json::Value) -> Result<ops::Reply, String> {
+        let op: ops::Op = serde_json::from_value(op).map_err(|e| format!("bad operation: {e}"))?;
+        let method = op.into_method()?;
+        self.broker.execute(&self.user, &self.vhost, method).map(|m| ops::reply(&m)).map_err(|e| e.to_string())
+    }
 }
 
 #[wasm_bindgen]
 impl TabBroker {
+    /// A fresh broker whose clock starts at `now_ms` (any origin: the
+    /// playground's virtual clock). `seed` fixes generated names.
     #[wasm_bindgen(constructor)]
     pub fn new(now_ms: f64, seed: f64) -> TabBroker {
-        let config = Config { seed: seed as u64, ..Config::default() };
-        TabBroker { broker: Broker::new(config, now_ms as u64) }
-    }
-
-    /// Opens an in-tab connection; returns its id.
-    pub fn connect(&mut self, now_ms: f64) -> f64 {
-        let peer = PeerInfo { address: "in-tab".into(), loopback: true, transport: Transport::InProcess };
-        self.broker.handle_connect(now_ms as u64, peer).as_u64() as f64
-    }
-
-    /// Feeds bytes a client sent; returns what the broker sends back to it.
-    /// Output for other in-tab connections stays queued until they poll.
-    pub fn send(&mut self, connection: f64, now_ms: f64, data: &[u8]) {
-        let id = ConnectionId::from_u64(connection as u64);
-        self.broker.handle_bytes(id, now_ms as u64, Bytes::copy_from_slice(data));
-    }
-
-    /// Advances the clock.
-    pub fn tick(&mut self, now_ms: f64) {
-        self.broker.handle_timeout(now_ms as u64);
-    }
-
-    /// Next chunk of output as `[connection id, bytes]`, or undefined.
-    pub fn poll(&mut self) -> Option<js_sys_free::Output> {
-        let t = self.broker.poll_transmit()?;
-        self.broker.handle_written(t.connection, t.data.len());
-        Some(js_sys_free::Output { connection: t.connection.as_u64() as f64, data: t.data.to_vec() })
+        #[cfg(feature = "panic-hook")]
+        console_error_panic_hook::set_once();
+        TabBroker::create(now_ms as u64, seed as u64)
     }
 
     pub fn version() -> String {
         env!("CARGO_PKG_VERSION").to_string()
     }
+
+    // --- in-tab transport -------------------------------------------------
+
+    /// Opens an in-tab connection named `name` (its peer address in the
+    /// management views); returns its id.
+    pub fn connect(&mut self, now_ms: f64, name: Option<String>) -> f64 {
+        let peer = PeerInfo { address: name.unwrap_or_else(|| "in-tab".into()), loopback: true, transport: Transport::InProcess };
+        let now = self.at(now_ms);
+        self.broker.handle_connect(now, peer).as_u64() as f64
+    }
+
+    /// Octets the client of `connection` sent. Replies wait in `poll`.
+    pub fn send(&mut self, connection: f64, now_ms: f64, data: &[u8]) {
+        let id = ConnectionId::from_u64(connection as u64);
+        let now = self.at(now_ms);
+        self.broker.handle_bytes(id, now, Bytes::copy_from_slice(data));
+    }
+
+    /// The client of `connection` went away (its socket closed).
+    pub fn disconnect(&mut self, connection: f64, now_ms: f64) {
+        let now = self.at(now_ms);
+        self.broker.handle_disconnect(ConnectionId::from_u64(connection as u64), now);
+    }
+
+    /// Advances the clock to `now_ms`, running due timers (TTLs, queue
+    /// expiry, consumer timeouts, rate samples).
+    pub fn tick(&mut self, now_ms: f64) {
+        let now = self.at(now_ms);
+        self.broker.handle_timeout(now);
+    }
+
+    /// When `tick` is next due, if ever.
+    #[wasm_bindgen(js_name = nextTimeout)]
+    pub fn next_timeout(&self) -> Option<f64> {
+        self.broker.poll_timeout().map(|t| t as f64)
+    }
+
+    /// Next chunk of output for one connection, or undefined. It counts as
+    /// written at once (the page hands it straight to the client).
+    pub fn poll(&mut self) -> Option<Output> {
+        let t = self.broker.poll_transmit()?;
+        self.broker.handle_written(t.connection, t.data.len());
+        Some(Output { connection: t.connection.as_u64() as f64, data: t.data.to_vec() })
+    }
+
+    /// Next event: `{type: "closed", connection, reason}` (or `pause` /
+    /// `resume` under resource alarms), or undefined.
+    #[wasm_bindgen(js_name = pollEvent)]
+    pub fn poll_event(&mut self) -> Result<JsValue, JsError> {
+        let Some(e) = self.broker.poll_event() else { return Ok(JsValue::UNDEFINED) };
+        let v = match e {
+            Event::Closed { connection, reason } => EventView { kind: "closed", connection: connection.as_u64(), reason },
+            Event::PauseReading { connection } => EventView { kind: "pause", connection: connection.as_u64(), reason: String::new() },
+            Event::ResumeReading { connection } => EventView { kind: "resume", connection: connection.as_u64(), reason: String::new() },
+        };
+        to_js(&v)
+    }
+
+    // --- management -------------------------------------------------------
+
+    /// Declares, deletes, binds, unbinds or purges: `{op: "queue.declare",
+    /// name, durable, auto_delete, arguments}`, `{op: "exchange.declare",
+    /// name, type, …}`, `{op: "bind", source, destination,
+    /// destination_type, routing_key, arguments}`, … Throws the broker's
+    /// error (e.g. `406 PRECONDITION_FAILED - …`).
+    pub fn execute(&mut self, op: JsValue) -> Result<JsValue, JsError> {
+        let op = from_js(op)?;
+        let reply = self.run_op(op).map_err(|e| JsError::new(&e))?;
+        to_js(&reply)
+    }
+
+    /// Publishes through the management loopback; returns whether a queue
+    /// took it. `properties` uses RabbitMQ's names (`expiration`,
+    /// `priority`, `headers`, …).
+    pub fn publish(&mut self, exchange: &str, routing_key: &str, body: &[u8], properties: JsValue) -> Result<bool, JsError> {
+        let props = convert::properties_from_json(&from_js(properties)?).map_err(|e| JsError::new(&e))?;
+        self.broker
+            .publish_as(&self.user, &self.vhost, exchange, routing_key, &props, Bytes::copy_from_slice(body))
+            .map_err(|e| JsError::new(&e.to_string()))
+    }
+
+    /// Takes up to `count` messages (`ackmode` as RabbitMQ's API:
+    /// ack_requeue_true, ack_requeue_false, reject_requeue_true,
+    /// reject_requeue_false).
+    pub fn get(&mut self, queue: &str, count: u32, ackmode: &str) -> Result<JsValue, JsError> {
+        let mode = match ackmode {
+            "ack_requeue_false" => AckMode::AckRequeueFalse,
+            "reject_requeue_true" => AckMode::RejectRequeueTrue,
+            "reject_requeue_false" => AckMode::RejectRequeueFalse,
+            _ => AckMode::AckRequeueTrue,
+        };
+        let got = self.broker.get_as(&self.user, &self.vhost, queue, count as usize, mode).map_err(|e| JsError::new(&e.to_string()))?;
+        to_js(&got.iter().map(convert::message).collect::<Vec<_>>())
+    }
+
+    /// Up to `limit` ready messages without taking them.
+    pub fn browse(&mut self, queue: &str, limit: u32) -> Result<JsValue, JsError> {
+        let vhost = self.vhost.clone();
+        let msgs = self.broker.browse(&vhost, queue, limit as usize).unwrap_or_default();
+        to_js(&msgs.iter().map(convert::message).collect::<Vec<_>>())
+    }
+
+    /// Queues, exchanges, bindings, consumers, channels, connections and
+    /// the overview, in RabbitMQ's management API shapes.
+    pub fn snapshot(&self) -> Result<JsValue, JsError> {
+        to_js(&self.snapshot_data())
+    }
+
+    /// Sampled global counters `[{at, message_stats}]`, oldest first.
+    #[wasm_bindgen(js_name = statsHistory)]
+    pub fn stats_history(&self) -> Result<JsValue, JsError> {
+        #[derive(Serialize)]
+        struct Sample {
+            at: u64,
+            publish: u64,
+            deliver_get: u64,
+            ack: u64,
+            routed: u64,
+        }
+        let v: Vec<Sample> = self
+            .broker
+            .stats_history()
+            .into_iter()
+            .map(|(at, c)| Sample { at, publish: c.publish, deliver_get: c.deliver_get(), ack: c.ack, routed: c.routed })
+            .collect();
+        to_js(&v)
+    }
+
+    // --- tracing ------------------------------------------------------------
+
+    /// `"all"`, a queue name, or null/undefined for off.
+    #[wasm_bindgen(js_name = setTracing)]
+    pub fn set_tracing(&mut self, filter: Option<String>) {
+        let f = match filter.as_deref() {
+            None => None,
+            Some("all") => Some(TraceFilter::All),
+            Some(q) => Some(TraceFilter::Queue { vhost: self.vhost.clone(), queue: q.to_string() }),
+        };
+        self.broker.set_tracing(f);
+    }
+
+    /// Up to `max` pending trace events, oldest first (see
+    /// [`convert::TraceView`]).
+    #[wasm_bindgen(js_name = pollTrace)]
+    pub fn poll_trace(&mut self, max: u32) -> Result<JsValue, JsError> {
+        let v: Vec<convert::TraceView> = std::iter::from_fn(|| self.broker.poll_trace()).take(max as usize).map(convert::trace).collect();
+        to_js(&v)
+    }
 }
 
-/// Plain data handed to JavaScript (no js-sys dependency needed).
-mod js_sys_free {
-    use wasm_bindgen::prelude::*;
+/// Decodes one direction of one connection for the frame inspector.
+#[wasm_bindgen]
+pub struct FrameDecoder {
+    inner: frames::Decoder,
+}
 
-    #[wasm_bindgen(getter_with_clone)]
-    pub struct Output {
-        pub connection: f64,
-        pub data: Vec<u8>,
+#[wasm_bindgen]
+impl FrameDecoder {
+    /// `from_client`: the stream starts with the protocol header.
+    #[wasm_bindgen(constructor)]
+    pub fn new(from_client: bool) -> FrameDecoder {
+        FrameDecoder { inner: frames::Decoder::new(from_client) }
+    }
+
+    /// The frames completed by these octets.
+    pub fn push(&mut self, data: &[u8]) -> Result<JsValue, JsError> {
+        to_js(&self.inner.push(data))
+    }
+}
+
+/// The benchmark's client octets (see [`bench`]): `part` is `handshake`,
+/// `setup`, `consume` or `publishes`.
+#[wasm_bindgen(js_name = benchOctets)]
+pub fn bench_octets(part: &str, n: u32, size: u32) -> Vec<u8> {
+    match part {
+        "handshake" => bench::handshake(),
+        "setup" => bench::setup(n),
+        "consume" => bench::consume(),
+        "publishes" => bench::publishes(n, size),
+        _ => Vec::new(),
     }
 }
