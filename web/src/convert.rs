@@ -469,7 +469,7 @@ pub fn message(m: &MessageView) -> MessageOut {
 #[derive(Serialize, Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum TraceView {
-    Published { at: u64, message: u64, vhost: String, exchange: String, routing_key: String, connection: u64, channel: u16 },
+    Published { at: u64, message: u64, vhost: String, exchange: String, routing_key: String, connection: Option<u64>, channel: u16 },
     Routed { at: u64, message: u64, exchange: String, destination: String, to_exchange: bool, key: String, arguments: Value },
     AlternateExchange { at: u64, message: u64, from: String, to: String },
     Unroutable { at: u64, message: u64, exchange: String, returned: bool },
@@ -477,16 +477,22 @@ pub enum TraceView {
     Overflow { at: u64, message: u64, queue: String, mode: &'static str },
     Expired { at: u64, message: u64, queue: String },
     DeadLettered { at: u64, message: u64, queue: String, reason: &'static str, exchange: String, new_message: u64 },
-    Delivered { at: u64, message: u64, queue: String, consumer: String, connection: u64, channel: u16, delivery_tag: u64, redelivered: bool },
+    Delivered { at: u64, message: u64, queue: String, consumer: String, connection: Option<u64>, channel: u16, delivery_tag: u64, redelivered: bool },
     Acked { at: u64, message: u64, queue: String },
     Rejected { at: u64, message: u64, queue: String, requeue: bool },
     Requeued { at: u64, message: u64, queue: String },
     Confirmed { at: u64, message: u64, acked: bool },
 }
 
+/// A client connection's id, or None for the management loopback (whose
+/// id is no JavaScript number).
+fn client(connection: u64) -> Option<u64> {
+    (connection < (1 << 53)).then_some(connection)
+}
+
 pub fn trace(e: TraceEvent) -> TraceView {
     match e {
-        TraceEvent::Published { at, message, vhost, exchange, routing_key, connection, channel } => TraceView::Published { at, message, vhost, exchange, routing_key, connection, channel },
+        TraceEvent::Published { at, message, vhost, exchange, routing_key, connection, channel } => TraceView::Published { at, message, vhost, exchange, routing_key, connection: client(connection), channel },
         TraceEvent::Routed { at, message, exchange, destination, to_exchange, key, arguments } => TraceView::Routed { at, message, exchange, destination, to_exchange, key, arguments: table_to_json(&arguments) },
         TraceEvent::AlternateExchange { at, message, from, to } => TraceView::AlternateExchange { at, message, from, to },
         TraceEvent::Unroutable { at, message, exchange, returned } => TraceView::Unroutable { at, message, exchange, returned },
@@ -494,7 +500,7 @@ pub fn trace(e: TraceEvent) -> TraceView {
         TraceEvent::Overflow { at, message, queue, mode } => TraceView::Overflow { at, message, queue, mode },
         TraceEvent::Expired { at, message, queue } => TraceView::Expired { at, message, queue },
         TraceEvent::DeadLettered { at, message, queue, reason, exchange, new_message } => TraceView::DeadLettered { at, message, queue, reason, exchange, new_message },
-        TraceEvent::Delivered { at, message, queue, consumer, connection, channel, delivery_tag, redelivered } => TraceView::Delivered { at, message, queue, consumer, connection, channel, delivery_tag, redelivered },
+        TraceEvent::Delivered { at, message, queue, consumer, connection, channel, delivery_tag, redelivered } => TraceView::Delivered { at, message, queue, consumer, connection: client(connection), channel, delivery_tag, redelivered },
         TraceEvent::Acked { at, message, queue } => TraceView::Acked { at, message, queue },
         TraceEvent::Rejected { at, message, queue, requeue } => TraceView::Rejected { at, message, queue, requeue },
         TraceEvent::Requeued { at, message, queue } => TraceView::Requeued { at, message, queue },
