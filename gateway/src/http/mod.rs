@@ -71,6 +71,14 @@ async fn upgrade_or_static(
     request: Request,
 ) -> Response {
     if !wants_websocket(request.headers()) {
+        // `/playground` is the playground page (www/playground.html).
+        let request = if request.uri().path() == "/playground" {
+            let (mut parts, body) = request.into_parts();
+            parts.uri = axum::http::Uri::from_static("/playground.html");
+            Request::from_parts(parts, body)
+        } else {
+            request
+        };
         return match state.www.oneshot(request).await {
             Ok(response) => response.into_response(),
             Err(never) => match never {},

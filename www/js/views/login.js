@@ -27,5 +27,5 @@ export function loginView(onLogin, message = '') {
       h('label', { class: 'field' }, h('span', null, 'Password'), password),
       error,
       h('div', { class: 'actions' }, button)),
-    h('p', { class: 'muted center' }, 'No broker to log in to? ', h('a', { href: 'playground' }, 'Try the in-browser playground'), '.'));
+    h('p', { class: 'muted center' }, 'No broker to log in to? ', h('a', { href: 'playground.html' }, 'Try the in-browser playground'), '.'));
 }

@@ -35,7 +35,7 @@ export class Shell {
       this.links.set(view, a);
       this.badges.set(view, badge);
       return a;
-    }), h('a', { href: 'playground', class: 'playground', dataset: { view: 'playground' } }, 'Playground'));
+    }), h('a', { href: 'playground.html', class: 'playground', dataset: { view: 'playground' } }, 'Playground'));
     this.el = h('div', { class: 'app' },
       h('header', { class: 'top' },
         h('a', { class: 'brand', href: href('overview') }, 'Warren'),

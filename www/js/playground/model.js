@@ -1,0 +1,134 @@
+// The scenario: a topology (exchanges, queues, bindings) plus the
+// page's clients (producers, consumers) and settings, as plain data. It is
+// what the share URL carries, what presets are, and what RabbitMQ
+// definitions JSON is converted from and to. No DOM, no broker.
+
+export const EXCHANGE_TYPES = ['direct', 'fanout', 'topic', 'headers'];
+
+export function emptyScenario() {
+  return { v: 1, title: '', exchanges: [], queues: [], bindings: [], producers: [], consumers: [], settings: { speed: 1 } };
+}
+
+const clone = (x) => JSON.parse(JSON.stringify(x));
+
+/** Fills defaults so every later reader can rely on the fields. */
+export function normalize(s) {
+  const out = { ...emptyScenario(), ...clone(s || {}) };
+  out.settings = { speed: 1, ...(out.settings || {}) };
+  out.exchanges = out.exchanges.map((x) => ({ type: 'direct', arguments: {}, internal: false, ...x }));
+  out.queues = out.queues.map((q) => ({ arguments: {}, ...q }));
+  out.bindings = out.bindings.map((b) => ({ destination_type: 'queue', routing_key: '', arguments: {}, ...b }));
+  out.producers = out.producers.map((p) => ({
+    exchange: '', routingKeys: [''], rate: 1, count: 0, headers: {}, expiration: '', priority: null, replyTo: '', body: '', ...p,
+  }));
+  out.consumers = out.consumers.map((c) => ({
+    queue: '', prefetch: 1, ack: 'manual', processingMs: 500, action: 'ack', reply: false, priority: null, ...c,
+  }));
+  return out;
+}
+
+// --- share by URL -----------------------------------------------------------
+
+function b64url(str) {
+  const bytes = new TextEncoder().encode(str);
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function unb64url(s) {
+  const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
+  return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+}
+
+/** `s=<base64url JSON>` for the URL fragment. */
+export function toFragment(scenario) {
+  return 's=' + b64url(JSON.stringify(scenario));
+}
+
+/** The scenario in a fragment (`#s=…`), `{preset}` for `#preset=name`, or null. */
+export function fromFragment(hash) {
+  const params = new URLSearchParams(String(hash || '').replace(/^#/, ''));
+  if (params.get('s')) return { scenario: normalize(JSON.parse(unb64url(params.get('s')))) };
+  if (params.get('preset')) return { preset: params.get('preset') };
+  return null;
+}
+
+// --- RabbitMQ definitions -----------------------------------------------------
+
+/** The topology as RabbitMQ definitions JSON (vhost "/"). */
+export function toDefinitions(s, vhost = '/') {
+  return {
+    rabbit_version: '3.10.8',
+    vhosts: [{ name: vhost }],
+    queues: s.queues.map((q) => ({ name: q.name, vhost, durable: !!q.durable, auto_delete: false, arguments: q.arguments })),
+    exchanges: s.exchanges.map((x) => ({ name: x.name, vhost, type: x.type, durable: !!x.durable, auto_delete: false, internal: !!x.internal, arguments: x.arguments })),
+    bindings: s.bindings.map((b) => ({ source: b.source, vhost, destination: b.destination, destination_type: b.destination_type, routing_key: b.routing_key, arguments: b.arguments })),
+  };
+}
+
+const builtin = (name) => name === '' || name.startsWith('amq.');
+
+/** Topology from definitions (one vhost; clients kept from `base`). */
+export function fromDefinitions(defs, base = emptyScenario(), vhost = '/') {
+  const inV = (o) => (o.vhost ?? vhost) === vhost;
+  const s = normalize({ ...base, exchanges: [], queues: [], bindings: [] });
+  s.exchanges = (defs.exchanges || []).filter((x) => inV(x) && !builtin(x.name))
+    .map((x) => ({ name: x.name, type: x.type, durable: !!x.durable, internal: !!x.internal, arguments: x.arguments || {} }));
+  s.queues = (defs.queues || []).filter((q) => inV(q) && !q.name.startsWith('amq.'))
+    .map((q) => ({ name: q.name, durable: !!q.durable, arguments: q.arguments || {} }));
+  s.bindings = (defs.bindings || []).filter((b) => inV(b) && b.source !== '')
+    .map((b) => ({ source: b.source, destination: b.destination, destination_type: b.destination_type || 'queue', routing_key: b.routing_key || '', arguments: b.arguments || {} }));
+  return normalize(s);
+}
+
+const stable = (v) => JSON.stringify(v, Object.keys(v || {}).sort());
+const bindingKey = (b) => `${b.source}|${b.destination_type}|${b.destination}|${b.routing_key}|${stable(b.arguments || {})}`;
+
+/**
+ * What applying `want` (definitions) to `have` (a gateway's definitions)
+ * changes, in vhost `/`: [{action: 'add'|'change'|'remove', kind, name, want, have}].
+ */
+export function diffDefinitions(want, have, vhost = '/') {
+  const inV = (o) => (o.vhost ?? vhost) === vhost;
+  const out = [];
+  const index = (list, key) => new Map((list || []).filter(inV).map((o) => [key(o), o]));
+  for (const [kind, key, same] of [
+    ['exchange', (x) => x.name, (a, b) => a.type === b.type && !!a.internal === !!b.internal && stable(a.arguments || {}) === stable(b.arguments || {})],
+    ['queue', (q) => q.name, (a, b) => stable(a.arguments || {}) === stable(b.arguments || {})],
+  ]) {
+    const W = index(want[kind + 's'], key);
+    const H = index(have[kind + 's'], key);
+    for (const [name, w] of W) {
+      if (builtin(name)) continue;
+      const h = H.get(name);
+      if (!h) out.push({ action: 'add', kind, name, want: w });
+      else if (!same(w, h)) out.push({ action: 'change', kind, name, want: w, have: h });
+    }
+    for (const [name, h] of H) {
+      if (!W.has(name) && !builtin(name)) out.push({ action: 'remove', kind, name, have: h });
+    }
+  }
+  const W = index(want.bindings, bindingKey);
+  const H = index((have.bindings || []).filter((b) => b.source !== ''), bindingKey);
+  for (const [k, w] of W) if (!H.has(k)) out.push({ action: 'add', kind: 'binding', name: describeBinding(w), want: w });
+  for (const [k, h] of H) if (!W.has(k)) out.push({ action: 'remove', kind: 'binding', name: describeBinding(h), have: h });
+  return out;
+}
+
+export function describeBinding(b) {
+  const args = b.arguments && Object.keys(b.arguments).length ? ` ${JSON.stringify(b.arguments)}` : '';
+  return `${b.source} → ${b.destination}${b.routing_key ? ` [${b.routing_key}]` : ''}${args}`;
+}
+
+/** What a binding matches on, for labels. */
+export function bindingLabel(b, exchangeType) {
+  if (exchangeType === 'headers') {
+    const a = { ...(b.arguments || {}) };
+    const m = a['x-match'] || 'all';
+    delete a['x-match'];
+    return `${m}: ${Object.entries(a).map(([k, v]) => `${k}=${v}`).join(', ')}`;
+  }
+  if (exchangeType === 'fanout') return '';
+  return b.routing_key || '""';
+}
