@@ -125,7 +125,8 @@ export class Engine {
     this.clock = new VirtualClock({ start: 0 });
     this.errors = [];
     if (target.kind === 'tab') {
-      this.broker?.free?.();
+      // The old broker is not freed here: tasks already queued on the old
+      // network may still touch it; the garbage collector frees it.
       this.broker = new this.pkg.TabBroker(0, 42);
       this.broker.setTracing('all');
       this.network = new TabNetwork(this.broker, this.clock, { FrameDecoder: this.pkg.FrameDecoder });

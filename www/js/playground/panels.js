@@ -97,7 +97,7 @@ export function editForm(s, sel, { onApply, onDelete }) {
       const set = (k, v) => { if (v !== undefined && v !== '' && !Number.isNaN(v)) args[k] = v; };
       set('x-message-ttl', num(val('ttl')));
       set('x-max-length', num(val('maxlen')));
-      if (args['x-max-length'] !== undefined || val('overflow') !== 'drop-head') set('x-overflow', val('overflow'));
+      if ('x-overflow' in a || val('overflow') !== 'drop-head') set('x-overflow', val('overflow'));
       if (form.elements.dlx.value !== '' || 'x-dead-letter-exchange' in a) set('x-dead-letter-exchange', val('dlx'));
       if (val('dlx') === '' && val('dlrk')) args['x-dead-letter-exchange'] = '';
       set('x-dead-letter-routing-key', val('dlrk'));
