@@ -117,7 +117,7 @@ pub(crate) fn delete(ctx: &mut Ctx, channel: u16, m: ExchangeDelete) -> Result<(
     Ok(())
 }
 
-fn endpoints(ctx: &Ctx, source: &ShortStr, destination: &ShortStr) -> Result<(ExchangeId, ExchangeId)> {
+fn endpoints(ctx: &mut Ctx, source: &ShortStr, destination: &ShortStr) -> Result<(ExchangeId, ExchangeId)> {
     if is_default_exchange(source) || is_default_exchange(destination) {
         return Err(default_exchange_refused());
     }

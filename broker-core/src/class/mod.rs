@@ -25,9 +25,30 @@ impl Ctx<'_> {
     }
 
     /// RabbitMQ's permission check for `access` to a resource in this vhost.
-    pub(crate) fn permit(&self, access: Access, kind: &str, name: &str) -> Result<()> {
+    ///
+    /// The last few allowed checks are remembered per connection (as
+    /// RabbitMQ's channel permission cache), so a publisher pays for the
+    /// expression match once, not per message; any change to users,
+    /// vhosts or permissions invalidates them.
+    pub(crate) fn permit(&mut self, access: Access, kind: &str, name: &str) -> Result<()> {
+        let version = self.state.definitions_version;
+        let cache = &mut self.conn.permit_cache;
+        if cache.version != version {
+            cache.version = version;
+            cache.allowed.clear();
+        }
+        let queue = kind == "queue";
+        if cache.allowed.iter().any(|(a, q, n)| *a == access && *q == queue && n == name) {
+            return Ok(());
+        }
         let key = (self.conn.user.clone(), self.conn.vhost.clone());
-        permissions::check(self.state.permissions.get(&key).map(|(_, c)| c), access, kind, name, &self.conn.vhost, &self.conn.user)
+        permissions::check(self.state.permissions.get(&key).map(|(_, c)| c), access, kind, name, &self.conn.vhost, &self.conn.user)?;
+        let cache = &mut self.conn.permit_cache;
+        if cache.allowed.len() == 12 {
+            cache.allowed.remove(0);
+        }
+        cache.allowed.push((access, queue, name.into()));
+        Ok(())
     }
 
     pub(crate) fn vhost_name(&self) -> &str {

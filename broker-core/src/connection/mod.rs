@@ -113,6 +113,15 @@ pub struct Connection {
     pub output_paused: bool,
     /// The identity in a verified TLS client certificate, for EXTERNAL.
     pub certificate_user: Option<String>,
+    pub permit_cache: PermitCache,
+}
+
+/// Recently allowed (access, is-queue, name) checks, valid for one
+/// definitions version.
+#[derive(Debug, Default)]
+pub struct PermitCache {
+    pub version: u64,
+    pub allowed: Vec<(crate::permissions::Access, bool, ShortStr)>,
 }
 
 impl Connection {
@@ -146,6 +155,7 @@ impl Connection {
             blocked: false,
             output_paused: false,
             certificate_user: None,
+            permit_cache: PermitCache::default(),
         }
     }
 
