@@ -4,7 +4,9 @@
 //!   Rust tests, then the Python (pika) and Node (amqplib) interop suites
 //!   against a freshly started `warren`, then AMQP over WebSocket
 //!   (`tests/ws`: @cloudamqp/amqp-client from Node and headless Chromium),
-//!   then the dashboard (`tests/dashboard`: www/ in headless Chromium).
+//!   then the dashboard (`tests/dashboard`: www/ in headless Chromium), then
+//!   the playground (`tests/playground`: the wasm pkg in Node and Chromium).
+//! * `cargo xtask build-web` — only the browser build (`www/pkg`).
 //! * `cargo xtask run [-- WARREN ARGS]` — builds everything (including the
 //!   browser build in `www/pkg`) and runs `warren` in the foreground.
 //! * `cargo xtask bench [-- ARGS]` — builds `warren` and `warren-bench` in
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("run") => run(&args[1..]),
+        Some("build-web") => build_web_pkg(&root()),
         Some("bench") => bench(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print_help();
@@ -56,7 +59,11 @@ commands:
               freshly started warren, then the WebSocket suite (tests/ws,
               Node and Debian's headless Chromium; apt-installs chromium
               when missing and run as root), then the dashboard suite
-              (tests/dashboard, same Chromium). Exits non-zero on any failure.
+              (tests/dashboard, same Chromium), then the playground suite
+              (tests/playground: builds www/pkg, Node + same Chromium).
+              Exits non-zero on any failure.
+  build-web   build the wasm bindings into www/pkg only (then any static
+              file server can serve www/playground.html)
   run [-- ARGS]
               build everything (incl. the wasm web crate into www/pkg) and run
               warren in the foreground (default: AMQP on 0.0.0.0:5672 and
@@ -702,6 +709,42 @@ fn test(args: &[String]) -> Result<(), String> {
         report.skip("node --test (tests/dashboard)", "the build, npm ci or chromium failed");
     }
 
+    // The playground (www/playground.html): the wasm bindings and in-tab
+    // transport in Node, the page in Debian's headless Chromium from a static
+    // server and from a started warren ($WARREN_BIN).
+    let t = Instant::now();
+    let r = build_web_pkg(&root);
+    let pkg_ready = report.record("wasm pkg (web -> www/pkg)", t, r.map(|()| None));
+    let t = Instant::now();
+    let r = (|| {
+        let mut c = Command::new("npm");
+        c.args(["ci", "--no-audit", "--no-fund"]).current_dir(root.join("tests/playground"));
+        status(c)
+    })();
+    let playground_ready = report.record("npm ci (tests/playground)", t, r.map(|()| None));
+    if let (true, true, true, true, Ok(chromium)) = (built, pkg_ready, playground_ready, chromium_ready, &chromium) {
+        let t = Instant::now();
+        let r = (|| {
+            let mut c = Command::new("node");
+            c.args(["--test", "--test-timeout=180000"])
+                .current_dir(root.join("tests/playground"))
+                .env("WARREN_BIN", &warren_bin)
+                .env("CHROMIUM", chromium);
+            let (ok, out) = tee(c)?;
+            let counts = node_counts(&out);
+            if !ok && counts.failed == 0 {
+                return Err("node --test failed (see above)".into());
+            }
+            if counts.passed == 0 {
+                return Err("node --test ran no test".into());
+            }
+            Ok(Some(counts))
+        })();
+        report.record("node --test (tests/playground)", t, r);
+    } else {
+        report.skip("node --test (tests/playground)", "the build, wasm pkg, npm ci or chromium failed");
+    }
+
     // Summary.
     println!("\nxtask: ================= summary =================");
     let mut total = Counts::default();
@@ -820,24 +863,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let root = root();
     ensure_wasm_target()?;
 
-    // The browser build: web -> wasm32 -> wasm-bindgen -> www/pkg.
-    let mut c = cargo();
-    c.args(["build", "-p", "web", "--target", WASM_TARGET, "--release"]);
-    status(c)?;
-    let lock = std::fs::read_to_string(root.join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
-    match web_wasm_bindgen_version(&lock) {
-        None => println!("xtask: the web crate does not depend on wasm-bindgen yet; skipping the wasm-bindgen step"),
-        Some(version) => {
-            ensure_wasm_bindgen_cli(&version)?;
-            let wasm = target_dir().join(WASM_TARGET).join("release").join("web.wasm");
-            let mut c = Command::new(wasm_bindgen_program());
-            c.args(["--target", "web", "--out-dir"])
-                .arg(root.join("www/pkg"))
-                .arg(&wasm);
-            status(c)?;
-            println!("xtask: browser build written to www/pkg");
-        }
-    }
+    build_web_pkg(&root)?;
 
     // Everything else, then warren itself.
     let mut c = cargo();
@@ -858,6 +884,30 @@ fn run(args: &[String]) -> Result<(), String> {
     {
         status(c)
     }
+}
+
+/// The browser build: web -> wasm32 (release) -> wasm-bindgen --target web
+/// -> www/pkg (the playground loads it; tests/playground loads it in Node).
+fn build_web_pkg(root: &Path) -> Result<(), String> {
+    ensure_wasm_target()?;
+    let mut c = cargo();
+    c.args(["build", "-p", "web", "--target", WASM_TARGET, "--release"]);
+    status(c)?;
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
+    match web_wasm_bindgen_version(&lock) {
+        None => println!("xtask: the web crate does not depend on wasm-bindgen yet; skipping the wasm-bindgen step"),
+        Some(version) => {
+            ensure_wasm_bindgen_cli(&version)?;
+            let wasm = target_dir().join(WASM_TARGET).join("release").join("web.wasm");
+            let mut c = Command::new(wasm_bindgen_program());
+            c.args(["--target", "web", "--out-dir"])
+                .arg(root.join("www/pkg"))
+                .arg(&wasm);
+            status(c)?;
+            println!("xtask: browser build written to www/pkg");
+        }
+    }
+    Ok(())
 }
 
 /// The wasm-bindgen version the `web` package depends on, from Cargo.lock.
