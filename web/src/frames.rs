@@ -16,7 +16,7 @@ pub enum FrameView {
     /// `AMQP 0 0 9 1`, what a client sends first.
     ProtocolHeader { size: usize },
     Method { channel: u16, size: usize, name: &'static str, class_id: u16, method_id: u16, fields: String },
-    Header { channel: u16, size: usize, class_id: u16, body_size: u64, properties: PropertiesView },
+    Header { channel: u16, size: usize, class_id: u16, body_size: u64, properties: Box<PropertiesView> },
     Body { channel: u16, size: usize, preview: String },
     Heartbeat { channel: u16, size: usize },
     /// Octets the codec refused; the decoder stops there.
@@ -78,7 +78,7 @@ impl Decoder {
                             size,
                             class_id: header.class_id,
                             body_size: header.body_size,
-                            properties: properties(&BasicProperties::decode(header.properties).unwrap_or_default()),
+                            properties: Box::new(properties(&BasicProperties::decode(header.properties).unwrap_or_default())),
                         },
                         Ok(Frame::Body { channel, payload }) => {
                             let cut = &payload[..payload.len().min(PREVIEW)];
