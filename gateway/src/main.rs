@@ -81,6 +81,11 @@ struct Args {
     #[arg(long, value_name = "SIZE")]
     memory_budget: Option<String>,
 
+    /// Largest message log segment file (tests use small ones to exercise
+    /// segment rollover and reclamation).
+    #[arg(long, value_name = "SIZE", hide = true)]
+    segment_max_bytes: Option<String>,
+
     /// Log filter (tracing-subscriber syntax), e.g. `info` or `gateway=debug`.
     #[arg(long, default_value = "info", env = "WARREN_LOG")]
     log: String,
@@ -111,7 +116,8 @@ fn main() -> std::process::ExitCode {
 async fn run(args: Args) -> Result<(), String> {
     // Created on first start and locked against a second warren.
     let data = store::DataDir::open(&args.data_dir).map_err(|e| e.to_string())?;
-    let (mut durable, recovered) = persistence::Durable::open(&data).map_err(|e| e.to_string())?;
+    let segment_max_bytes = args.segment_max_bytes.as_deref().map(|s| resources::parse_size(s, None)).transpose()?;
+    let (mut durable, recovered) = persistence::Durable::open(&data, segment_max_bytes).map_err(|e| e.to_string())?;
     let saved_definitions = store::definitions::load(&data).map_err(|e| e.to_string())?;
 
     let listeners = listen_all(&args.amqp_bind, 5672)?;

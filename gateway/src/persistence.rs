@@ -50,10 +50,16 @@ impl BodyLoader for Loader {
 }
 
 impl Durable {
-    /// Opens the store (recovering it, with progress on stderr for long runs).
-    pub fn open(data: &DataDir) -> Result<(Durable, Recovered), StoreError> {
+    /// Opens the store (recovering it, with progress on stderr for long
+    /// runs), with segments of at most `segment_max_bytes` (default
+    /// [`crate::store::DEFAULT_SEGMENT_MAX_BYTES`]).
+    pub fn open(data: &DataDir, segment_max_bytes: Option<u64>) -> Result<(Durable, Recovered), StoreError> {
         let started = std::time::Instant::now();
-        let (mut store, recovered) = MessageStore::open_with_progress(data, StoreConfig::default(), |p| {
+        let mut config = StoreConfig::default();
+        if let Some(max) = segment_max_bytes {
+            config.segment_max_bytes = max;
+        }
+        let (mut store, recovered) = MessageStore::open_with_progress(data, config, |p| {
             if started.elapsed().as_secs() >= 1 {
                 eprintln!(
                     "warren: recovering messages: segment {}/{}, {} records, {} of {} MB",
