@@ -11,6 +11,8 @@
 //!   browser build in `www/pkg`) and runs `warren` in the foreground.
 //! * `cargo xtask bench [-- ARGS]` — builds `warren` and `warren-bench` in
 //!   release and compares Warren with RabbitMQ (`bench/README.md`).
+//! * `cargo xtask soak [--cycles N] [--seed S] [--release]` — the crash
+//!   harness (`gateway/tests/durability_crash.rs`) for many kill cycles.
 //!
 //! Plain `std::process::Command`; no dependencies.
 
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("build-web") => build_web_pkg(&root()),
         Some("bench") => bench(&args[1..]),
+        Some("soak") => soak(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print_help();
             return ExitCode::SUCCESS;
@@ -73,6 +76,12 @@ commands:
               `warren-bench compare`: Warren vs RabbitMQ, scenario by
               scenario (bench/README.md). ARGS go to the comparison, e.g.
               `--reps 5 --markdown --crosscheck`.
+  soak [--cycles N] [--seed S] [--release]
+              the crash harness (gateway/tests/durability_crash.rs) for N
+              kill-and-restart cycles (default 300): warren SIGKILLed at
+              random moments under confirmed publishing, every confirmed
+              message checked after each restart. --seed replays the random
+              choices of an earlier run; --release builds optimized.
 "
     );
 }
@@ -1000,6 +1009,45 @@ fn bench(args: &[String]) -> Result<(), String> {
     let mut cmd = Command::new(release.join("warren-bench"));
     cmd.arg("compare").arg("--warren").arg(release.join("warren"));
     cmd.args(args.iter().skip_while(|a| *a == "--"));
+    status(cmd)
+}
+
+// ---------------------------------------------------------------------------
+// cargo xtask soak
+// ---------------------------------------------------------------------------
+
+/// Runs the crash harness test for many cycles (it reads the cycle count
+/// and seed from the environment).
+fn soak(args: &[String]) -> Result<(), String> {
+    let mut cycles = "300".to_string();
+    let mut seed = None;
+    let mut release = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--cycles" => cycles = it.next().ok_or("--cycles needs a number")?.clone(),
+            "--seed" => seed = Some(it.next().ok_or("--seed needs a number")?.clone()),
+            "--release" => release = true,
+            other => return Err(format!("soak: unknown argument {other:?} (usage: soak [--cycles N] [--seed S] [--release])")),
+        }
+    }
+    for (name, v) in [("--cycles", Some(&cycles)), ("--seed", seed.as_ref())] {
+        if v.is_some_and(|v| v.parse::<u64>().is_err()) {
+            return Err(format!("soak: {name} takes a number"));
+        }
+    }
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "gateway", "--test", "durability_crash"]);
+    if release {
+        cmd.arg("--release");
+    }
+    cmd.args(["--", "--nocapture", "--test-threads", "1"]);
+    cmd.env("WARREN_CRASH_CYCLES", &cycles);
+    match &seed {
+        Some(s) => cmd.env("WARREN_CRASH_SEED", s),
+        None => cmd.env_remove("WARREN_CRASH_SEED"),
+    };
+    println!("xtask: soak: {cycles} cycles{}", seed.as_ref().map(|s| format!(", seed {s}")).unwrap_or_default());
     status(cmd)
 }
 
