@@ -65,7 +65,8 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
         queue.ready.push(entry);
         queue.stats.publish += 1;
         out.accepted += 1;
-        let expires_at = (entry.expires_at != 0).then_some(entry.expires_at);
+        // Expired means strictly after the deadline: report the first moment.
+        let expires_at = (entry.expires_at != 0).then_some(entry.expires_at + 1);
         state.trace_queue(q, |queue, at| TraceEvent::Enqueued { at, message: trace, queue, expires_at });
         // drop-head: the oldest messages make room, dead-lettered as `maxlen`.
         loop {
