@@ -28,6 +28,7 @@ mod queues;
 mod reply;
 mod request;
 mod stats;
+mod trace;
 mod users;
 mod vhosts;
 
@@ -101,6 +102,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(context: Context) -> Router<S> {
         .route(&format!("{vq}/bindings"), get(bindings::of_queue))
         .route(&format!("{vq}/get"), post(queues::get_messages))
         .route(&format!("{vq}/browse"), get(queues::browse))
+        .route(&format!("{vq}/trace"), get(trace::events).put(trace::start).delete(trace::stop))
         .route("/api/bindings", get(bindings::list))
         .route("/api/bindings/{vhost}", get(bindings::list_in))
         .route(vb, get(bindings::between).post(bindings::create))
