@@ -105,6 +105,29 @@ test('browse shows ready messages without consuming them', async (t) => {
   }
 });
 
+test('tracing a live queue shows each message\'s route and fate', async (t) => {
+  const { page, context } = await loggedIn(env);
+  const name = `dash-trace-${tag()}`;
+  try {
+    const o = await env.api('GET', 'overview');
+    if (env.broker.external && o.product_name === 'RabbitMQ') return t.skip('tracing is a Warren extension');
+    await env.api.declareQueue(name);
+    await go(page, objectHash('queues', name));
+    await page.click('button[data-action="trace-start"]');
+    await page.waitForFunction(() => document.querySelector('.trace .muted + div span, .trace span')?.textContent === 'on');
+    await env.api.publish('', name, 'traced');
+    await page.waitForSelector('.trace tr[data-event="enqueued"]', { timeout: 15000 });
+    const text = await page.textContent('.trace tbody');
+    assert.match(text, /published to '' with key 'dash-trace-/);
+    assert.match(text, /routed by the default exchange to queue 'dash-trace-/);
+    await page.click('button[data-action="trace-stop"]');
+    await shot(page, 'queue-trace');
+  } finally {
+    await env.api.deleteQueue(name).catch(() => {});
+    await context.close();
+  }
+});
+
 test('purge and delete a queue from its page', async () => {
   const { page, context, dialogs } = await loggedIn(env);
   const name = `dash-purge-${tag()}`;

@@ -14,6 +14,7 @@ import { publishForm } from './publish.js';
 import { getForm, browseForm } from './messages.js';
 import { attempt } from './notify.js';
 import { features } from './links.js';
+import { tracePanel } from './trace.js';
 
 const SERIES = [
   { key: 'publish', label: 'Publish' },
@@ -45,6 +46,7 @@ export function mount(ctx, [vhost = '/', name = '']) {
   const ifEmpty = h('input', { type: 'checkbox' });
   const ifUnused = h('input', { type: 'checkbox' });
   const target = { vhost, name };
+  const trace = tracePanel(ctx, target);
 
   const purge = async () => {
     if (confirm(`Purge all ready messages from ${name}?`) && await attempt(() => ctx.api.purgeQueue(vhost, name), 'Queue purged')) ctx.store.refresh();
@@ -69,7 +71,8 @@ export function mount(ctx, [vhost = '/', name = '']) {
       h('div', null,
         section('Purge', h('button', { type: 'button', class: 'danger', dataset: { action: 'purge' }, onclick: purge }, 'Purge messages')),
         section('Delete', h('div', { class: 'grid2' }, field('Only if empty', ifEmpty), field('Only if unused', ifUnused)),
-          h('button', { type: 'button', class: 'danger', dataset: { action: 'delete' }, onclick: del }, 'Delete queue')))));
+          h('button', { type: 'button', class: 'danger', dataset: { action: 'delete' }, onclick: del }, 'Delete queue')))),
+    section('Trace (live)', trace.el));
 
   return {
     el,
@@ -109,6 +112,7 @@ export function mount(ctx, [vhost = '/', name = '']) {
     },
     destroy() {
       untrack.forEach((u) => u());
+      trace.destroy();
     },
   };
 }
