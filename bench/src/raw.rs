@@ -240,106 +240,51 @@ enum Expect {
     Body { left: u64, first: bool },
 }
 
-struct Consumer {
+/// The consumer's frame walker, apart from the socket: reads only the frame
+/// type, method ids, delivery tag, body size and the body's first 16
+/// octets, and decides when to ack.
+struct DeliveryReader {
     idx: usize,
-    token: Token,
     queue: usize,
-    sock: TcpStream,
-    write_interest: bool,
-    rbuf: Vec<u8>,
-    rstart: usize,
-    rend: usize,
     expect: Expect,
     stamp: [u8; STAMP_LEN],
     stamp_ok: bool,
     auto_ack: bool,
     ack_every: u32,
+    /// Delivery tag of the delivery whose content is being read.
+    current_tag: u64,
+    /// Highest delivery tag fully received: an ack never covers a delivery
+    /// whose body has not arrived, and never repeats a tag (a broker closes
+    /// the channel on an ack for an unknown tag).
     last_tag: u64,
     unacked: u32,
-    wbuf: Vec<u8>,
-    wpos: usize,
-    /// Stopped reading on the budget, not on WouldBlock: read again.
-    more: bool,
     redelivered: u64,
 }
 
-impl Consumer {
-    fn on_readable(&mut self, registry: &Registry, tracker: &mut Tracker) -> Result<(), String> {
-        let mut got = 0;
-        self.more = false;
-        // Frames left over from the handshake socket, or a partial read.
-        self.parse(tracker, now_ns())?;
-        loop {
-            if self.rstart == self.rend {
-                self.rstart = 0;
-                self.rend = 0;
-            } else if self.rbuf.len() - self.rend < 64 * 1024 {
-                self.rbuf.copy_within(self.rstart..self.rend, 0);
-                self.rend -= self.rstart;
-                self.rstart = 0;
-            }
-            let room = self.rbuf.len() - self.rend;
-            match self.sock.read(&mut self.rbuf[self.rend..]) {
-                Ok(0) => return Err(format!("consumer {}: broker closed the connection", self.idx)),
-                Ok(n) => {
-                    self.rend += n;
-                    got += n;
-                    self.parse(tracker, now_ns())?;
-                    if n < room {
-                        // Drained (see Producer::on_readable).
-                        break;
-                    }
-                    if got >= READ_BUDGET {
-                        self.more = true;
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("consumer {} read: {e}", self.idx)),
-            }
+impl DeliveryReader {
+    fn new(idx: usize, queue: usize, auto_ack: bool, ack_every: u32) -> DeliveryReader {
+        DeliveryReader {
+            idx,
+            queue,
+            expect: Expect::Method,
+            stamp: [0; STAMP_LEN],
+            stamp_ok: false,
+            auto_ack,
+            ack_every: ack_every.max(1),
+            current_tag: 0,
+            last_tag: 0,
+            unacked: 0,
+            redelivered: 0,
         }
-        if self.unacked > 0 {
-            self.queue_ack();
-        }
-        self.flush(registry)
     }
 
-    fn queue_ack(&mut self) {
-        encode_ack(&mut self.wbuf, self.last_tag);
-        self.unacked = 0;
-    }
-
-    fn flush(&mut self, registry: &Registry) -> Result<(), String> {
-        while self.wpos < self.wbuf.len() {
-            match self.sock.write(&self.wbuf[self.wpos..]) {
-                Ok(n) => self.wpos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !self.write_interest {
-                        self.write_interest = true;
-                        registry
-                            .reregister(&mut self.sock, self.token, Interest::READABLE | Interest::WRITABLE)
-                            .map_err(|e| e.to_string())?;
-                    }
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("consumer {} write: {e}", self.idx)),
-            }
-        }
-        self.wbuf.clear();
-        self.wpos = 0;
-        if self.write_interest {
-            self.write_interest = false;
-            registry.reregister(&mut self.sock, self.token, Interest::READABLE).map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    }
-
-    fn parse(&mut self, tracker: &mut Tracker, now: u64) -> Result<(), String> {
-        while let Some((kind, total, size)) = peek_frame(&self.rbuf[self.rstart..self.rend]) {
-            let p = self.rstart + 7;
-            let payload = &self.rbuf[p..p + size];
+    /// Walks the complete frames at the front of `buf`, recording each
+    /// finished delivery in `tracker` and appending acks due to `acks`.
+    /// Returns the octets consumed (a partial frame is left).
+    fn feed(&mut self, buf: &[u8], tracker: &mut Tracker, now: u64, acks: &mut Vec<u8>) -> Result<usize, String> {
+        let mut at = 0;
+        while let Some((kind, total, size)) = peek_frame(&buf[at..]) {
+            let payload = &buf[at + 7..at + 7 + size];
             match (kind, self.expect) {
                 (1, Expect::Method) if size >= 4 => {
                     let class = u16::from_be_bytes([payload[0], payload[1]]);
@@ -349,7 +294,7 @@ impl Consumer {
                             // consumer-tag (short string), delivery-tag, redelivered.
                             let l = *payload.get(4).ok_or("short basic.deliver")? as usize;
                             let t = payload.get(5 + l..14 + l).ok_or("short basic.deliver")?;
-                            self.last_tag = u64::from_be_bytes(t[..8].try_into().unwrap());
+                            self.current_tag = u64::from_be_bytes(t[..8].try_into().unwrap());
                             if t[8] & 1 != 0 {
                                 self.redelivered += 1;
                             }
@@ -366,7 +311,7 @@ impl Consumer {
                     let body_size = u64::from_be_bytes(payload[4..12].try_into().unwrap());
                     if body_size == 0 {
                         tracker.record(self.queue, self.idx, &[], now);
-                        self.delivered();
+                        self.delivered(acks);
                     } else {
                         self.expect = Expect::Body { left: body_size, first: true };
                     }
@@ -382,7 +327,7 @@ impl Consumer {
                     if left == 0 {
                         let body: &[u8] = if self.stamp_ok { &self.stamp } else { &[] };
                         tracker.record(self.queue, self.idx, body, now);
-                        self.delivered();
+                        self.delivered(acks);
                     } else {
                         self.expect = Expect::Body { left, first: false };
                     }
@@ -393,19 +338,115 @@ impl Consumer {
                 }
                 _ => return Err(format!("consumer {}: unknown frame type {kind}", self.idx)),
             }
-            self.rstart += total;
+            at += total;
         }
-        Ok(())
+        Ok(at)
     }
 
-    fn delivered(&mut self) {
+    fn delivered(&mut self, acks: &mut Vec<u8>) {
         self.expect = Expect::Method;
+        self.last_tag = self.current_tag;
         if !self.auto_ack {
             self.unacked += 1;
             if self.unacked >= self.ack_every {
-                self.queue_ack();
+                self.ack(acks);
             }
         }
+    }
+
+    /// Acks everything fully received so far (one `multiple` ack), if anything.
+    fn ack(&mut self, acks: &mut Vec<u8>) {
+        if self.unacked > 0 {
+            encode_ack(acks, self.last_tag);
+            self.unacked = 0;
+        }
+    }
+}
+
+struct Consumer {
+    token: Token,
+    sock: TcpStream,
+    write_interest: bool,
+    rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
+    reader: DeliveryReader,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    /// Stopped reading on the budget, not on WouldBlock: read again.
+    more: bool,
+}
+
+impl Consumer {
+    fn parse(&mut self, tracker: &mut Tracker, now: u64) -> Result<(), String> {
+        self.rstart += self.reader.feed(&self.rbuf[self.rstart..self.rend], tracker, now, &mut self.wbuf)?;
+        Ok(())
+    }
+
+    fn on_readable(&mut self, registry: &Registry, tracker: &mut Tracker) -> Result<(), String> {
+        let idx = self.reader.idx;
+        let mut got = 0;
+        self.more = false;
+        // Frames left over from the handshake socket, or a partial read.
+        self.parse(tracker, now_ns())?;
+        loop {
+            if self.rstart == self.rend {
+                self.rstart = 0;
+                self.rend = 0;
+            } else if self.rbuf.len() - self.rend < 64 * 1024 {
+                self.rbuf.copy_within(self.rstart..self.rend, 0);
+                self.rend -= self.rstart;
+                self.rstart = 0;
+            }
+            let room = self.rbuf.len() - self.rend;
+            match self.sock.read(&mut self.rbuf[self.rend..]) {
+                Ok(0) => return Err(format!("consumer {idx}: broker closed the connection")),
+                Ok(n) => {
+                    self.rend += n;
+                    got += n;
+                    self.parse(tracker, now_ns())?;
+                    if n < room {
+                        // Drained (see Producer::on_readable).
+                        break;
+                    }
+                    if got >= READ_BUDGET {
+                        self.more = true;
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("consumer {idx} read: {e}")),
+            }
+        }
+        self.reader.ack(&mut self.wbuf);
+        self.flush(registry)
+    }
+
+    fn flush(&mut self, registry: &Registry) -> Result<(), String> {
+        while self.wpos < self.wbuf.len() {
+            match self.sock.write(&self.wbuf[self.wpos..]) {
+                Ok(n) => self.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !self.write_interest {
+                        self.write_interest = true;
+                        registry
+                            .reregister(&mut self.sock, self.token, Interest::READABLE | Interest::WRITABLE)
+                            .map_err(|e| e.to_string())?;
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("consumer {} write: {e}", self.reader.idx)),
+            }
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        if self.write_interest {
+            self.write_interest = false;
+            registry.reregister(&mut self.sock, self.token, Interest::READABLE).map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 }
 
@@ -518,25 +559,16 @@ fn run_declared(
         let mut rbuf = vec![0u8; READ_BUF];
         rbuf[..leftover.len()].copy_from_slice(&leftover);
         consumers.push(Consumer {
-            idx: c,
             token: Token(CONSUMER_BASE + c),
-            queue,
             sock,
             write_interest: false,
             rbuf,
             rstart: 0,
             rend: leftover.len(),
-            expect: Expect::Method,
-            stamp: [0; STAMP_LEN],
-            stamp_ok: false,
-            auto_ack: load.auto_ack,
-            ack_every: load.ack_every.max(1),
-            last_tag: 0,
-            unacked: 0,
+            reader: DeliveryReader::new(c, queue, load.auto_ack, load.ack_every),
             wbuf: Vec::with_capacity(4096),
             wpos: 0,
             more: !leftover.is_empty(),
-            redelivered: 0,
         });
     }
     let mut producers = Vec::new();
@@ -718,7 +750,7 @@ fn run_declared(
         total_nacked: producers.iter().filter_map(|p| p.confirms.as_ref()).map(|c| c.nacked).sum(),
         total_consumed: tracker.delivered,
         returned: producers.iter().map(|p| p.returned).sum(),
-        redelivered: consumers.iter().map(|c| c.redelivered).sum(),
+        redelivered: consumers.iter().map(|c| c.reader.redelivered).sum(),
         missing,
         undrained,
         duplicates: tracker.duplicates,
@@ -754,9 +786,63 @@ fn close_frame() -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::Load;
 
     fn confirms() -> Confirms {
         Confirms { window: 100, below: 1, singles: BTreeSet::new(), acked: 0, nacked: 0 }
+    }
+
+    /// `n` deliveries of 1 KB bodies (stamped producer 0, seq i) as a broker
+    /// would send them.
+    fn deliveries(n: u64) -> Vec<u8> {
+        use broker_core::amqp::frame::{write_body, write_content_header, write_method};
+        let mut out = bytes::BytesMut::new();
+        for i in 0..n {
+            let m = BasicDeliver {
+                consumer_tag: "c0".into(),
+                delivery_tag: i + 1,
+                redelivered: false,
+                exchange: "x".into(),
+                routing_key: "q0".into(),
+            };
+            write_method(&mut out, 1, &m.into());
+            write_content_header(&mut out, 1, 60, 1024, &[0, 0]);
+            let mut body = vec![0u8; 1024];
+            crate::track::write_stamp(&mut body, 1, 0, i as u32);
+            write_body(&mut out, 1, &body, 600); // two body frames each
+        }
+        out.to_vec()
+    }
+
+    #[test]
+    fn acks_cover_only_complete_deliveries_and_never_repeat_a_tag() {
+        use broker_core::amqp::frame::take_frame;
+        use broker_core::amqp::Frame;
+        let wire = deliveries(40);
+        let topo = crate::load::Topology::new("t", &Load::default());
+        for chunk in [1, 7, 100, 1000, 1100, 5000, wire.len()] {
+            let mut tracker = Tracker::new(&topo, crate::load::ExchangeType::Direct, 1, 1);
+            let mut reader = DeliveryReader::new(0, 0, false, 3);
+            let (mut buf, mut acks) = (Vec::new(), Vec::new());
+            // One "read" per chunk, with the per-read ack at its end.
+            for piece in wire.chunks(chunk) {
+                buf.extend_from_slice(piece);
+                let used = reader.feed(&buf, &mut tracker, 2, &mut acks).unwrap();
+                buf.drain(..used);
+                reader.ack(&mut acks);
+            }
+            assert_eq!(tracker.delivered, 40, "chunk {chunk}");
+            assert_eq!(tracker.verdict(&[40]), (0, 0));
+            let mut acks = bytes::BytesMut::from(&acks[..]);
+            let mut last = 0;
+            while let Some(raw) = take_frame(&mut acks, 0).unwrap() {
+                let Frame::Method { method: Method::BasicAck(a), .. } = Frame::decode(raw).unwrap() else { panic!() };
+                assert!(a.multiple);
+                assert!(a.delivery_tag > last, "chunk {chunk}: ack {} after {last}", a.delivery_tag);
+                last = a.delivery_tag;
+            }
+            assert_eq!(last, 40, "chunk {chunk}");
+        }
     }
 
     #[test]
