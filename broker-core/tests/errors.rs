@@ -190,8 +190,24 @@ fn bad_frames_close_the_connection_with_the_right_code() {
     assert_hard(501, |b| b.extend_from_slice(&[9, 0, 1, 0, 0, 0, 0, 0xCE]));
     // Unknown class / method.
     assert_hard(540, |b| b.extend_from_slice(&[1, 0, 1, 0, 0, 0, 4, 0, 99, 0, 1, 0xCE]));
-    // Truncated method arguments.
-    assert_hard(502, |b| b.extend_from_slice(&[1, 0, 1, 0, 0, 0, 5, 0, 50, 0, 10, 0, 0xCE]));
+    // Undecodable method arguments: 501, as RabbitMQ 3.10 ("FRAME_ERROR -
+    // cannot decode ..."), whether truncated, a shortstr that is not UTF-8
+    // ("Malformed UTF-8 in shortstr"), or a field table with an unknown type.
+    assert_hard(501, |b| b.extend_from_slice(&[1, 0, 1, 0, 0, 0, 5, 0, 50, 0, 10, 0, 0xCE]));
+    assert_hard(501, |b| {
+        // queue.declare "q" with arguments {"k": type 'Z'}.
+        let payload = [0, 50, 0, 10, 0, 0, 1, b'q', 0, 0, 0, 0, 3, 1, b'k', b'Z'];
+        b.extend_from_slice(&[1, 0, 1, 0, 0, 0, payload.len() as u8]);
+        b.extend_from_slice(&payload);
+        b.put_u8(0xCE);
+    });
+    assert_hard(501, |b| {
+        // queue.declare of a name that is not UTF-8.
+        let payload = [0, 50, 0, 10, 0, 0, 2, 0xFF, 0xFE, 0, 0, 0, 0, 0];
+        b.extend_from_slice(&[1, 0, 1, 0, 0, 0, payload.len() as u8]);
+        b.extend_from_slice(&payload);
+        b.put_u8(0xCE);
+    });
     // Content header with no publish.
     assert_hard(505, |b| write_content_header(b, 1, 60, 3, &[0, 0]));
     // Body with no header.

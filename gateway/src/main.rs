@@ -64,6 +64,12 @@ struct Args {
     #[arg(long, default_value_t = 2047)]
     channel_max: u16,
 
+    /// A client must complete the AMQP handshake (protocol header through
+    /// connection.open) within this many ms of connecting, or it is
+    /// disconnected (RabbitMQ's `handshake_timeout`).
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    handshake_timeout_ms: u64,
+
     /// Memory high watermark: above it publishers are blocked (resource
     /// alarm). A fraction of RAM such as `0.4` (RabbitMQ's default) or a size
     /// such as `2GiB`.
@@ -145,6 +151,7 @@ async fn run(args: Args) -> Result<(), String> {
         heartbeat: args.heartbeat,
         frame_max: args.frame_max,
         channel_max: args.channel_max,
+        handshake_timeout_ms: args.handshake_timeout_ms,
         seed: clock::seed(),
         persistence: true,
         memory_budget: Some(budget as usize),

@@ -38,12 +38,13 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    /// The reply code RabbitMQ closes the connection with for this error.
+    /// The reply code RabbitMQ closes the connection with for this error:
+    /// RabbitMQ 3.10 answers any frame it cannot decode (truncated fields,
+    /// a shortstr that is not UTF-8, a bad field type) with 501 FRAME_ERROR.
     pub fn reply_code(self) -> ReplyCode {
         match self {
             DecodeError::UnknownMethod { .. } => ReplyCode::NotImplemented,
-            DecodeError::UnknownFrameType(_) => ReplyCode::FrameError,
-            _ => ReplyCode::SyntaxError,
+            _ => ReplyCode::FrameError,
         }
     }
 }
