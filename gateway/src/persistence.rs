@@ -114,7 +114,9 @@ impl Durable {
                     key: m.id,
                     exchange: stored.exchange.into(),
                     routing_key: stored.routing_key.into(),
-                    properties: stored.properties,
+                    // A copy: a slice would keep the whole record, body
+                    // included, in memory even when the body stays on disk.
+                    properties: Bytes::copy_from_slice(&stored.properties),
                     body_len: stored.body.len(),
                     body: keep.then_some(stored.body),
                     redelivered: m.delivered,
