@@ -13,6 +13,9 @@
 //!   release and compares Warren with RabbitMQ (`bench/README.md`).
 //! * `cargo xtask soak [--cycles N] [--seed S] [--release]` — the crash
 //!   harness (`gateway/tests/durability_crash.rs`) for many kill cycles.
+//! * `cargo xtask fuzz [--seconds N] [TARGET…]` — each cargo-fuzz target in
+//!   `fuzz/` for N seconds (default 60) on nightly; installs nightly and
+//!   cargo-fuzz when missing.
 //!
 //! Plain `std::process::Command`; no dependencies.
 
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         Some("build-web") => build_web_pkg(&root()),
         Some("bench") => bench(&args[1..]),
         Some("soak") => soak(&args[1..]),
+        Some("fuzz") => fuzz(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print_help();
             return ExitCode::SUCCESS;
@@ -82,6 +86,14 @@ commands:
               random moments under confirmed publishing, every confirmed
               message checked after each restart. --seed replays the random
               choices of an earlier run; --release builds optimized.
+  fuzz [--seconds N] [TARGET...]
+              run each libFuzzer target in fuzz/ (frame, field_table,
+              properties, connection; default all) for N seconds (default
+              60), one after another, on nightly with cargo-fuzz (both
+              installed when missing). New corpus entries go to fuzz/work/;
+              fuzz/corpus/ holds the seeds. A crash fails the command and
+              leaves its input in fuzz/artifacts/TARGET/ (see
+              fuzz/regressions/README.md).
 "
     );
 }
@@ -1049,6 +1061,102 @@ fn soak(args: &[String]) -> Result<(), String> {
     };
     println!("xtask: soak: {cycles} cycles{}", seed.as_ref().map(|s| format!(", seed {s}")).unwrap_or_default());
     status(cmd)
+}
+
+// ---------------------------------------------------------------------------
+// fuzz
+// ---------------------------------------------------------------------------
+
+const FUZZ_TARGETS: &[&str] = &["frame", "field_table", "properties", "connection"];
+/// Pinned so every machine fuzzes with the same harness.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+fn fuzz(args: &[String]) -> Result<(), String> {
+    let mut seconds = 60u64;
+    let mut targets = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seconds" => {
+                seconds = it.next().and_then(|s| s.parse().ok()).ok_or("--seconds needs a number")?;
+            }
+            t if FUZZ_TARGETS.contains(&t) => targets.push(t),
+            other => {
+                return Err(format!("fuzz: unknown argument {other:?} (usage: fuzz [--seconds N] [{}])", FUZZ_TARGETS.join("|")))
+            }
+        }
+    }
+    if targets.is_empty() {
+        targets = FUZZ_TARGETS.to_vec();
+    }
+    ensure_nightly_and_cargo_fuzz()?;
+    let fuzz_dir = root().join("fuzz");
+    let mut build = Command::new("cargo");
+    build.current_dir(&fuzz_dir).args(["+nightly", "fuzz", "build", "-O"]);
+    status(build)?;
+    let mut summary = Vec::new();
+    for target in &targets {
+        let work = fuzz_dir.join("work").join(target);
+        std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(&fuzz_dir)
+            .args(["+nightly", "fuzz", "run", "-O", target])
+            .arg(format!("work/{target}"))
+            .arg(format!("corpus/{target}"))
+            .arg("--")
+            .arg(format!("-max_total_time={seconds}"))
+            .args(["-rss_limit_mb=2048", "-timeout=10", "-print_final_stats=1", "-close_fd_mask=1"]);
+        let started = Instant::now();
+        let (ok, out) = tee(cmd)?;
+        let stat = |name: &str| {
+            out.lines().find_map(|l| l.strip_prefix(&format!("stat::{name}:")).map(|v| v.trim().to_string())).unwrap_or_else(|| "?".into())
+        };
+        let line = format!(
+            "{target:<12} {:>6.0}s  {:>12} execs  {:>8} execs/s  {}",
+            started.elapsed().as_secs_f64(),
+            stat("number_of_executed_units"),
+            stat("average_exec_per_sec"),
+            if ok { "ok".to_string() } else { format!("CRASH (input in fuzz/artifacts/{target}/)") }
+        );
+        println!("xtask: fuzz: {line}");
+        summary.push((ok, line));
+    }
+    println!("\nxtask: ================= fuzz summary =================");
+    for (_, line) in &summary {
+        println!("xtask: fuzz: {line}");
+    }
+    let crashed = summary.iter().filter(|(ok, _)| !ok).count();
+    if crashed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{crashed} fuzz target(s) crashed; see fuzz/regressions/README.md for turning the input into a regression test"))
+    }
+}
+
+fn ensure_nightly_and_cargo_fuzz() -> Result<(), String> {
+    let has_nightly = Command::new("rustup")
+        .args(["run", "nightly", "rustc", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_nightly {
+        let mut c = Command::new("rustup");
+        c.args(["toolchain", "install", "nightly", "--profile", "minimal"]);
+        status(c)?;
+    }
+    let installed = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    if !installed.is_some_and(|v| v.contains(CARGO_FUZZ_VERSION)) {
+        let mut c = Command::new("cargo");
+        c.args(["install", "cargo-fuzz", "--locked", "--version", CARGO_FUZZ_VERSION]);
+        status(c)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -96,14 +96,20 @@ fn raw_from(mut frame: Bytes) -> Result<RawFrame, FrameError> {
     Ok(RawFrame { kind, channel, payload: frame })
 }
 
+/// Most [`take_frame`] reserves ahead for a partial frame; larger frames
+/// grow the buffer as their octets arrive.
+pub const RESERVE_MAX: usize = 1 << 20;
+
 /// Splits one complete frame off the front of `buf`, or returns `None` when
 /// more bytes are needed.
 pub fn take_frame(buf: &mut BytesMut, frame_max: u32) -> Result<Option<RawFrame>, FrameError> {
     let Some(total) = frame_len(buf, frame_max)? else { return Ok(None) };
     if buf.len() < total {
         // Reserve once for the rest of the frame so a large body is read
-        // without repeated growth; bounded by frame_max above.
-        buf.reserve(total - buf.len());
+        // without repeated growth; bounded by frame_max above, and by
+        // RESERVE_MAX when frame_max is 0 (unbounded): a bare header must
+        // not make us allocate the 4 GiB it claims (found by fuzzing).
+        buf.reserve((total - buf.len()).min(RESERVE_MAX));
         return Ok(None);
     }
     raw_from(buf.split_to(total).freeze()).map(Some)
