@@ -178,6 +178,7 @@ async fn run(args: Args) -> Result<(), String> {
         http::api::definitions::load_document(&mut broker, &doc)
             .map_err(|e| format!("cannot restore the saved definitions in {}: {e}", data.path().display()))?;
     }
+    settings::apply_limits(&args.access, &mut broker)?;
     let restored = durable.restore(&mut broker, recovered, budget as usize).map_err(|e| e.to_string())?;
     if restored > 0 {
         tracing::info!("recovered {restored} messages");

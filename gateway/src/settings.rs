@@ -27,6 +27,17 @@ pub struct AccessArgs {
     /// ms (RabbitMQ's consumer_timeout; 0 disables).
     #[arg(long, value_name = "MS", default_value_t = 1_800_000)]
     consumer_timeout_ms: u64,
+
+    /// Limit a vhost, as `rabbitmqctl set_vhost_limits`:
+    /// `VHOST:max-connections=N,max-queues=M` (repeatable; -1 = no limit).
+    /// Overrides limits saved in the data directory.
+    #[arg(long = "vhost-limit", value_name = "VHOST:LIMIT=N,...")]
+    vhost_limits: Vec<String>,
+
+    /// Limit a user, as `rabbitmqctl set_user_limits`:
+    /// `USER:max-connections=N,max-channels=M` (repeatable; -1 = no limit).
+    #[arg(long = "user-limit", value_name = "USER:LIMIT=N,...")]
+    user_limits: Vec<String>,
 }
 
 /// Applies the flags to `config`. `salt` supplies 4 random octets per user.
@@ -86,6 +97,29 @@ pub fn apply(args: &AccessArgs, config: &mut Config, mut salt: impl FnMut() -> [
     Ok(())
 }
 
+/// Applies `--vhost-limit` and `--user-limit` to the broker (after saved
+/// definitions are restored, so the flags win).
+pub fn apply_limits(args: &AccessArgs, broker: &mut broker_core::Broker) -> Result<(), String> {
+    use crate::http::api::limits::{limits_from_flag, USER_LIMITS, VHOST_LIMITS};
+    for spec in &args.vhost_limits {
+        let (vhost, limits) = spec.rsplit_once(':').ok_or_else(|| format!("--vhost-limit {spec}: expected VHOST:LIMIT=N,..."))?;
+        if !broker.vhost_names().iter().any(|v| v == vhost) {
+            return Err(format!("--vhost-limit {spec}: no vhost '{vhost}' (add it with --vhost)"));
+        }
+        let l = limits_from_flag(limits, VHOST_LIMITS).map_err(|e| format!("--vhost-limit {spec}: {e}"))?;
+        broker.set_vhost_limits(vhost, l);
+    }
+    for spec in &args.user_limits {
+        let (user, limits) = spec.rsplit_once(':').ok_or_else(|| format!("--user-limit {spec}: expected USER:LIMIT=N,..."))?;
+        if broker.user(user).is_none() {
+            return Err(format!("--user-limit {spec}: no user '{user}'"));
+        }
+        let l = limits_from_flag(limits, USER_LIMITS).map_err(|e| format!("--user-limit {spec}: {e}"))?;
+        broker.set_user_limits(user, l);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +132,7 @@ mod tests {
             permissions: vec!["bob:dev:^bob\\.:.*:".into()],
             no_guest: true,
             consumer_timeout_ms: 0,
+            ..Default::default()
         };
         let mut config = Config::default();
         apply(&args, &mut config, || [9, 9, 9, 9]).unwrap();

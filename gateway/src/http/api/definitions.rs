@@ -1,7 +1,8 @@
 //! `/api/definitions[/{vhost}]` (administrators): export and import in
-//! RabbitMQ's JSON format: users (with `password_hash` and
-//! `hashing_algorithm`), vhosts, permissions, policies, queues, exchanges
-//! and bindings. Left out of exports, as in RabbitMQ: exclusive queues, the
+//! RabbitMQ's JSON format: users (with `password_hash`,
+//! `hashing_algorithm` and `limits`), vhosts, permissions, vhost limits (a
+//! `parameters` entry of component `vhost-limits`), policies, queues,
+//! exchanges and bindings. Left out of exports, as in RabbitMQ: exclusive queues, the
 //! default and `amq.*` exchanges, and the default exchange's bindings.
 //! Lists are sorted, so importing an export into a fresh broker and
 //! exporting again gives the same document.
@@ -16,7 +17,7 @@ use broker_core::amqp::method::{ExchangeBind, ExchangeDeclare, QueueBind, QueueD
 use broker_core::amqp::Method;
 use broker_core::management::info::{BindingInfo, ExchangeInfo, QueueInfo};
 use broker_core::management::policy::Policy;
-use broker_core::{Broker, Permission, User};
+use broker_core::{Broker, Limits, Permission, User};
 use serde_json::{json, Map, Value};
 
 use super::auth::authenticate;
@@ -26,7 +27,8 @@ use super::permissions::permission_json;
 use super::policies::{policy_from_json, policy_json};
 use super::request::{bool_field, Req};
 use super::stats::RABBITMQ_COMPAT_VERSION;
-use super::users::{salt, user_from_json, user_json};
+use super::limits::{limits_from_json, limits_json, USER_LIMITS, VHOST_LIMITS};
+use super::users::{salt, user_from_json, user_json_with_limits};
 use super::{reply, Ctx};
 
 /// The importing user: a name no AMQP client or API request can log in as.
@@ -40,10 +42,14 @@ struct Snapshot {
     queues: Vec<QueueInfo>,
     exchanges: Vec<ExchangeInfo>,
     bindings: Vec<BindingInfo>,
+    vhost_limits: Vec<(String, Limits)>,
+    user_limits: Vec<(String, Limits)>,
 }
 
 fn snapshot(b: &Broker, vhost: Option<&str>) -> Snapshot {
     Snapshot {
+        vhost_limits: b.vhost_limits().into_iter().filter(|(v, _)| vhost.is_none_or(|only| only == v)).collect(),
+        user_limits: b.user_limits(),
         users: b.users(),
         vhosts: b.vhost_names(),
         permissions: b.permissions(),
@@ -81,14 +87,31 @@ fn full_document(s: &Snapshot) -> Value {
     out.insert("rabbitmq_version".into(), json!(RABBITMQ_COMPAT_VERSION));
     out.insert("product_name".into(), json!("Warren"));
     out.insert("product_version".into(), json!(env!("CARGO_PKG_VERSION")));
-    out.insert("users".into(), Value::Array(s.users.iter().map(user_json).collect()));
+    out.insert("users".into(), Value::Array(s.users.iter().map(|u| user_json_with_limits(u, &s.user_limits)).collect()));
     out.insert("vhosts".into(), Value::Array(s.vhosts.iter().map(|v| json!({"name": v})).collect()));
     out.insert("permissions".into(), Value::Array(s.permissions.iter().map(permission_json).collect()));
     out.insert("topic_permissions".into(), json!([]));
-    out.insert("parameters".into(), json!([]));
+    out.insert("parameters".into(), parameters(s, true));
     out.insert("global_parameters".into(), json!([]));
     objects(s, true, &mut out);
     Value::Object(out)
+}
+
+/// Runtime parameters: vhost limits, as RabbitMQ keeps them (component
+/// `vhost-limits`, name `limits`).
+fn parameters(s: &Snapshot, with_vhost: bool) -> Value {
+    let entries = s
+        .vhost_limits
+        .iter()
+        .map(|(vhost, l)| {
+            let mut p = json!({"component": "vhost-limits", "name": "limits", "value": limits_json(l)});
+            if with_vhost {
+                p["vhost"] = json!(vhost);
+            }
+            p
+        })
+        .collect();
+    Value::Array(entries)
 }
 
 /// The definitions that must survive a restart, as a RabbitMQ document
@@ -167,7 +190,7 @@ pub async fn export_vhost(ctx: Ctx, Path(vhost): Path<String>, req: Req) -> ApiR
     let s = ctx.core.call(move |b| snapshot(b, Some(&vhost))).await?;
     let mut out = Map::new();
     out.insert("rabbit_version".into(), json!(RABBITMQ_COMPAT_VERSION));
-    out.insert("parameters".into(), json!([]));
+    out.insert("parameters".into(), parameters(&s, false));
     objects(&s, false, &mut out);
     Ok(reply::object(&req.query, Value::Object(out)))
 }
@@ -179,6 +202,9 @@ struct Import {
     vhosts: Vec<String>,
     permissions: Vec<Permission>,
     policies: Vec<Policy>,
+    vhost_limits: Vec<(String, Limits)>,
+    /// Users' `limits`, for users whose entry has the key.
+    user_limits: Vec<(String, Limits)>,
     /// (vhost, declare or bind method), in the order queues, exchanges, bindings.
     methods: Vec<(String, Method)>,
 }
@@ -212,6 +238,9 @@ fn parse(doc: &Map<String, Value>, vhost: Option<&str>) -> ApiResult<Import> {
             let mut u = u.clone();
             u.entry("tags").or_insert(json!([]));
             imp.users.push(user_from_json(text(&u, "name")?, &u, salt())?);
+            if let Some(l) = u.get("limits") {
+                imp.user_limits.push((text(&u, "name")?.to_string(), limits_from_json(l, USER_LIMITS, true)?));
+            }
         }
         for v in items(doc, "vhosts")? {
             imp.vhosts.push(text(v, "name")?.to_string());
@@ -224,6 +253,13 @@ fn parse(doc: &Map<String, Value>, vhost: Option<&str>) -> ApiResult<Import> {
                 write: text(p, "write")?.into(),
                 read: text(p, "read")?.into(),
             });
+        }
+    }
+    // Of the runtime parameters only vhost limits mean something here.
+    for p in items(doc, "parameters")? {
+        if p.get("component").and_then(Value::as_str) == Some("vhost-limits") {
+            let value = p.get("value").ok_or_else(|| ApiError::bad_request(json!(["key_missing", "value"])))?;
+            imp.vhost_limits.push((vhost_of(p)?, limits_from_json(value, VHOST_LIMITS, false)?));
         }
     }
     for p in items(doc, "policies")? {
@@ -280,6 +316,15 @@ fn apply(b: &mut Broker, imp: Import) -> Result<(), ApiError> {
     }
     for p in imp.permissions {
         b.set_permission(p).map_err(ApiError::bad_request)?;
+    }
+    for (user, l) in &imp.user_limits {
+        b.set_user_limits(user, *l);
+    }
+    for (vhost, l) in &imp.vhost_limits {
+        if !b.vhost_names().contains(vhost) {
+            return Err(ApiError::bad_request(json!(["no_such_vhost", vhost])));
+        }
+        b.set_vhost_limits(vhost, *l);
     }
     for p in imp.policies {
         if !b.vhost_names().contains(&p.vhost) {

@@ -19,6 +19,7 @@ mod convert;
 pub mod definitions;
 mod error;
 mod exchanges;
+pub mod limits;
 mod nodes;
 mod overview;
 mod permissions;
@@ -81,6 +82,12 @@ pub fn routes<S: Clone + Send + Sync + 'static>(context: Context) -> Router<S> {
         .route("/api/users", get(users::list))
         .route("/api/users/{name}", get(users::show).put(users::put).delete(users::delete))
         .route("/api/users/{name}/permissions", get(permissions::of_user))
+        .route("/api/vhost-limits", get(limits::vhosts))
+        .route("/api/vhost-limits/{vhost}", get(limits::of_vhost))
+        .route("/api/vhost-limits/{vhost}/{name}", axum::routing::put(limits::put_vhost).delete(limits::delete_vhost))
+        .route("/api/user-limits", get(limits::users))
+        .route("/api/user-limits/{user}", get(limits::of_user))
+        .route("/api/user-limits/{user}/{name}", axum::routing::put(limits::put_user).delete(limits::delete_user))
         .route("/api/permissions", get(permissions::list))
         .route("/api/permissions/{vhost}/{user}", get(permissions::show).put(permissions::put).delete(permissions::delete))
         .route("/api/connections", get(connections::list))

@@ -26,17 +26,26 @@ pub fn user_json(u: &User) -> Value {
     })
 }
 
+/// A user as listed, with its limits (`set_user_limits`) as RabbitMQ shows them.
+pub fn user_json_with_limits(u: &User, limits: &[(String, broker_core::Limits)]) -> Value {
+    let mut v = user_json(u);
+    if let Some((_, l)) = limits.iter().find(|(name, _)| *name == u.name) {
+        v["limits"] = super::limits::limits_json(l);
+    }
+    v
+}
+
 pub async fn list(ctx: Ctx, req: Req) -> ApiResult<Response> {
     authenticate(&ctx, &req).await?.require_admin()?;
-    let users = ctx.core.call(|b| b.users()).await?;
-    reply::list(&req.query, users.iter().map(user_json).collect())
+    let (users, limits) = ctx.core.call(|b| (b.users(), b.user_limits())).await?;
+    reply::list(&req.query, users.iter().map(|u| user_json_with_limits(u, &limits)).collect())
 }
 
 pub async fn show(ctx: Ctx, Path(name): Path<String>, req: Req) -> ApiResult<Response> {
     authenticate(&ctx, &req).await?.require_admin()?;
-    match ctx.core.call(move |b| b.user(&name).cloned()).await? {
-        Some(u) => Ok(reply::object(&req.query, user_json(&u))),
-        None => Err(ApiError::object_not_found()),
+    match ctx.core.call(move |b| (b.user(&name).cloned(), b.user_limits())).await? {
+        (Some(u), limits) => Ok(reply::object(&req.query, user_json_with_limits(&u, &limits))),
+        (None, _) => Err(ApiError::object_not_found()),
     }
 }
 
