@@ -6,94 +6,48 @@
 use broker_core::amqp::{BasicProperties, FieldTable, FieldValue, ShortStr};
 use broker_core::management::info::{BindingInfo, ChannelInfo, ConnectionInfo, ConsumerInfo, ExchangeInfo, MessageView, Overview, QueueInfo};
 use broker_core::{MessageCounters, MessageRates, TraceEvent};
-use bytes::Bytes;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-pub fn table_to_json(table: &FieldTable) -> Value {
-    Value::Object(table.iter().map(|(k, v)| (k.to_string(), value_to_json(v))).collect())
-}
+pub use broker_core::management::json::{table_to_json, value_to_json};
+use broker_core::management::json;
 
-pub fn value_to_json(v: &FieldValue) -> Value {
-    match v {
-        FieldValue::Bool(b) => json!(b),
-        FieldValue::I8(n) => json!(n),
-        FieldValue::U8(n) => json!(n),
-        FieldValue::I16(n) => json!(n),
-        FieldValue::U16(n) => json!(n),
-        FieldValue::I32(n) => json!(n),
-        FieldValue::U32(n) => json!(n),
-        FieldValue::I64(n) => json!(n),
-        FieldValue::F32(f) => json!(f),
-        FieldValue::F64(f) => json!(f),
-        FieldValue::Decimal { scale, value } => json!(*value as f64 / 10f64.powi(*scale as i32)),
-        FieldValue::LongStr(b) | FieldValue::Bytes(b) => json!(String::from_utf8_lossy(b)),
-        FieldValue::Array(items) => Value::Array(items.iter().map(value_to_json).collect()),
-        FieldValue::Timestamp(t) => json!(t),
-        FieldValue::Table(t) => table_to_json(t),
-        FieldValue::Void => Value::Null,
-    }
-}
-
-/// A JSON object as a field table (`null`/absent: empty). Integers become
-/// `l`, other numbers `d`, strings `S`, objects tables, as RabbitMQ does.
+/// A JSON object as a field table, RabbitMQ's way (see
+/// `broker_core::management::json`).
 pub fn json_to_table(v: &Value) -> Result<FieldTable, String> {
-    match v {
-        Value::Null => Ok(FieldTable::new()),
-        Value::Object(m) => {
-            let mut t = FieldTable::new();
-            for (k, v) in m {
-                t.insert(k, json_to_value(v)?);
-            }
-            Ok(t)
-        }
-        _ => Err("arguments must be an object".into()),
-    }
+    json::json_to_table(&whole_numbers(v)).map_err(|e| reason(&e))
 }
 
 pub fn json_to_value(v: &Value) -> Result<FieldValue, String> {
-    Ok(match v {
-        Value::Null => return Err("null_not_allowed".into()),
-        Value::Bool(b) => FieldValue::Bool(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => FieldValue::I64(i),
-            // serde-wasm-bindgen hands whole JS numbers over as floats
-            // when they are not safe integers; keep whole ones integers.
-            None => match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => FieldValue::I64(f as i64),
-                Some(f) => FieldValue::F64(f),
-                None => FieldValue::I64(0),
-            },
+    json::json_to_value(&whole_numbers(v)).map_err(|e| reason(&e))
+}
+
+/// serde-wasm-bindgen hands whole JS numbers over as floats when they are
+/// not safe integers: keep whole ones integers, as JSON text would.
+fn whole_numbers(v: &Value) -> Value {
+    match v {
+        Value::Number(n) if n.as_i64().is_none() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => json!(f as i64),
+            _ => v.clone(),
         },
-        Value::String(s) => FieldValue::LongStr(Bytes::from(s.clone().into_bytes())),
-        Value::Array(items) => FieldValue::Array(items.iter().map(json_to_value).collect::<Result<_, _>>()?),
-        Value::Object(_) => FieldValue::Table(json_to_table(v)?),
-    })
+        Value::Array(items) => Value::Array(items.iter().map(whole_numbers).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), whole_numbers(v))).collect()),
+        _ => v.clone(),
+    }
 }
 
-fn put(m: &mut Map<String, Value>, key: &str, value: u64, rate: f64) {
-    m.insert(key.to_string(), json!(value));
-    m.insert(format!("{key}_details"), json!({ "rate": (rate * 10.0).round() / 10.0 }));
+fn reason(e: &Value) -> String {
+    e.as_str().map_or_else(|| e.to_string(), str::to_string)
 }
 
-/// RabbitMQ's `message_stats`: each counter `x` with `x_details.rate`.
+/// RabbitMQ's `message_stats`, with an exchange's `publish_in`/`publish_out`.
 pub fn message_stats(c: &MessageCounters, r: &MessageRates) -> Value {
-    let mut m = Map::new();
-    put(&mut m, "publish", c.publish, r.publish);
-    put(&mut m, "confirm", c.confirm, r.confirm);
-    put(&mut m, "return_unroutable", c.return_unroutable, r.return_unroutable);
-    put(&mut m, "drop_unroutable", c.drop_unroutable, r.drop_unroutable);
-    put(&mut m, "deliver", c.deliver, r.deliver);
-    put(&mut m, "deliver_no_ack", c.deliver_no_ack, r.deliver_no_ack);
-    put(&mut m, "get", c.get, r.get);
-    put(&mut m, "get_no_ack", c.get_no_ack, r.get_no_ack);
-    put(&mut m, "get_empty", c.get_empty, r.get_empty);
-    put(&mut m, "redeliver", c.redeliver, r.redeliver);
-    put(&mut m, "ack", c.ack, r.ack);
-    put(&mut m, "deliver_get", c.deliver_get(), r.deliver_get());
-    put(&mut m, "publish_out", c.routed, r.routed);
-    put(&mut m, "publish_in", c.publish, r.publish);
-    Value::Object(m)
+    let mut v = json::message_stats(c, r, true);
+    if let Value::Object(m) = &mut v {
+        json::put_stat(m, "publish_out", c.routed, r.routed);
+        json::put_stat(m, "publish_in", c.publish, r.publish);
+    }
+    v
 }
 
 #[derive(Serialize, Debug, Clone)]

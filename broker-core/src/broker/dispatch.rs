@@ -29,7 +29,7 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
         let Some(q) = queues.get_mut(qid) else { return };
         q.dispatch_queued = false;
         let Some(head) = q.ready.front() else { return };
-        if head.expired(now) {
+        if head.undeliverable(now) {
             if let Some(entry) = q.ready.pop() {
                 state.dead_letter(qid, entry, Reason::Expired);
             }

@@ -526,7 +526,7 @@ impl Broker {
             }
             if !self.state.expire_soon.is_empty() {
                 for q in core::mem::take(&mut self.state.expire_soon) {
-                    queues::expire_head(&mut self.state, q, now, true);
+                    queues::expire_head(&mut self.state, q, now);
                 }
                 continue;
             }

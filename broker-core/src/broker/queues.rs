@@ -65,8 +65,7 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
         queue.ready.push(entry);
         queue.stats.publish += 1;
         out.accepted += 1;
-        // Expired means strictly after the deadline: report the first moment.
-        let expires_at = (entry.expires_at != 0).then_some(entry.expires_at + 1);
+        let expires_at = (entry.expires_at != 0).then_some(entry.expires_at);
         state.trace_queue(q, |queue, at| TraceEvent::Enqueued { at, message: trace, queue, expires_at });
         // drop-head: the oldest messages make room, dead-lettered as `maxlen`.
         loop {
@@ -95,21 +94,18 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
 pub(crate) fn arm_ttl_timer(state: &mut State, q: QueueId) {
     let Some(queue) = state.queues.get_mut(q) else { return };
     let Some(deadline) = queue.ready.front().map(|e| e.expires_at).filter(|d| *d != 0) else { return };
-    // Expired means strictly after the deadline.
-    let at = deadline + 1;
+    let at = deadline;
     if queue.ttl_timer_at.is_none_or(|t| t > at) {
         queue.ttl_timer_at = Some(at);
         state.schedule(at, Timer::QueueTtl(q));
     }
 }
 
-/// Removes expired messages from the head of `q` (dead-lettering them);
-/// `inclusive` also takes those due exactly now (TTL 0 after dispatch).
-pub(crate) fn expire_head(state: &mut State, q: QueueId, now: u64, inclusive: bool) {
+/// Removes expired messages from the head of `q` (dead-lettering them).
+pub(crate) fn expire_head(state: &mut State, q: QueueId, now: u64) {
     loop {
         let Some(queue) = state.queues.get_mut(q) else { return };
-        let due = |e: &QueueEntry| e.expired(now) || (inclusive && e.expires_at != 0 && e.expires_at <= now);
-        if !queue.ready.front().is_some_and(due) {
+        if !queue.ready.front().is_some_and(|e: &QueueEntry| e.expired(now)) {
             break;
         }
         let Some(entry) = queue.ready.pop() else { break };
@@ -127,7 +123,7 @@ pub(crate) fn ttl_timer(state: &mut State, q: QueueId, at: u64, now: u64) {
         return; // superseded by an earlier timer
     }
     queue.ttl_timer_at = None;
-    expire_head(state, q, now, false);
+    expire_head(state, q, now);
 }
 
 /// Schedules the `x-expires` check for `q`, if it has one.

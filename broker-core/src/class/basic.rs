@@ -310,7 +310,7 @@ pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
     let name = ctx.queue_name(channel, m.queue)?;
     ctx.permit(Access::Read, "queue", &name)?;
     let qid = ctx.queue(&name)?;
-    queues::expire_head(ctx.state, qid, ctx.now, false);
+    queues::expire_head(ctx.state, qid, ctx.now);
     let Some(q) = ctx.state.queues.get_mut(qid) else { return Ok(()) };
     q.last_used = ctx.now;
     let quorum = q.config.kind == crate::queue::QueueKind::Quorum;

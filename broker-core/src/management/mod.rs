@@ -9,6 +9,8 @@
 //! directly.
 
 pub mod info;
+#[cfg(feature = "json")]
+pub mod json;
 pub mod policy;
 
 use bytes::{Bytes, BytesMut};

@@ -31,9 +31,14 @@ pub struct QueueEntry {
 }
 
 impl QueueEntry {
-    /// Expired at `now`. Strictly after the deadline, so a message with TTL 0
-    /// can still go to a consumer that is ready when it arrives.
+    /// Expired at `now`: the deadline has come.
     pub fn expired(&self, now: u64) -> bool {
+        self.expires_at != 0 && now >= self.expires_at
+    }
+
+    /// Too late to deliver at `now`: strictly past the deadline, so a
+    /// message with TTL 0 still goes to a consumer ready when it arrives.
+    pub fn undeliverable(&self, now: u64) -> bool {
         self.expires_at != 0 && now > self.expires_at
     }
 }
@@ -251,6 +256,6 @@ mod tests {
         assert_eq!((e.expires_at, e.priority), (1050, 3));
         let e = q.new_entry(MessageId::new(0, 0), 1, None, None, 1000);
         assert_eq!((e.expires_at, e.priority, e.seq), (1100, 0, 1));
-        assert!(!e.expired(1100) && e.expired(1101));
+        assert!(!e.expired(1099) && e.expired(1100) && !e.undeliverable(1100));
     }
 }

@@ -1,157 +1,25 @@
-//! AMQP values ↔ JSON, the way RabbitMQ's management plugin converts them.
-//!
-//! JSON → field table: integers become signed 64-bit (`l`), other numbers
-//! doubles (`d`), strings long strings (`S`), booleans `t`, objects nested
-//! tables, arrays arrays; `null` is refused ("null_not_allowed"). Field
-//! table → JSON: every integer type is a number, strings and byte arrays
-//! are strings, void is null.
+//! JSON for the API: the conversions shared with the browser bindings live
+//! in `broker_core::management::json`; here are the API's error mapping and
+//! message rendering (`get`, `browse`).
 
 use base64::Engine;
-use broker_core::amqp::{BasicProperties, FieldTable, FieldValue};
+use broker_core::amqp::{BasicProperties, FieldTable};
 use broker_core::management::info::MessageView;
-use bytes::Bytes;
-use serde_json::{json, Map, Value};
+use broker_core::management::json;
+use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 
-pub fn table_to_json(table: &FieldTable) -> Value {
-    let mut m = Map::new();
-    for (k, v) in table.iter() {
-        m.insert(k.to_string(), value_to_json(v));
-    }
-    Value::Object(m)
-}
-
-pub fn value_to_json(v: &FieldValue) -> Value {
-    match v {
-        FieldValue::Bool(b) => json!(b),
-        FieldValue::I8(n) => json!(n),
-        FieldValue::U8(n) => json!(n),
-        FieldValue::I16(n) => json!(n),
-        FieldValue::U16(n) => json!(n),
-        FieldValue::I32(n) => json!(n),
-        FieldValue::U32(n) => json!(n),
-        FieldValue::I64(n) => json!(n),
-        FieldValue::F32(f) => json!(f),
-        FieldValue::F64(f) => json!(f),
-        FieldValue::Decimal { scale, value } => json!(*value as f64 / 10f64.powi(*scale as i32)),
-        FieldValue::LongStr(b) | FieldValue::Bytes(b) => json!(String::from_utf8_lossy(b)),
-        FieldValue::Array(items) => Value::Array(items.iter().map(value_to_json).collect()),
-        FieldValue::Timestamp(t) => json!(t),
-        FieldValue::Table(t) => table_to_json(t),
-        FieldValue::Void => Value::Null,
-    }
-}
+pub use broker_core::management::json::{properties_to_json, table_to_json};
 
 /// A JSON object as a field table (`{}` or absent: empty).
 pub fn json_to_table(v: Option<&Value>) -> ApiResult<FieldTable> {
-    match v {
-        None | Some(Value::Null) => Ok(FieldTable::new()),
-        Some(Value::Object(m)) => {
-            let mut t = FieldTable::new();
-            for (k, v) in m {
-                t.insert(k, json_to_value(v)?);
-            }
-            Ok(t)
-        }
-        Some(_) => Err(ApiError::bad_request("arguments must be an object")),
-    }
+    json::json_to_table(v.unwrap_or(&Value::Null)).map_err(ApiError::bad_request)
 }
 
-pub fn json_to_value(v: &Value) -> ApiResult<FieldValue> {
-    Ok(match v {
-        Value::Null => return Err(ApiError::bad_request("null_not_allowed")),
-        Value::Bool(b) => FieldValue::Bool(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => FieldValue::I64(i),
-            None => FieldValue::F64(n.as_f64().unwrap_or(0.0)),
-        },
-        Value::String(s) => FieldValue::LongStr(Bytes::from(s.clone().into_bytes())),
-        Value::Array(items) => FieldValue::Array(items.iter().map(json_to_value).collect::<ApiResult<_>>()?),
-        Value::Object(_) => FieldValue::Table(json_to_table(Some(v))?),
-    })
-}
-
-/// RabbitMQ's rendering of message properties. Quirk kept: with no
-/// property set at all it is an empty JSON *array*, `[]`, not `{}`.
-pub fn properties_to_json(p: &BasicProperties) -> Value {
-    let mut m = Map::new();
-    let mut s = |k: &str, v: &Option<broker_core::amqp::ShortStr>| {
-        if let Some(v) = v {
-            m.insert(k.into(), json!(&**v));
-        }
-    };
-    s("content_type", &p.content_type);
-    s("content_encoding", &p.content_encoding);
-    s("correlation_id", &p.correlation_id);
-    s("reply_to", &p.reply_to);
-    s("expiration", &p.expiration);
-    s("message_id", &p.message_id);
-    s("type", &p.kind);
-    s("user_id", &p.user_id);
-    s("app_id", &p.app_id);
-    s("cluster_id", &p.cluster_id);
-    if let Some(h) = &p.headers {
-        m.insert("headers".into(), table_to_json(h));
-    }
-    if let Some(d) = p.delivery_mode {
-        m.insert("delivery_mode".into(), json!(d));
-    }
-    if let Some(pr) = p.priority {
-        m.insert("priority".into(), json!(pr));
-    }
-    if let Some(t) = p.timestamp {
-        m.insert("timestamp".into(), json!(t));
-    }
-    if m.is_empty() { json!([]) } else { Value::Object(m) }
-}
-
-/// Message properties from JSON (`properties` of a publish). Integer fields
-/// that are not integers give RabbitMQ's `["not_int", field]`.
+/// Message properties from JSON (`properties` of a publish).
 pub fn json_to_properties(v: &Value) -> ApiResult<BasicProperties> {
-    let empty = Map::new();
-    let m = match v {
-        Value::Object(m) => m,
-        // An empty array is how RabbitMQ itself renders no properties.
-        Value::Array(a) if a.is_empty() => &empty,
-        Value::Null => &empty,
-        _ => return Err(ApiError::bad_request("properties must be an object")),
-    };
-    let text = |k: &str| -> ApiResult<Option<broker_core::amqp::ShortStr>> {
-        match m.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str().into())),
-            Some(other) => Ok(Some(other.to_string().as_str().into())),
-        }
-    };
-    let int = |k: &str| -> ApiResult<Option<i64>> {
-        match m.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => super::request::int_value(v).map(Some).ok_or_else(|| ApiError::bad_request(json!(["not_int", k]))),
-        }
-    };
-    let octet = |k: &str| -> ApiResult<Option<u8>> {
-        int(k)?.map(|n| u8::try_from(n).map_err(|_| ApiError::bad_request(json!(["not_int", k])))).transpose()
-    };
-    Ok(BasicProperties {
-        content_type: text("content_type")?,
-        content_encoding: text("content_encoding")?,
-        headers: match m.get("headers") {
-            None | Some(Value::Null) => None,
-            Some(h) => Some(json_to_table(Some(h))?),
-        },
-        delivery_mode: octet("delivery_mode")?,
-        priority: octet("priority")?,
-        correlation_id: text("correlation_id")?,
-        reply_to: text("reply_to")?,
-        expiration: text("expiration")?,
-        message_id: text("message_id")?,
-        timestamp: int("timestamp")?.map(|t| t as u64),
-        kind: text("type")?,
-        user_id: text("user_id")?,
-        app_id: text("app_id")?,
-        cluster_id: text("cluster_id")?,
-    })
+    json::json_to_properties(v).map_err(ApiError::bad_request)
 }
 
 /// How a message body is shown: `auto` (a string when it is UTF-8, else
@@ -187,6 +55,8 @@ pub fn message_to_json(m: &MessageView, encoding: Encoding, truncate: Option<usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use broker_core::amqp::FieldValue;
+    use bytes::Bytes;
 
     #[test]
     fn tables_convert_both_ways() {

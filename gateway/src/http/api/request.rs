@@ -157,13 +157,7 @@ pub fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> ApiResult<&'a s
 }
 
 /// An integer given as a JSON number or a string of digits (RabbitMQ's `parse_int`).
-pub fn int_value(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
+pub use broker_core::management::json::int_value;
 
 #[cfg(test)]
 mod tests {

@@ -1,44 +1,13 @@
 //! Counters as RabbitMQ's `message_stats` objects: each counter `x` comes
 //! with `x_details: {"rate": per-second}`.
 
-use broker_core::{MessageCounters, MessageRates};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// The version of RabbitMQ's management API these responses follow;
 /// clients gate features on `rabbitmq_version`/`management_version`.
 pub const RABBITMQ_COMPAT_VERSION: &str = "3.10.8";
 
-/// Inserts `key: value` and `key_details: {"rate": rate}`.
-pub fn put(m: &mut Map<String, Value>, key: &str, value: impl Into<Value>, rate: f64) {
-    m.insert(key.to_string(), value.into());
-    m.insert(format!("{key}_details"), json!({ "rate": round(rate) }));
-}
-
-/// Rates to a tenth, as RabbitMQ shows them.
-fn round(rate: f64) -> f64 {
-    (rate * 10.0).round() / 10.0
-}
-
-/// `message_stats` for the broker (`global`) or for one queue. Queues have
-/// no confirm/return/drop counters, as in RabbitMQ.
-pub fn message_stats(c: &MessageCounters, r: &MessageRates, global: bool) -> Value {
-    let mut m = Map::new();
-    put(&mut m, "publish", c.publish, r.publish);
-    if global {
-        put(&mut m, "confirm", c.confirm, r.confirm);
-        put(&mut m, "return_unroutable", c.return_unroutable, r.return_unroutable);
-        put(&mut m, "drop_unroutable", c.drop_unroutable, r.drop_unroutable);
-    }
-    put(&mut m, "deliver", c.deliver, r.deliver);
-    put(&mut m, "deliver_no_ack", c.deliver_no_ack, r.deliver_no_ack);
-    put(&mut m, "get", c.get, r.get);
-    put(&mut m, "get_no_ack", c.get_no_ack, r.get_no_ack);
-    put(&mut m, "get_empty", c.get_empty, r.get_empty);
-    put(&mut m, "redeliver", c.redeliver, r.redeliver);
-    put(&mut m, "ack", c.ack, r.ack);
-    put(&mut m, "deliver_get", c.deliver_get(), r.deliver_get());
-    Value::Object(m)
-}
+pub use broker_core::management::json::{message_stats, put_stat as put};
 
 /// `messages`, `messages_ready`, `messages_unacknowledged` with details
 /// (queue lengths; their rate of change is not tracked: 0.0).
