@@ -349,3 +349,50 @@ async fn a_queue_larger_than_the_memory_budget_is_recovered_without_its_bodies()
     assert!(recovered < baseline + 20 * MIB, "RSS after recovery {} (idle: {})", mib(recovered), mib(baseline));
     assert!(peak < baseline + 20 * MIB, "peak RSS {} (idle: {})", mib(peak), mib(baseline));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_alarm_blocks_a_publisher_and_lets_a_consumer_drain() {
+    // More free space required than any disk has: the alarm is on from the
+    // first measurement.
+    let broker = Broker::start_with_args(&["--disk-free-limit", "1000000GB"]);
+    if broker.is_external() {
+        eprintln!("skipped: needs a warren started by the test");
+        return;
+    }
+    let setup = connect(&broker.url).await;
+    let sch = channel(&setup).await;
+    declare_queue(&sch, "disk", true, FieldTable::default()).await;
+
+    let publisher = connect(&broker.url).await;
+    let mut events = publisher.events_listener();
+    let ch = confirm_channel(&publisher).await;
+    // The first publish makes it a publisher; the block follows.
+    let first = within("basic.publish", ch.basic_publish(s(""), s("disk"), BasicPublishOptions::default(), b"first", persistent()))
+        .await
+        .expect("basic.publish");
+    let reason = loop {
+        match within("connection.blocked", events.next()).await {
+            Some(lapin::Event::ConnectionBlocked(reason)) => break reason,
+            Some(_) => continue,
+            None => panic!("event stream ended"),
+        }
+    };
+    assert!(reason.contains("disk"), "{reason}");
+    let first = within("the first publish's confirm", first).await.expect("confirm");
+    // lapin writes nothing on a blocked connection, so this publish is never
+    // sent; warren would not read it either.
+    let held = {
+        let ch = ch.clone();
+        tokio::spawn(async move {
+            let _ = ch.basic_publish(s(""), s("disk"), BasicPublishOptions::default(), b"held back", persistent()).await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // A connection that does not publish still consumes.
+    let got = drain(&sch, "disk").await;
+    let bodies: Vec<&[u8]> = got.iter().map(|d| &d.data[..]).collect();
+    assert!(first.is_ack(), "{first:?}");
+    assert_eq!(bodies, [&b"first"[..]], "the publish read before the block is routed and confirmed; nothing after it");
+    held.abort();
+}
