@@ -22,7 +22,15 @@ use crate::store::{definitions, DataDir, Durability};
 pub enum Input {
     /// A new connection: where its output goes, and a switch the core flips
     /// to stop and resume reading from it (resource alarms).
-    Connected { peer: PeerInfo, writer: mpsc::UnboundedSender<Bytes>, pause: watch::Sender<bool>, reply: oneshot::Sender<ConnectionId> },
+    /// `certificate_user` is the CN of a verified TLS client certificate: the
+    /// connection then offers EXTERNAL and logs in as that user.
+    Connected {
+        peer: PeerInfo,
+        writer: mpsc::UnboundedSender<Bytes>,
+        pause: watch::Sender<bool>,
+        reply: oneshot::Sender<ConnectionId>,
+        certificate_user: Option<String>,
+    },
     Data { connection: ConnectionId, data: Bytes },
     Written { connection: ConnectionId, bytes: usize },
     Disconnected { connection: ConnectionId },
@@ -196,8 +204,11 @@ async fn changed(rx: &mut Option<watch::Receiver<Durability>>) -> Option<Durabil
 
 fn handle_input(broker: &mut Broker, conns: &mut Conns, input: Input) {
     match input {
-        Input::Connected { peer, writer, pause, reply } => {
+        Input::Connected { peer, writer, pause, reply, certificate_user } => {
             let id = broker.handle_connect(now_ms(), peer);
+            if let Some(user) = certificate_user {
+                broker.set_certificate_user(id, user);
+            }
             conns.insert(id, Io { writer, pause });
             let _ = reply.send(id);
         }

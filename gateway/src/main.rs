@@ -1,6 +1,7 @@
 //! `warren`: the native gateway. A thin driver around `broker_core::Broker`:
-//! it accepts AMQP connections over TCP and over WebSocket (on the HTTP
-//! port, see [`http`]), moves bytes between sockets and the core, keeps
+//! it accepts AMQP connections over TCP, over TLS (AMQPS, with EXTERNAL
+//! login from client certificates, see [`tls`]) and over WebSocket (on the
+//! HTTP port, plain or HTTPS/WSS, see [`http`]), moves bytes between sockets and the core, keeps
 //! time, and shuts down cleanly on SIGINT/SIGTERM. The HTTP port also
 //! serves the management API; Prometheus metrics have their own port
 //! ([`metrics`]).
@@ -17,6 +18,7 @@ mod resources;
 mod settings;
 mod store;
 mod tcp;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +40,21 @@ struct Args {
     /// and static files (repeatable). Port 0 picks a free port.
     #[arg(long = "http-bind", value_name = "ADDR")]
     http_bind: Vec<SocketAddr>,
+
+    /// Address to accept AMQPS (AMQP over TLS) connections on
+    /// (repeatable; needs `--tls-cert` and `--tls-key`). Default with TLS
+    /// configured: port 5671 on all interfaces.
+    #[arg(long = "amqps-bind", value_name = "ADDR")]
+    amqps_bind: Vec<SocketAddr>,
+
+    /// Address for the HTTP port over TLS: HTTPS and WSS (repeatable; needs
+    /// `--tls-cert` and `--tls-key`). Default with TLS configured: port
+    /// 15671 on all interfaces.
+    #[arg(long = "https-bind", value_name = "ADDR")]
+    https_bind: Vec<SocketAddr>,
+
+    #[command(flatten)]
+    tls: tls::TlsArgs,
 
     /// Address for Prometheus metrics (`/metrics`, `/metrics/per-object`)
     /// (repeatable). Port 0 picks a free port.
@@ -129,9 +146,23 @@ async fn run(args: Args) -> Result<(), String> {
     let listeners = listen_all(&args.amqp_bind, 5672)?;
     let http_listeners = listen_all(&args.http_bind, 15672)?;
     let prometheus_listeners = listen_all(&args.prometheus_bind, 15692)?;
+    let tls = tls::Tls::from_args(&args.tls)?;
+    let (amqps_listeners, https_listeners) = match &tls {
+        Some(_) => (listen_all(&args.amqps_bind, 5671)?, listen_all(&args.https_bind, 15671)?),
+        None if !args.amqps_bind.is_empty() || !args.https_bind.is_empty() => {
+            return Err("--amqps-bind and --https-bind need --tls-cert and --tls-key".into());
+        }
+        None => (Vec::new(), Vec::new()),
+    };
     // What /api/overview lists, with RabbitMQ's protocol names.
     let mut api_listeners = Vec::new();
-    for (protocol, ls) in [("amqp", &listeners), ("http", &http_listeners), ("http/prometheus", &prometheus_listeners)] {
+    for (protocol, ls) in [
+        ("amqp", &listeners),
+        ("amqp/ssl", &amqps_listeners),
+        ("http", &http_listeners),
+        ("https", &https_listeners),
+        ("http/prometheus", &prometheus_listeners),
+    ] {
         for l in ls.iter() {
             let addr = l.local_addr().map_err(|e| e.to_string())?;
             api_listeners.push(http::api::Listener { protocol, addr });
@@ -197,6 +228,14 @@ async fn run(args: Args) -> Result<(), String> {
         tracing::info!("AMQP listening on {addr}");
         tokio::spawn(tcp::accept_loop(l, input_tx.clone(), shutdown_rx.clone()));
     }
+    if let Some(tls) = &tls {
+        for l in amqps_listeners {
+            let addr = l.local_addr().map_err(|e| e.to_string())?;
+            println!("warren: AMQPS listening on {addr}");
+            tracing::info!("AMQPS listening on {addr}");
+            tokio::spawn(tls::accept_loop(l, tls.clone(), input_tx.clone(), shutdown_rx.clone()));
+        }
+    }
     if !http_listeners.is_empty() && !args.www_dir.is_dir() {
         tracing::info!("no static files: {} is not a directory", args.www_dir.display());
     }
@@ -207,6 +246,14 @@ async fn run(args: Args) -> Result<(), String> {
         println!("warren: HTTP listening on {addr}");
         tracing::info!("HTTP listening on {addr}");
         tokio::spawn(http::serve(l, router.clone(), shutdown_rx.clone()));
+    }
+    if let Some(tls) = &tls {
+        for l in https_listeners {
+            let addr = l.local_addr().map_err(|e| e.to_string())?;
+            println!("warren: HTTPS listening on {addr}");
+            tracing::info!("HTTPS listening on {addr}");
+            tokio::spawn(http::serve_tls(l, tls.clone(), router.clone(), shutdown_rx.clone()));
+        }
     }
     let metrics = metrics::router(handle);
     for l in prometheus_listeners {

@@ -1,12 +1,12 @@
-//! AMQP over TCP: accepting, and per connection a reader task and a writer
-//! task that only move bytes. Separate tasks mean a peer that is slow to
+//! AMQP over TCP (and, through [`serve_stream`], over TLS): accepting, and
+//! per connection a reader task and a writer task that only move bytes. Separate tasks mean a peer that is slow to
 //! read never stops us reading from it (no write/write deadlock).
 
 use std::net::SocketAddr;
 
 use broker_core::{PeerInfo, Transport};
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -50,13 +50,34 @@ pub async fn accept_loop(listener: TcpListener, core: mpsc::Sender<Input>, mut s
 
 async fn serve(stream: TcpStream, peer: SocketAddr, core: mpsc::Sender<Input>) {
     let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().ok();
+    let (rd, wr) = stream.into_split();
+    run(rd, wr, peer, local, None, core).await;
+}
+
+/// Serves an AMQP connection on any byte stream (a TLS stream from
+/// [`crate::tls`]) as on plain TCP. `certificate_user` is the identity of a
+/// verified client certificate: the connection then offers EXTERNAL.
+pub async fn serve_stream<S>(stream: S, peer: SocketAddr, local: Option<SocketAddr>, certificate_user: Option<String>, core: mpsc::Sender<Input>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (rd, wr) = tokio::io::split(stream);
+    run(rd, wr, peer, local, certificate_user, core).await;
+}
+
+async fn run<R, W>(mut rd: R, wr: W, peer: SocketAddr, local: Option<SocketAddr>, certificate_user: Option<String>, core: mpsc::Sender<Input>)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();
     let (reply_tx, reply_rx) = oneshot::channel();
     // RabbitMQ names connections "peer -> local"; the management API shows
     // this as the connection's name.
-    let address = match stream.local_addr() {
-        Ok(local) => format!("{peer} -> {local}"),
-        Err(_) => peer.to_string(),
+    let address = match local {
+        Some(local) => format!("{peer} -> {local}"),
+        None => peer.to_string(),
     };
     let info = PeerInfo {
         address,
@@ -64,11 +85,11 @@ async fn serve(stream: TcpStream, peer: SocketAddr, core: mpsc::Sender<Input>) {
         transport: Transport::Tcp,
     };
     let (pause_tx, mut paused) = watch::channel(false);
-    if core.send(Input::Connected { peer: info, writer: writer_tx, pause: pause_tx, reply: reply_tx }).await.is_err() {
+    let connected = Input::Connected { peer: info, writer: writer_tx, pause: pause_tx, reply: reply_tx, certificate_user };
+    if core.send(connected).await.is_err() {
         return;
     }
     let Ok(id) = reply_rx.await else { return };
-    let (mut rd, wr) = stream.into_split();
     let reader_core = core.clone();
     let reader = tokio::spawn(async move {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
@@ -105,8 +126,8 @@ pub async fn wait_while_paused(paused: &mut watch::Receiver<bool>) -> Result<(),
     Ok(())
 }
 
-async fn write_loop(
-    mut wr: tokio::net::tcp::OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     core: mpsc::Sender<Input>,
     id: broker_core::ConnectionId,
@@ -125,7 +146,7 @@ async fn write_loop(
     let _ = wr.shutdown().await;
 }
 
-async fn write_all_vectored(wr: &mut tokio::net::tcp::OwnedWriteHalf, bufs: &mut Vec<Bytes>) -> std::io::Result<()> {
+async fn write_all_vectored<W: AsyncWrite + Unpin>(wr: &mut W, bufs: &mut Vec<Bytes>) -> std::io::Result<()> {
     use bytes::Buf;
     while !bufs.is_empty() {
         let slices: Vec<std::io::IoSlice<'_>> = bufs.iter().map(|b| std::io::IoSlice::new(b)).collect();

@@ -63,6 +63,26 @@ pub async fn serve(listener: TcpListener, router: Router, mut shutdown: watch::R
     }
 }
 
+/// Serves `router` over TLS (HTTPS, and WSS for AMQP over WebSocket) on
+/// `listener` until `shutdown` turns true.
+pub async fn serve_tls(listener: TcpListener, tls: crate::tls::Tls, router: Router, mut shutdown: watch::Receiver<bool>) {
+    // tap_io: axum knows the peer address (ConnectInfo) of a tapped listener.
+    let listener = match crate::tls::TlsListener::new(listener, tls) {
+        Ok(l) => l.tap_io(|_| {}),
+        Err(e) => {
+            tracing::warn!("HTTPS listener: {e}");
+            return;
+        }
+    };
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(stop).await {
+        tracing::warn!("HTTPS server stopped: {e}");
+    }
+}
+
 /// Every non-API path: a WebSocket upgrade becomes an AMQP connection,
 /// anything else is a static file request.
 async fn upgrade_or_static(

@@ -72,7 +72,8 @@ async fn serve(socket: WebSocket, peer: SocketAddr, core: mpsc::Sender<Input>) {
         transport: Transport::WebSocket,
     };
     let (pause_tx, paused) = tokio::sync::watch::channel(false);
-    if core.send(Input::Connected { peer: info, writer: writer_tx, pause: pause_tx, reply: reply_tx }).await.is_err() {
+    let connected = Input::Connected { peer: info, writer: writer_tx, pause: pause_tx, reply: reply_tx, certificate_user: None };
+    if core.send(connected).await.is_err() {
         return;
     }
     let Ok(id) = reply_rx.await else { return };

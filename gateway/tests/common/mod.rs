@@ -45,6 +45,9 @@ pub struct Broker {
     pub http_url: Option<String>,
     /// `http://host:port` of the Prometheus metrics port, if known.
     pub prometheus_url: Option<String>,
+    /// What a started warren printed up to `warren: ready` (listener lines
+    /// such as `warren: AMQPS listening on 127.0.0.1:PORT`).
+    pub startup: Vec<String>,
     child: Option<Child>,
     log_path: Option<std::path::PathBuf>,
     // Kept alive until drop (data dir and stderr log live here).
@@ -203,6 +206,7 @@ impl Broker {
         let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
         let mut broker = Self::from_url(url, http_url, Some(child), Some(log_path), Some(dir));
         broker.prometheus_url = prometheus_url;
+        broker.startup = seen;
         broker
     }
 
@@ -223,6 +227,7 @@ impl Broker {
             vhost: parsed.vhost,
             http_url,
             prometheus_url: std::env::var("WARREN_TEST_PROMETHEUS_URL").ok().filter(|u| !u.is_empty()),
+            startup: Vec::new(),
             child,
             log_path,
             _dir: dir,
