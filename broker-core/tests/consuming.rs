@@ -306,3 +306,34 @@ fn a_slow_reader_stops_receiving_until_it_drains() {
     let (ready, _, _) = h.broker.queue_counts("/", "q").unwrap();
     assert!(ready < 100 - delivered, "more were delivered after draining");
 }
+
+#[test]
+fn publishers_are_held_back_while_a_consumed_queue_is_backed_up() {
+    let config = broker_core::Config { flow_backlog: 10, ..broker_core::Config::default() };
+    let mut h = Harness::with_config(config);
+    let publisher = h.connect();
+    let consumer = h.connect();
+    h.declare_queue(consumer, 1, "q");
+    h.send(consumer, 1, BasicQos { prefetch_count: 1, ..Default::default() });
+    h.expect_method(consumer);
+    h.consume(consumer, 1, "q", "slow", false);
+    // A queue without consumers never holds publishers back.
+    h.declare_queue(publisher, 1, "idle");
+    for _ in 0..20 {
+        h.publish(publisher, 1, "", "idle", b"x");
+    }
+    assert!(h.events.is_empty());
+    for _ in 0..12 {
+        h.publish(publisher, 1, "", "q", b"x");
+    }
+    assert_eq!(h.events, [broker_core::Event::PauseReading { connection: publisher }]);
+    // The consumer works through the backlog; at half of it the publisher is read again.
+    let mut tag = 0;
+    while h.broker.queue_counts("/", "q").unwrap().0 > 5 {
+        let d = h.expect_delivery(consumer);
+        tag = match d.method { Method::BasicDeliver(m) => m.delivery_tag, other => panic!("{other:?}") };
+        h.send(consumer, 1, BasicAck { delivery_tag: tag, multiple: false });
+    }
+    assert!(tag > 0);
+    assert_eq!(h.events.last(), Some(&broker_core::Event::ResumeReading { connection: publisher }));
+}

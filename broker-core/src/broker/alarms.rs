@@ -3,7 +3,7 @@
 //! announced the capability, and the driver stops reading from it — while
 //! consumers keep draining queues. connection.unblocked when all clear.
 
-use super::{queue_transmit, Broker, Event};
+use super::{queue_transmit, reading_switch, Broker};
 use crate::amqp::method::{ConnectionBlocked, ConnectionUnblocked};
 use crate::connection::ConnState;
 
@@ -41,16 +41,14 @@ impl Broker {
                 self.block_if_publisher(id);
             }
         } else if !now && was {
-            for (id, conn) in self.connections.iter_mut() {
+            for (_, conn) in self.connections.iter_mut() {
                 if conn.blocked {
                     conn.blocked = false;
                     if conn.capabilities.connection_blocked && conn.state == ConnState::Open {
                         conn.send_method(0, &ConnectionUnblocked {}.into());
                         queue_transmit(&mut self.state, conn);
                     }
-                    if !conn.output_paused {
-                        self.events.push_back(Event::ResumeReading { connection: id });
-                    }
+                    reading_switch(&mut self.events, conn);
                 }
             }
         }
@@ -73,8 +71,6 @@ impl Broker {
             conn.send_method(0, &ConnectionBlocked { reason: alarm.reason().into() }.into());
             queue_transmit(&mut self.state, conn);
         }
-        if !conn.output_paused {
-            self.events.push_back(Event::PauseReading { connection: id });
-        }
+        reading_switch(&mut self.events, conn);
     }
 }

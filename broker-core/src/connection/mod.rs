@@ -111,6 +111,10 @@ pub struct Connection {
     pub blocked: bool,
     /// Not read because its unwritten output passed the hard limit.
     pub output_paused: bool,
+    /// Not read because a queue it publishes to is backed up (flow control).
+    pub flow_paused: bool,
+    /// Whether the driver was last told to stop reading from it.
+    pub reading_paused: bool,
     /// The identity in a verified TLS client certificate, for EXTERNAL.
     pub certificate_user: Option<String>,
     pub permit_cache: PermitCache,
@@ -154,6 +158,8 @@ impl Connection {
             has_published: false,
             blocked: false,
             output_paused: false,
+            flow_paused: false,
+            reading_paused: false,
             certificate_user: None,
             permit_cache: PermitCache::default(),
         }
@@ -203,6 +209,11 @@ impl Connection {
     /// Discards any partial input (after a framing error).
     pub fn discard_input(&mut self) {
         self.inbuf = BytesMut::new();
+    }
+
+    /// Whether the driver should be reading from this connection now.
+    pub fn wants_pause(&self) -> bool {
+        self.blocked || self.output_paused || self.flow_paused
     }
 
     /// Octets queued or in flight to the socket.
