@@ -39,10 +39,45 @@ pub enum Input {
     Call(Box<dyn FnOnce(&mut Broker) + Send>),
 }
 
+/// How connection tasks reach the core. Data and new connections go on a
+/// bounded channel (a reader waits when the core is behind: back-pressure);
+/// write completions and disconnects go on an unbounded one the core reads
+/// first, since they free delivery credit and must not queue behind bulk
+/// input from publishers.
+#[derive(Clone)]
+pub struct CoreSender {
+    inputs: mpsc::Sender<Input>,
+    urgent: mpsc::UnboundedSender<Input>,
+}
+
+impl CoreSender {
+    pub async fn send(&self, input: Input) -> Result<(), CoreGone> {
+        match input {
+            Input::Written { .. } | Input::Disconnected { .. } => self.urgent.send(input).map_err(|_| CoreGone),
+            other => self.inputs.send(other).await.map_err(|_| CoreGone),
+        }
+    }
+}
+
+/// The core task's ends of the two channels.
+pub struct CoreReceiver {
+    inputs: mpsc::Receiver<Input>,
+    urgent: mpsc::UnboundedReceiver<Input>,
+}
+
+/// Inputs waiting for the core task at most (a reader then waits).
+const INPUT_CAPACITY: usize = 64;
+
+pub fn channels() -> (CoreSender, CoreReceiver) {
+    let (inputs_tx, inputs) = mpsc::channel(INPUT_CAPACITY);
+    let (urgent_tx, urgent) = mpsc::unbounded_channel();
+    (CoreSender { inputs: inputs_tx, urgent: urgent_tx }, CoreReceiver { inputs, urgent })
+}
+
 /// A cloneable way for other tasks to run code on the broker.
 #[derive(Clone)]
 pub struct CoreHandle {
-    inputs: mpsc::Sender<Input>,
+    inputs: CoreSender,
 }
 
 /// The core task is gone (the broker is shutting down).
@@ -50,7 +85,7 @@ pub struct CoreHandle {
 pub struct CoreGone;
 
 impl CoreHandle {
-    pub fn new(inputs: mpsc::Sender<Input>) -> Self {
+    pub fn new(inputs: CoreSender) -> Self {
         CoreHandle { inputs }
     }
 
@@ -60,13 +95,14 @@ impl CoreHandle {
         let job = Box::new(move |broker: &mut Broker| {
             let _ = tx.send(f(broker));
         });
-        self.inputs.send(Input::Call(job)).await.map_err(|_| CoreGone)?;
+        self.inputs.send(Input::Call(job)).await?;
         rx.await.map_err(|_| CoreGone)
     }
 }
 
-/// Most inputs handled before output is flushed.
-const BATCH: usize = 512;
+/// Inputs handled before output is flushed: each may be a 64 KiB read, so
+/// this bounds one round's work and keeps deliveries flowing under a flood.
+const BATCH: usize = 16;
 
 /// What the core task drives besides the broker: the message store, the
 /// data directory (for saving definitions) and the resource monitor.
@@ -86,9 +122,11 @@ type Conns = FxHashMap<ConnectionId, Io>;
 
 /// Runs until shutdown, or until durability can no longer be guaranteed
 /// (the store failed): then every client is told and the error returned.
-pub async fn run(mut broker: Broker, mut services: Services, mut inputs: mpsc::Receiver<Input>, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
+pub async fn run(mut broker: Broker, mut services: Services, receiver: CoreReceiver, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
+    let CoreReceiver { mut inputs, mut urgent } = receiver;
     let mut conns: Conns = FxHashMap::default();
     let mut batch = Vec::with_capacity(BATCH);
+    let mut urgent_batch = Vec::with_capacity(256);
     let mut durable_rx = services.durable.as_ref().map(Durable::subscribe);
     let mut saved = SavedDefinitions { version: broker.definitions_version(), text: Vec::new() };
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
@@ -97,6 +135,13 @@ pub async fn run(mut broker: Broker, mut services: Services, mut inputs: mpsc::R
     loop {
         let deadline = broker.poll_timeout();
         tokio::select! {
+            biased;
+            n = urgent.recv_many(&mut urgent_batch, 256) => {
+                for input in urgent_batch.drain(..) {
+                    handle_input(&mut broker, &mut conns, input);
+                }
+                let _ = n;
+            }
             n = inputs.recv_many(&mut batch, BATCH) => {
                 if n == 0 {
                     break;
@@ -127,6 +172,10 @@ pub async fn run(mut broker: Broker, mut services: Services, mut inputs: mpsc::R
                 }
             }
             _ = shutdown.changed() => break,
+        }
+        // Write completions that arrived meanwhile free delivery credit now.
+        while let Ok(input) = urgent.try_recv() {
+            handle_input(&mut broker, &mut conns, input);
         }
         // Store work and definitions go to disk before the replies that
         // depend on them leave.

@@ -24,7 +24,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use tokio::sync::mpsc;
 
 #[derive(Parser, Debug)]
 #[command(name = "warren", version, about = "Warren: an AMQP 0-9-1 message broker")]
@@ -217,7 +216,7 @@ async fn run(args: Args) -> Result<(), String> {
     let monitor = resources::Monitor::new(limits, data.path().to_path_buf());
     let services = core_task::Services { durable: Some(durable), data: Some(data), monitor: Some(monitor) };
 
-    let (input_tx, input_rx) = mpsc::channel(4096);
+    let (input_tx, input_rx) = core_task::channels();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut core = tokio::spawn(core_task::run(broker, services, input_rx, shutdown_rx.clone()));
     let handle = core_task::CoreHandle::new(input_tx.clone());

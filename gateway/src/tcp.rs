@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::core_task::Input;
+use crate::core_task::{CoreSender, Input};
 
 /// Read buffer size: one read can carry hundreds of small frames.
 const READ_CHUNK: usize = 64 * 1024;
@@ -31,7 +31,7 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-pub async fn accept_loop(listener: TcpListener, core: mpsc::Sender<Input>, mut shutdown: watch::Receiver<bool>) {
+pub async fn accept_loop(listener: TcpListener, core: CoreSender, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -48,7 +48,7 @@ pub async fn accept_loop(listener: TcpListener, core: mpsc::Sender<Input>, mut s
     }
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr, core: mpsc::Sender<Input>) {
+async fn serve(stream: TcpStream, peer: SocketAddr, core: CoreSender) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
     let (rd, wr) = stream.into_split();
@@ -58,7 +58,7 @@ async fn serve(stream: TcpStream, peer: SocketAddr, core: mpsc::Sender<Input>) {
 /// Serves an AMQP connection on any byte stream (a TLS stream from
 /// [`crate::tls`]) as on plain TCP. `certificate_user` is the identity of a
 /// verified client certificate: the connection then offers EXTERNAL.
-pub async fn serve_stream<S>(stream: S, peer: SocketAddr, local: Option<SocketAddr>, certificate_user: Option<String>, core: mpsc::Sender<Input>)
+pub async fn serve_stream<S>(stream: S, peer: SocketAddr, local: Option<SocketAddr>, certificate_user: Option<String>, core: CoreSender)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -66,7 +66,7 @@ where
     run(rd, wr, peer, local, certificate_user, core).await;
 }
 
-async fn run<R, W>(mut rd: R, wr: W, peer: SocketAddr, local: Option<SocketAddr>, certificate_user: Option<String>, core: mpsc::Sender<Input>)
+async fn run<R, W>(mut rd: R, wr: W, peer: SocketAddr, local: Option<SocketAddr>, certificate_user: Option<String>, core: CoreSender)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
@@ -129,7 +129,7 @@ pub async fn wait_while_paused(paused: &mut watch::Receiver<bool>) -> Result<(),
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut wr: W,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
-    core: mpsc::Sender<Input>,
+    core: CoreSender,
     id: broker_core::ConnectionId,
 ) {
     let mut pending: Vec<Bytes> = Vec::with_capacity(MAX_GATHER);

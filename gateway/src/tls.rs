@@ -145,7 +145,7 @@ pub fn common_name(der: &[u8]) -> Option<String> {
 pub async fn accept_loop(
     listener: TcpListener,
     tls: Tls,
-    core: mpsc::Sender<crate::core_task::Input>,
+    core: crate::core_task::CoreSender,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {

@@ -22,24 +22,24 @@ use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
-use crate::core_task::Input;
+use crate::core_task::CoreSender;
 
 /// What every handler may reach.
 #[derive(Clone)]
 struct AppState {
     /// The core task: upgraded WebSocket connections talk to it.
-    core: mpsc::Sender<Input>,
+    core: CoreSender,
     /// Static files for plain GETs outside `/api`.
     www: ServeDir,
 }
 
 /// The whole HTTP surface. `www_dir` need not exist: static requests then
 /// answer 404.
-pub fn router(core: mpsc::Sender<Input>, www_dir: &Path, api: api::Context) -> Router {
+pub fn router(core: CoreSender, www_dir: &Path, api: api::Context) -> Router {
     let state = AppState { core, www: ServeDir::new(www_dir) };
     Router::new()
         .merge(api::routes(api))

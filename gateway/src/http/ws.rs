@@ -23,7 +23,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::core_task::Input;
+use crate::core_task::{CoreSender, Input};
 
 /// Output chunks gathered before one flush.
 const MAX_GATHER: usize = 64;
@@ -43,7 +43,7 @@ pub fn accept(
     mut upgrade: WebSocketUpgrade,
     headers: &HeaderMap,
     peer: SocketAddr,
-    core: mpsc::Sender<Input>,
+    core: CoreSender,
 ) -> Response {
     if let Some(protocol) = amqp_subprotocol(headers) {
         upgrade.set_selected_protocol(protocol);
@@ -63,7 +63,7 @@ fn amqp_subprotocol(headers: &HeaderMap) -> Option<HeaderValue> {
         .and_then(|p| HeaderValue::from_str(p).ok())
 }
 
-async fn serve(socket: WebSocket, peer: SocketAddr, core: mpsc::Sender<Input>) {
+async fn serve(socket: WebSocket, peer: SocketAddr, core: CoreSender) {
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();
     let (reply_tx, reply_rx) = oneshot::channel();
     let info = PeerInfo {
@@ -92,7 +92,7 @@ async fn serve(socket: WebSocket, peer: SocketAddr, core: mpsc::Sender<Input>) {
 /// rules. A text message asks the writer to close with 1003.
 async fn read_loop(
     mut stream: SplitStream<WebSocket>,
-    core: mpsc::Sender<Input>,
+    core: CoreSender,
     id: ConnectionId,
     violation: oneshot::Sender<CloseFrame>,
     mut paused: tokio::sync::watch::Receiver<bool>,
@@ -134,7 +134,7 @@ async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     mut violation: oneshot::Receiver<CloseFrame>,
-    core: mpsc::Sender<Input>,
+    core: CoreSender,
     id: ConnectionId,
 ) {
     let mut pending: Vec<Bytes> = Vec::with_capacity(MAX_GATHER);
