@@ -31,7 +31,11 @@ pub enum Input {
         reply: oneshot::Sender<ConnectionId>,
         certificate_user: Option<String>,
     },
-    Data { connection: ConnectionId, data: Bytes },
+    /// Octets read from a connection. The reader holds back its next read
+    /// until the core has handled this one (`credit` is released when the
+    /// input is dropped), so one busy publisher cannot fill the input queue
+    /// and delay everybody else's requests behind megabytes of its data.
+    Data { connection: ConnectionId, data: Bytes, credit: Option<tokio::sync::OwnedSemaphorePermit> },
     Written { connection: ConnectionId, bytes: usize },
     Disconnected { connection: ConnectionId },
     /// Runs a closure on the broker (management). Output it causes (e.g. a
@@ -261,7 +265,10 @@ fn handle_input(broker: &mut Broker, conns: &mut Conns, input: Input) {
             conns.insert(id, Io { writer, pause });
             let _ = reply.send(id);
         }
-        Input::Data { connection, data } => broker.handle_bytes(connection, now_ms(), data),
+        Input::Data { connection, data, credit } => {
+            broker.handle_bytes(connection, now_ms(), data);
+            drop(credit);
+        }
         Input::Written { connection, bytes } => broker.handle_written(connection, bytes),
         Input::Disconnected { connection } => {
             conns.remove(&connection);

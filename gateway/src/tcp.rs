@@ -16,6 +16,8 @@ use crate::core_task::{CoreSender, Input};
 const READ_CHUNK: usize = 64 * 1024;
 /// Writes gathered into one vectored write.
 const MAX_GATHER: usize = 64;
+/// Reads of one connection queued for the core at once (see `Input::Data`).
+pub const READ_AHEAD: usize = 2;
 
 pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let domain = if addr.is_ipv6() { socket2::Domain::IPV6 } else { socket2::Domain::IPV4 };
@@ -91,6 +93,7 @@ where
     }
     let Ok(id) = reply_rx.await else { return };
     let reader_core = core.clone();
+    let credit = std::sync::Arc::new(tokio::sync::Semaphore::new(READ_AHEAD));
     let reader = tokio::spawn(async move {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         loop {
@@ -98,6 +101,8 @@ where
             if wait_while_paused(&mut paused).await.is_err() {
                 return;
             }
+            // At most READ_AHEAD reads waiting in the core's queue.
+            let Ok(permit) = credit.clone().acquire_owned().await else { return };
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                 buf.reserve(READ_CHUNK);
             }
@@ -105,7 +110,7 @@ where
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
                     let data = buf.split().freeze();
-                    if reader_core.send(Input::Data { connection: id, data }).await.is_err() {
+                    if reader_core.send(Input::Data { connection: id, data, credit: Some(permit) }).await.is_err() {
                         return;
                     }
                 }

@@ -97,18 +97,21 @@ async fn read_loop(
     violation: oneshot::Sender<CloseFrame>,
     mut paused: tokio::sync::watch::Receiver<bool>,
 ) {
+    let credit = std::sync::Arc::new(tokio::sync::Semaphore::new(crate::tcp::READ_AHEAD));
     loop {
         // Blocked by a resource alarm: leave the messages in the socket.
         if crate::tcp::wait_while_paused(&mut paused).await.is_err() {
             return;
         }
+        // At most READ_AHEAD messages waiting in the core's queue.
+        let Ok(permit) = credit.clone().acquire_owned().await else { return };
         let Some(message) = stream.next().await else { break };
         match message {
             Ok(Message::Binary(data)) => {
                 if data.is_empty() {
                     continue;
                 }
-                if core.send(Input::Data { connection: id, data }).await.is_err() {
+                if core.send(Input::Data { connection: id, data, credit: Some(permit) }).await.is_err() {
                     return;
                 }
             }
