@@ -13,6 +13,9 @@
 //!   release and compares Warren with RabbitMQ (`bench/README.md`).
 //! * `cargo xtask soak [--cycles N] [--seed S] [--release]` — the crash
 //!   harness (`gateway/tests/durability_crash.rs`) for many kill cycles.
+//! * `cargo xtask load [-- ARGS]` — builds `warren` and `warren-load` in
+//!   release: 10k connections, busy channels, a flood to the memory alarm,
+//!   a probe's response times (`gateway/src/bin/warren-load.rs`).
 //! * `cargo xtask fuzz [--seconds N] [TARGET…]` — each cargo-fuzz target in
 //!   `fuzz/` for N seconds (default 60) on nightly; installs nightly and
 //!   cargo-fuzz when missing.
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("soak") => soak(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("load") => load(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print_help();
             return ExitCode::SUCCESS;
@@ -86,6 +90,12 @@ commands:
               random moments under confirmed publishing, every confirmed
               message checked after each restart. --seed replays the random
               choices of an earlier run; --release builds optimized.
+  load [-- ARGS]
+              build warren and warren-load in release and run the load
+              check: 10,000 connections held, 100 channels on a few, a
+              queue flooded to the memory alarm, every confirmed message
+              consumed, while a probe's passive declare every 100 ms must
+              answer within 100 ms. ARGS go to warren-load (--help).
   fuzz [--seconds N] [TARGET...]
               run each libFuzzer target in fuzz/ (frame, field_table,
               properties, connection; default all) for N seconds (default
@@ -1020,6 +1030,18 @@ fn bench(args: &[String]) -> Result<(), String> {
     let release = target_dir().join("release");
     let mut cmd = Command::new(release.join("warren-bench"));
     cmd.arg("compare").arg("--warren").arg(release.join("warren"));
+    cmd.args(args.iter().skip_while(|a| *a == "--"));
+    status(cmd)
+}
+
+/// Builds warren and warren-load in release and runs the load check.
+fn load(args: &[String]) -> Result<(), String> {
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "gateway", "--bin", "warren", "--bin", "warren-load"]);
+    status(build)?;
+    let release = target_dir().join("release");
+    let mut cmd = Command::new(release.join("warren-load"));
+    cmd.arg("--warren").arg(release.join("warren"));
     cmd.args(args.iter().skip_while(|a| *a == "--"));
     status(cmd)
 }
