@@ -102,6 +102,12 @@ impl MessageStore {
         let len = s.message.body.len();
         s.evicted = Some(len);
         s.message.body = Bytes::new();
+        // The small fields are slices of the same read buffer as the body:
+        // copy them, or the evicted body's buffer stays alive through them.
+        let m = &mut s.message;
+        m.properties = Bytes::copy_from_slice(&m.properties);
+        m.exchange = ShortStr::from(&*m.exchange);
+        m.routing_key = ShortStr::from(&*m.routing_key);
         self.bytes -= len;
         true
     }

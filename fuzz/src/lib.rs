@@ -14,8 +14,11 @@ use broker_core::amqp::{BasicProperties, FieldTable, FieldValue, Frame, Properti
 use broker_core::{Alarm, BodyLoader, Broker, Config, ConnectionId, Event, PeerInfo, StoreOp, Transport};
 use bytes::{Bytes, BytesMut};
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as the regression replay finds them.
-pub const TARGETS: &[(&str, fn(&[u8]))] =
+pub const TARGETS: &[(&str, Target)] =
     &[("frame", frame), ("field_table", field_table), ("properties", properties), ("connection", connection)];
 
 /// Splitting a stream into frames and decoding each: `take_frame` and

@@ -198,8 +198,14 @@ pub async fn run(mut broker: Broker, mut services: Services, receiver: CoreRecei
     // Dropping the writers lets each connection flush what it has and close.
     conns.clear();
     if let Some(d) = services.durable.take() {
-        if let Err(e) = d.close() {
-            tracing::error!("closing the message store: {e}");
+        match d.close() {
+            Ok(()) if result.is_ok() => {
+                if let Some(data) = &services.data {
+                    crate::persistence::leave_clean_stop_marker(data);
+                }
+            }
+            Ok(()) => {}
+            Err(e) => tracing::error!("closing the message store: {e}"),
         }
     }
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -209,7 +209,8 @@ async fn run(args: Args) -> Result<(), String> {
             .map_err(|e| format!("cannot restore the saved definitions in {}: {e}", data.path().display()))?;
     }
     settings::apply_limits(&args.access, &mut broker)?;
-    let restored = durable.restore(&mut broker, recovered, budget as usize).map_err(|e| e.to_string())?;
+    let clean_stop = persistence::take_clean_stop_marker(&data);
+    let restored = durable.restore(&mut broker, recovered, budget as usize, &data, clean_stop).map_err(|e| e.to_string())?;
     if restored > 0 {
         tracing::info!("recovered {restored} messages");
     }
@@ -261,11 +262,13 @@ async fn run(args: Args) -> Result<(), String> {
         tracing::info!("Prometheus listening on {addr}");
         tokio::spawn(http::serve(l, metrics.clone(), shutdown_rx.clone()));
     }
+    // Installed before "ready": a SIGTERM right after it must stop us cleanly.
+    let signal = wait_for_signal();
     println!("warren: ready");
     drop(input_tx);
 
     tokio::select! {
-        _ = wait_for_signal() => {
+        _ = signal => {
             tracing::info!("shutting down");
             let _ = shutdown_tx.send(true);
             core.await.map_err(|e| e.to_string())?
@@ -296,11 +299,16 @@ fn listen_all(binds: &[SocketAddr], default_port: u16) -> Result<Vec<tokio::net:
     Ok(listeners)
 }
 
-async fn wait_for_signal() {
+/// Registers the SIGINT/SIGTERM handlers now; the future resolves on the
+/// first signal.
+fn wait_for_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
     }
 }

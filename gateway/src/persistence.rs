@@ -87,8 +87,26 @@ impl Durable {
     /// Hands the core every surviving message, queue by queue in order, and
     /// keeps bodies in memory while they fit in `budget` octets. Run after
     /// the definitions were restored (the queues must exist).
-    pub fn restore(&mut self, broker: &mut Broker, recovered: Recovered, budget: usize) -> Result<usize, StoreError> {
+    ///
+    /// After an unclean stop every message comes back flagged redelivered:
+    /// any of them may have been delivered (the flag means "may have been
+    /// delivered before"), since deliveries are not held for their record
+    /// to reach the disk. That verdict is kept as a horizon (every id below
+    /// it counts as delivered), so it also holds after later clean stops.
+    pub fn restore(
+        &mut self,
+        broker: &mut Broker,
+        recovered: Recovered,
+        budget: usize,
+        data: &DataDir,
+        clean_stop: bool,
+    ) -> Result<usize, StoreError> {
         self.apply_all(broker)?;
+        let mut horizon = read_delivered_horizon(data);
+        if !clean_stop && horizon < self.store.next_message_id() {
+            horizon = self.store.next_message_id();
+            write_delivered_horizon(data, horizon)?;
+        }
         let mut resident = 0usize;
         let mut restored = 0;
         for rq in recovered.queues {
@@ -119,7 +137,7 @@ impl Durable {
                     properties: Bytes::copy_from_slice(&stored.properties),
                     body_len: stored.body.len(),
                     body: keep.then_some(stored.body),
-                    redelivered: m.delivered,
+                    redelivered: m.delivered || m.id < horizon,
                 };
                 if let Err(e) = broker.restore_message(&rq.key.vhost, &rq.key.name, message) {
                     tracing::warn!("dropping a recovered message: {e} (the queue's definition was not restored)");
@@ -208,4 +226,50 @@ impl Durable {
     pub fn close(self) -> Result<(), StoreError> {
         self.store.close()
     }
+}
+
+/// The marker a clean stop leaves in the data directory.
+const CLEAN_STOP: &str = "clean-stop";
+
+/// Whether the last run stopped cleanly; the marker is removed, so a crash
+/// from now on is seen at the next start.
+pub fn take_clean_stop_marker(data: &DataDir) -> bool {
+    let path = data.path().join(CLEAN_STOP);
+    let clean = path.exists();
+    if clean {
+        let _ = std::fs::remove_file(&path);
+        let _ = crate::store::sync_dir(data.path());
+    }
+    clean
+}
+
+/// Records a clean stop (after the store was closed).
+pub fn leave_clean_stop_marker(data: &DataDir) {
+    let path = data.path().join(CLEAN_STOP);
+    if std::fs::write(&path, b"").is_ok() {
+        let _ = crate::store::sync_dir(data.path());
+    }
+}
+
+/// The file holding the delivered horizon: message ids below it were
+/// present at an unclean stop and count as delivered.
+const DELIVERED_HORIZON: &str = "delivered-horizon";
+
+fn read_delivered_horizon(data: &DataDir) -> u64 {
+    std::fs::read_to_string(data.path().join(DELIVERED_HORIZON))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Atomically replaced and fsynced before anything is delivered.
+fn write_delivered_horizon(data: &DataDir, horizon: u64) -> Result<(), StoreError> {
+    let path = data.path().join(DELIVERED_HORIZON);
+    let tmp = data.path().join("delivered-horizon.tmp");
+    let io = |action, e| StoreError::io(&path, action, e);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
+    std::io::Write::write_all(&mut f, format!("{horizon}\n").as_bytes()).map_err(|e| io("write", e))?;
+    f.sync_all().map_err(|e| io("fsync", e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| io("rename", e))?;
+    crate::store::sync_dir(data.path())
 }

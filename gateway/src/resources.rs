@@ -57,8 +57,18 @@ impl Monitor {
     }
 
     pub fn measure(&self) -> Reading {
+        let over = |m: u64| m > self.limits.memory_high_watermark;
+        let mut memory = resident_memory().is_some_and(over);
+        if memory {
+            // glibc keeps freed memory mapped: without handing it back, RSS
+            // would stay above the watermark after the queues drained, and
+            // the alarm would never clear.
+            // SAFETY: malloc_trim only releases free heap memory.
+            unsafe { libc::malloc_trim(0) };
+            memory = resident_memory().is_some_and(over);
+        }
         Reading {
-            memory: resident_memory().is_some_and(|m| m > self.limits.memory_high_watermark),
+            memory,
             disk: free_disk(&self.data_dir).is_some_and(|f| f < self.limits.disk_free_limit),
         }
     }

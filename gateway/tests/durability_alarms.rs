@@ -90,9 +90,6 @@ const FLOOD_BODY: usize = 16 * 1024;
 const FLOOD_WINDOW: usize = 256;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "warren bug: the memory alarm never clears: after every message is consumed, glibc keeps the freed \
-            64 KiB read buffers in its heap, RSS stays above the watermark, and resources::Monitor only \
-            reads RSS (a malloc_trim(0) before measuring makes this test pass)"]
 async fn a_memory_alarm_blocks_publishers_but_not_consumers() {
     // Bodies stay in memory (a budget far above the watermark), so the
     // flood reaches the watermark quickly.
@@ -255,9 +252,6 @@ async fn a_memory_alarm_blocks_publishers_but_not_consumers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "warren bug: an evicted body stays in memory: the message's properties and exchange/routing-key \
-            strings are slices of the same 64 KiB read buffer as the body (broker-core MessageStore::evict \
-            drops only the body's Bytes), so RSS grows with the queue (71 MiB for 50 MiB with a 1 MiB budget)"]
 async fn a_queue_larger_than_the_memory_budget_keeps_bodies_on_disk() {
     const BODY: usize = 32 * 1024;
     const COUNT: u64 = 1600; // 50 MiB

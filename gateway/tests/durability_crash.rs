@@ -33,12 +33,13 @@
 //!    horizon (after a crash) or at all (after a clean SIGTERM stop): that
 //!    message never comes back. An ack not known durable may have been
 //!    lost with the crash: the message may come back (counted, allowed).
-//! 4. A message delivered before the horizon (crash) or at all (clean
-//!    stop) comes back with redelivered=true. A delivery after the horizon
-//!    may come back either way (counted): warren sends a delivery without
-//!    waiting for its Delivered record to be on disk. A message no client
-//!    saw may come back flagged only if it was in flight to the in-run
-//!    consumer when warren stopped, so at most its prefetch per queue.
+//! 4. After a crash every recovered message comes back redelivered=true:
+//!    warren sends a delivery without waiting for its Delivered record to
+//!    be on disk, so after an unclean stop any message may have been
+//!    delivered (which is what the flag means). After a clean stop the flag
+//!    is exact: a message delivered at all comes back flagged, and one no
+//!    client saw is flagged only if it was in flight to the in-run consumer
+//!    when warren stopped, so at most its prefetch per queue.
 //! 5. Unconfirmed messages may be absent, or present once.
 //!
 //! After checking, the verifier acks a random part of each queue and
@@ -354,6 +355,9 @@ impl Model {
             if !e.durable {
                 found.unconfirmed_present += 1;
             }
+            if !clean && !redelivered {
+                self.violation(format!("{who}: {name}: {id:?} came back unflagged after a crash"));
+            }
             if e.delivered_durable && !redelivered {
                 self.violation(format!(
                     "{who}: {name}: {id:?} was delivered before the {}, but came back with redelivered=false",
@@ -386,7 +390,7 @@ impl Model {
             let e = &self.queues[q][id];
             self.violation(format!("{who}: {name}: confirmed message {id:?} is lost ({e:?})"));
         }
-        if found.flagged_unseen > PREFETCH as usize {
+        if clean && found.flagged_unseen > PREFETCH as usize {
             self.violation(format!(
                 "{who}: {name}: {} messages came back flagged redelivered that no client got; at most the \
                  in-run consumer's prefetch ({PREFETCH}) can have been sent and not seen",

@@ -48,7 +48,7 @@ async fn flags_set_limits_that_refuse_connections_queues_and_channels() {
 
     let first = connect_as(&broker, "alice", "dev").await.expect("first connection");
     let second = connect_as(&broker, "alice", "dev").await;
-    let e = second.err().expect("the vhost's second connection is refused").to_string();
+    let e = second.expect_err("the vhost's second connection is refused").to_string();
     assert!(e.contains("access to vhost 'dev' refused for user 'alice': connection limit (1) is reached"), "{e}");
 
     let _ch1 = first.create_channel().await.expect("channel 1");

@@ -181,7 +181,7 @@ fn rss(pid: Option<u32>) -> String {
     format!("{} MiB", kb / 1024)
 }
 
-fn raise_nofile() -> u64 {
+fn raise_nofile() -> libc::rlim_t {
     // SAFETY: getrlimit/setrlimit on a local struct.
     unsafe {
         let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
@@ -190,7 +190,7 @@ fn raise_nofile() -> u64 {
             libc::setrlimit(libc::RLIMIT_NOFILE, &l);
             libc::getrlimit(libc::RLIMIT_NOFILE, &mut l);
         }
-        l.rlim_cur as u64
+        l.rlim_cur
     }
 }
 

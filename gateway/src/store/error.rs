@@ -24,7 +24,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(super) fn io(path: impl AsRef<Path>, action: &'static str, source: io::Error) -> Self {
+    pub(crate) fn io(path: impl AsRef<Path>, action: &'static str, source: io::Error) -> Self {
         StoreError::Io { path: path.as_ref().to_path_buf(), action, source: Arc::new(source) }
     }
 
