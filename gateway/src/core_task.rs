@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::{instant_at, now_ms};
 use crate::persistence::Durable;
-use crate::resources::Monitor;
+use crate::resources::Reading;
 use crate::store::{definitions, DataDir, Durability};
 
 /// What connection tasks tell the core.
@@ -109,11 +109,12 @@ impl CoreHandle {
 const BATCH: usize = 16;
 
 /// What the core task drives besides the broker: the message store, the
-/// data directory (for saving definitions) and the resource monitor.
+/// data directory (for saving definitions) and the resource monitor's
+/// readings.
 pub struct Services {
     pub durable: Option<Durable>,
     pub data: Option<DataDir>,
-    pub monitor: Option<Monitor>,
+    pub monitor: Option<watch::Receiver<Reading>>,
 }
 
 /// A connection's I/O handles as the core task keeps them.
@@ -133,8 +134,7 @@ pub async fn run(mut broker: Broker, mut services: Services, receiver: CoreRecei
     let mut urgent_batch = Vec::with_capacity(256);
     let mut durable_rx = services.durable.as_ref().map(Durable::subscribe);
     let mut saved = SavedDefinitions { version: broker.definitions_version(), text: Vec::new() };
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut readings = services.monitor.take();
     let mut result = Ok(());
     loop {
         let deadline = broker.poll_timeout();
@@ -162,17 +162,14 @@ pub async fn run(mut broker: Broker, mut services: Services, receiver: CoreRecei
                     result = Err(e);
                 }
             }
-            _ = tick.tick(), if services.monitor.is_some() => {
-                if let Some(m) = &services.monitor {
-                    let r = m.measure();
-                    if broker.alarms().contains(&Alarm::Memory) != r.memory {
-                        tracing::warn!("memory alarm {}", if r.memory { "set" } else { "cleared" });
-                        broker.set_alarm(Alarm::Memory, r.memory);
-                    }
-                    if broker.alarms().contains(&Alarm::Disk) != r.disk {
-                        tracing::warn!("disk alarm {}", if r.disk { "set" } else { "cleared" });
-                        broker.set_alarm(Alarm::Disk, r.disk);
-                    }
+            r = changed(&mut readings) => {
+                if broker.alarms().contains(&Alarm::Memory) != r.memory {
+                    tracing::warn!("memory alarm {}", if r.memory { "set" } else { "cleared" });
+                    broker.set_alarm(Alarm::Memory, r.memory);
+                }
+                if broker.alarms().contains(&Alarm::Disk) != r.disk {
+                    tracing::warn!("disk alarm {}", if r.disk { "set" } else { "cleared" });
+                    broker.set_alarm(Alarm::Disk, r.disk);
                 }
             }
             _ = shutdown.changed() => break,
@@ -239,8 +236,7 @@ fn persist(broker: &mut Broker, services: &mut Services, saved: &mut SavedDefini
 }
 
 /// The store's durable point moved: release the confirms it covers.
-fn on_durable(broker: &mut Broker, services: &mut Services, durability: Option<Durability>) -> Result<(), String> {
-    let Some(d) = durability else { return Ok(()) };
+fn on_durable(broker: &mut Broker, services: &mut Services, d: Durability) -> Result<(), String> {
     if let Some(e) = d.failed {
         return Err(format!("message store failed: {e}; no longer accepting messages (nothing unwritten was confirmed)"));
     }
@@ -250,11 +246,11 @@ fn on_durable(broker: &mut Broker, services: &mut Services, durability: Option<D
     Ok(())
 }
 
-/// The next durability report, or never if there is no store.
-async fn changed(rx: &mut Option<watch::Receiver<Durability>>) -> Option<Durability> {
+/// The next value on a watch channel, or never if there is none.
+async fn changed<T: Clone>(rx: &mut Option<watch::Receiver<T>>) -> T {
     match rx {
         Some(rx) => match rx.changed().await {
-            Ok(()) => Some(rx.borrow_and_update().clone()),
+            Ok(()) => rx.borrow_and_update().clone(),
             Err(_) => std::future::pending().await,
         },
         None => std::future::pending().await,

@@ -215,7 +215,7 @@ async fn run(args: Args) -> Result<(), String> {
         tracing::info!("recovered {restored} messages");
     }
     let monitor = resources::Monitor::new(limits, data.path().to_path_buf());
-    let services = core_task::Services { durable: Some(durable), data: Some(data), monitor: Some(monitor) };
+    let services = core_task::Services { durable: Some(durable), data: Some(data), monitor: Some(monitor.spawn(std::time::Duration::from_millis(500))) };
 
     let (input_tx, input_rx) = core_task::channels();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);

@@ -56,6 +56,24 @@ impl Monitor {
         Monitor { limits, data_dir }
     }
 
+    /// Measures every `interval` on a thread of its own (trimming a large
+    /// heap can take longer than the core may stall) until the receiver is
+    /// dropped; the receiver sees each change.
+    pub fn spawn(self, interval: std::time::Duration) -> tokio::sync::watch::Receiver<Reading> {
+        let (tx, rx) = tokio::sync::watch::channel(Reading::default());
+        std::thread::Builder::new()
+            .name("warren-monitor".into())
+            .spawn(move || {
+                while !tx.is_closed() {
+                    let r = self.measure();
+                    tx.send_if_modified(|old| std::mem::replace(old, r) != r);
+                    std::thread::sleep(interval);
+                }
+            })
+            .expect("spawn the resource monitor thread");
+        rx
+    }
+
     pub fn measure(&self) -> Reading {
         let over = |m: u64| m > self.limits.memory_high_watermark;
         let mut memory = resident_memory().is_some_and(over);
