@@ -227,3 +227,38 @@ fn alarms_block_publishers_but_not_consumers() {
     assert_eq!(h.expect_method(consumer), (0, ConnectionUnblocked {}.into()));
     assert_eq!(h.events.iter().filter(|e| matches!(e, Event::ResumeReading { .. })).count(), 3);
 }
+
+#[test]
+fn tx_commit_ok_waits_until_the_transactions_persistent_messages_are_on_disk() {
+    let mut h = durable_harness(None);
+    let c = h.connect();
+    declare_durable(&mut h, c, "txq");
+    h.declare_queue(c, 1, "plain");
+    ops(&mut h);
+    h.send(c, 1, TxSelect::default());
+    assert_eq!(h.expect_method(c), (1, TxSelectOk {}.into()));
+
+    // Transient only: nothing to wait for.
+    h.publish(c, 1, "", "plain", b"fleeting");
+    h.send(c, 1, TxCommit::default());
+    assert_eq!(h.expect_method(c), (1, TxCommitOk {}.into()));
+
+    // Persistent to a durable queue: held until the append is durable, and
+    // a second commit behind it (even with nothing persistent) is held too.
+    h.publish_with(c, 1, "", "txq", &persistent(), b"kept", false);
+    h.send(c, 1, TxCommit::default());
+    let written = ops(&mut h);
+    let [StoreOp::Append { ticket, body, .. }] = &written[..] else { panic!("{written:?}") };
+    assert_eq!(&body[..], b"kept");
+    assert!(h.nothing_pending(c), "no commit-ok before the write is durable");
+    h.publish(c, 1, "", "plain", b"second");
+    h.send(c, 1, TxCommit::default());
+    assert!(h.nothing_pending(c), "a later commit-ok stays behind the held one");
+    h.broker.handle_persisted(*ticket);
+    h.pump();
+    assert_eq!(h.expect_method(c), (1, TxCommitOk {}.into()));
+    assert_eq!(h.expect_method(c), (1, TxCommitOk {}.into()));
+    assert!(h.nothing_pending(c));
+    assert_eq!(h.broker.queue_counts("/", "txq").map(|c| c.0), Some(1));
+    assert_eq!(h.broker.queue_counts("/", "plain").map(|c| c.0), Some(2));
+}

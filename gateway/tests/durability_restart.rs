@@ -347,3 +347,35 @@ async fn a_clean_restart_keeps_exactly_what_is_durable() {
     let extra = tokio::time::timeout(Duration::from_millis(300), consumer.next()).await;
     assert!(extra.is_err(), "no message in dq1: {extra:?}");
 }
+
+/// A tx.commit-ok is a promise like a publisher confirm: the committed
+/// persistent messages are on disk, so a SIGKILL right after it loses none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_transactions_survive_a_kill_right_after_commit_ok() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut broker = Broker::start_on(&data, &[]);
+    let conn = connect(&broker.url).await;
+    let ch = channel(&conn).await;
+    declare_queue(&ch, "txd", true, FieldTable::default()).await;
+    within("tx.select", ch.tx_select()).await.expect("tx.select");
+    let mut committed = 0;
+    for round in 0..20 {
+        for i in 0..50 {
+            let body = format!("{round}-{i}");
+            let publish = ch.basic_publish(s(""), s("txd"), BasicPublishOptions::default(), body.as_bytes(), persistent());
+            within("basic.publish", publish).await.expect("basic.publish");
+        }
+        within("tx.commit", ch.tx_commit()).await.expect("tx.commit");
+        committed += 50;
+    }
+    broker.kill();
+    drop(conn);
+    let broker = Broker::start_on(&data, &[]);
+    let conn = connect(&broker.url).await;
+    let ch = channel(&conn).await;
+    let got = drain(&ch, "txd").await;
+    let expected: Vec<String> = (0..20).flat_map(|r| (0..50).map(move |i| format!("{r}-{i}"))).collect();
+    assert_eq!(got.len(), committed);
+    assert_eq!(bodies(&got), expected, "every committed message, once, in order");
+}

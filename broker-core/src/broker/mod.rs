@@ -182,6 +182,8 @@ pub(crate) struct State {
     pub(crate) persist: persist::Persistence,
     /// Channels whose confirms wait for the store: (connection, channel).
     pub(crate) confirm_waiting: Vec<(ConnectionId, u16)>,
+    /// Channels with a tx.commit-ok waiting for the store.
+    pub(crate) commits_waiting: Vec<(ConnectionId, u16)>,
     /// Resource alarms in force.
     pub(crate) alarms: Vec<alarms::Alarm>,
     pub(crate) loader: Option<Box<dyn crate::message::BodyLoader>>,
@@ -314,6 +316,7 @@ impl Broker {
             policies: Vec::new(),
             persist: persist::Persistence::new(config.persistence, config.memory_budget),
             confirm_waiting: Vec::new(),
+            commits_waiting: Vec::new(),
             alarms: Vec::new(),
             loader: None,
             definitions_version: 0,
@@ -487,7 +490,32 @@ impl Broker {
         for w in waiting {
             self.state.confirms_pending(w.0, w.1);
         }
+        self.release_commits(ticket);
         self.flush();
+    }
+
+    /// Sends the tx.commit-oks whose transactions are now on disk.
+    fn release_commits(&mut self, durable: u64) {
+        let mut waiting = core::mem::take(&mut self.state.commits_waiting);
+        let state = &mut self.state;
+        waiting.retain(|&(id, channel)| {
+            let Some(conn) = self.connections.get_mut(id) else { return false };
+            let Some(ch) = conn.channel_mut(channel) else { return false };
+            let mut released = 0;
+            while ch.commits_held.front().is_some_and(|&t| t <= durable) {
+                ch.commits_held.pop_front();
+                released += 1;
+            }
+            let more = !ch.commits_held.is_empty();
+            for _ in 0..released {
+                conn.send_method(channel, &crate::amqp::method::TxCommitOk {}.into());
+            }
+            if released > 0 {
+                queue_transmit(state, conn);
+            }
+            more
+        });
+        self.state.commits_waiting.extend(waiting);
     }
 
     /// Number of live connections.

@@ -115,6 +115,9 @@ pub struct Channel {
     pub confirm_pending: Vec<(u64, bool, u64)>,
     /// In tx mode: the operations of the open transaction.
     pub tx: Option<Vec<TxOp>>,
+    /// Committed transactions whose commit-ok waits for the store: the
+    /// ticket each waits for, in commit order.
+    pub commits_held: VecDeque<u64>,
     /// channel.flow: whether the client wants deliveries.
     pub flow_active: bool,
     /// The queue named by an empty name in later queue methods.
@@ -143,6 +146,7 @@ impl Channel {
             confirm_next: None,
             confirm_pending: Vec::new(),
             tx: None,
+            commits_held: VecDeque::new(),
             flow_active: true,
             last_queue: None,
             timeout_armed: false,
