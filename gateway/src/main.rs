@@ -86,6 +86,12 @@ struct Args {
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     handshake_timeout_ms: u64,
 
+    /// Largest message body accepted, checked against the content header's
+    /// body size before any body arrives (406). RabbitMQ's
+    /// `max_message_size`: default 128MiB, at most 512MiB.
+    #[arg(long, value_name = "SIZE", default_value = "128MiB")]
+    max_message_size: String,
+
     /// Memory high watermark: above it publishers are blocked (resource
     /// alarm). A fraction of RAM such as `0.4` (RabbitMQ's default) or a size
     /// such as `2GiB`.
@@ -135,6 +141,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// RabbitMQ refuses a `max_message_size` above 512 MiB.
+const MAX_MESSAGE_SIZE_CEILING: u64 = 512 * 1024 * 1024;
+
 async fn run(args: Args) -> Result<(), String> {
     // Created on first start and locked against a second warren.
     let data = store::DataDir::open(&args.data_dir).map_err(|e| e.to_string())?;
@@ -177,8 +186,13 @@ async fn run(args: Args) -> Result<(), String> {
         Some(b) => resources::parse_size(b, Some(total_memory))?,
         None => limits.memory_high_watermark / 2,
     };
+    let max_message_size = resources::parse_size(&args.max_message_size, None)?;
+    if max_message_size == 0 || max_message_size > MAX_MESSAGE_SIZE_CEILING {
+        return Err(format!("--max-message-size {} must be between 1 octet and 512MiB", args.max_message_size));
+    }
     let mut config = broker_core::Config {
         heartbeat: args.heartbeat,
+        max_message_size,
         frame_max: args.frame_max,
         channel_max: args.channel_max,
         handshake_timeout_ms: args.handshake_timeout_ms,

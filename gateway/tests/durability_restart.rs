@@ -68,7 +68,7 @@ fn rich_properties(i: usize) -> BasicProperties {
     let mut headers = FieldTable::default();
     headers.insert("index".into(), AMQPValue::LongLongInt(i as i64));
     headers.insert("text".into(), AMQPValue::LongString(LongString::from(format!("héllo {i}"))));
-    headers.insert("flag".into(), AMQPValue::Boolean(i % 2 == 0));
+    headers.insert("flag".into(), AMQPValue::Boolean(i.is_multiple_of(2)));
     headers.insert("ratio".into(), AMQPValue::Double(0.5 + i as f64));
     let mut nested = FieldTable::default();
     // Not AMQPValue::ShortString: lapin writes it as `s`, which RabbitMQ (and warren) read as a short int.

@@ -212,3 +212,41 @@ async fn definitions_carry_limits_and_they_survive_a_restart() {
     assert_eq!(api.get("/vhost-limits").await.body, json!([{"vhost": "lim", "value": {"max-connections": 10, "max-queues": 6}}]));
     assert_eq!(api.get("/user-limits").await.body, json!([{"user": "bob", "value": {"max-channels": 7, "max-connections": 3}}]));
 }
+
+/// `--max-message-size` as RabbitMQ's `max_message_size`: a publish whose
+/// content header announces a larger body closes the channel with 406
+/// before the body is read; a body at the limit is delivered.
+#[tokio::test]
+async fn max_message_size_flag_refuses_larger_bodies() {
+    if std::env::var("WARREN_TEST_AMQP_URL").is_ok_and(|u| !u.is_empty()) {
+        return;
+    }
+    let broker = Broker::start_with_args(&["--max-message-size", "1KiB"]);
+    let conn = lapin::Connection::connect(&broker.url, Default::default()).await.expect("connection");
+    let ch = conn.create_channel().await.expect("channel");
+    let q = unique("maxsize");
+    ch.queue_declare(q.as_str().into(), Default::default(), Default::default()).await.expect("declare");
+    let publish = |body: Vec<u8>| {
+        let ch = ch.clone();
+        let q = q.clone();
+        async move { ch.basic_publish("".into(), q.as_str().into(), Default::default(), &body, Default::default()).await }
+    };
+    publish(vec![7u8; 1024]).await.expect("a body at the limit is accepted");
+    let got = ch.basic_get(q.as_str().into(), lapin::options::BasicGetOptions { no_ack: true }).await.expect("get");
+    assert_eq!(got.expect("the message at the limit").delivery.data.len(), 1024);
+
+    let _ = publish(vec![7u8; 1025]).await;
+    let e = ch.queue_declare(q.as_str().into(), Default::default(), Default::default()).await.expect_err("channel closed");
+    let text = e.to_string();
+    assert!(text.contains("PRECONDITION_FAILED - message size 1025 is larger than configured max size 1024"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    for (args, text) in [
+        (&["--max-message-size", "1GiB"][..], "must be between 1 octet and 512MiB"),
+        (&["--max-message-size", "lots"][..], "lots"),
+    ] {
+        let (status, _, stderr) = common::run_to_exit(&dir.path().join("data"), args, std::time::Duration::from_secs(30));
+        assert!(!status.success(), "{args:?}");
+        assert!(stderr.contains(text), "{args:?}: {stderr}");
+    }
+}

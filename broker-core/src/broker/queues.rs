@@ -68,8 +68,7 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
         let expires_at = (entry.expires_at != 0).then_some(entry.expires_at);
         state.trace_queue(q, |queue, at| TraceEvent::Enqueued { at, message: trace, queue, expires_at });
         // drop-head: the oldest messages make room, dead-lettered as `maxlen`.
-        loop {
-            let Some(queue) = state.queues.get_mut(q) else { break };
+        while let Some(queue) = state.queues.get_mut(q) {
             if !queue.over_limit() {
                 break;
             }

@@ -118,6 +118,7 @@ impl State {
     /// binding that matched (replaying the route with explanations),
     /// alternate exchanges, and whether it was unroutable. Only called with
     /// tracing on; `targets` is what routing chose.
+    #[allow(clippy::too_many_arguments)] // one call site; the fields of one publish
     pub(crate) fn trace_publish(&mut self, message: &Message, trace_id: u64, vhost: &str, start: Option<ExchangeId>, targets: &[QueueId], origin: (u64, u16), returned: bool) {
         let at = self.now;
         let wanted = match &self.tracer.filter {
