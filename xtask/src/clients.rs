@@ -1,5 +1,5 @@
 //! What the interop suites' clients need besides npm packages: Debian's
-//! Chromium for the browser suites and a Python venv with pika for
+//! Chromium for the browser suites and a Python venv with pika and kombu for
 //! tests/python.
 
 use std::path::{Path, PathBuf};

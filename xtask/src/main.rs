@@ -1,7 +1,7 @@
 //! `cargo xtask` — Warren's build, run and test commands.
 //!
 //! * `cargo xtask test` — the one test command: wasm check of the core, all
-//!   Rust tests, then the Python (pika) and Node (amqplib) interop suites
+//!   Rust tests, then the Python (pika, kombu) and Node (amqplib) interop suites
 //!   against a freshly started `warren`, then AMQP over WebSocket
 //!   (`tests/ws`: @cloudamqp/amqp-client from Node and headless Chromium),
 //!   then the dashboard (`tests/dashboard`: www/ in headless Chromium), then
@@ -71,7 +71,7 @@ usage: cargo xtask <command>
 
 commands:
   test        wasm check of broker-core, `cargo test --workspace`, then the
-              Python (pika) and Node (amqplib) interop suites against a
+              Python (pika, kombu) and Node (amqplib) interop suites against a
               freshly started warren, then the WebSocket suite (tests/ws,
               Node and Debian's headless Chromium; apt-installs chromium
               when missing and run as root), then the dashboard suite

@@ -24,7 +24,7 @@ pub fn test(args: &[String]) -> Result<(), String> {
     // Tools first, so a missing one fails fast with a clear message.
     let mut missing = Vec::new();
     for (tool, why) in [
-        ("python3", "for the pika interop tests (tests/python)"),
+        ("python3", "for the pika and kombu interop tests (tests/python)"),
         ("node", "for the amqplib interop tests (tests/node)"),
         ("npm", "to install tests/node's locked dependencies"),
     ] {
@@ -82,7 +82,7 @@ pub fn test(args: &[String]) -> Result<(), String> {
         match Warren::start(&warren_bin) {
             Err(e) => {
                 report.record("start warren", t, Err(e));
-                report.skip("pytest (pika)", "warren did not start");
+                report.skip("pytest (pika, kombu)", "warren did not start");
                 report.skip("node --test (amqplib)", "warren did not start");
             }
             Ok(mut warren) => {
@@ -97,9 +97,9 @@ pub fn test(args: &[String]) -> Result<(), String> {
                         .current_dir(&root)
                         .env("AMQP_URL", &url)
                         .env("PYTHONDONTWRITEBYTECODE", "1");
-                    report.record("pytest (pika)", t, run_suite(c, "pytest", pytest_counts));
+                    report.record("pytest (pika, kombu)", t, run_suite(c, "pytest", pytest_counts));
                 } else {
-                    report.skip("pytest (pika)", "the venv could not be prepared");
+                    report.skip("pytest (pika, kombu)", "the venv could not be prepared");
                 }
 
                 let t = Instant::now();
@@ -126,7 +126,7 @@ pub fn test(args: &[String]) -> Result<(), String> {
         }
     } else {
         report.skip("start warren", "the build failed");
-        report.skip("pytest (pika)", "the build failed");
+        report.skip("pytest (pika, kombu)", "the build failed");
         report.skip("node --test (amqplib)", "the build failed");
     }
 
