@@ -107,8 +107,8 @@ pub fn parse_size(text: &str, fraction_of: Option<u64>) -> Result<u64, String> {
     let mult = match unit.trim() {
         "" => 1,
         "kB" | "KB" => 1000,
-        "MB" => 1000_000,
-        "GB" => 1000_000_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,

@@ -62,10 +62,10 @@ test('trace events follow the virtual clock: TTL expiry dead-letters', () => {
   b.execute({ op: 'queue.declare', name: 'work', arguments: { 'x-message-ttl': 5000, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'dlq' } });
   b.publish('', 'work', new Uint8Array([1]), {});
   b.tick(4999);
-  assert.deepEqual(b.pollTrace(100).map((e) => e.type), ['published', 'routed', 'enqueued']);
+  assert.deepEqual(b.pollTrace(100).map((e) => e.event), ['published', 'routed', 'enqueued']);
   b.tick(5001);
   const ev = b.pollTrace(100);
-  assert.deepEqual(ev.map((e) => e.type), ['expired', 'dead-lettered', 'published', 'routed', 'enqueued']);
+  assert.deepEqual(ev.map((e) => e.event), ['expired', 'dead_lettered', 'published', 'routed', 'enqueued']);
   assert.equal(ev[1].reason, 'expired');
   assert.equal(ev[1].new_message, ev[2].message);
   b.free();

@@ -90,14 +90,14 @@ test('the virtual clock expires a TTL message into the dead-letter path; its why
   const waiting = await page.evaluate(() => playground.snapshot().queues.find((q) => q.name === 'retry.wait').messages_ready);
   assert.equal(waiting, 1);
   await page.evaluate(() => playground.advance(4000));
-  assert.equal(await page.evaluate(() => playground.messages().filter((m) => m.events.some((e) => e.type === 'expired')).length), 0, 'not yet');
+  assert.equal(await page.evaluate(() => playground.messages().filter((m) => m.events.some((e) => e.event === 'expired')).length), 0, 'not yet');
   await page.evaluate(() => playground.advance(1500));
-  const expired = await page.evaluate(() => playground.messages().find((m) => m.events.some((e) => e.type === 'expired')));
+  const expired = await page.evaluate(() => playground.messages().find((m) => m.events.some((e) => e.event === 'expired')));
   assert.ok(expired, 'a message expired');
-  const dl = expired.events.find((e) => e.type === 'dead-lettered');
+  const dl = expired.events.find((e) => e.event === 'dead_lettered');
   assert.equal(dl.reason, 'expired');
   assert.equal(dl.exchange, 'work');
-  const enq = expired.events.find((e) => e.type === 'enqueued');
+  const enq = expired.events.find((e) => e.event === 'enqueued');
   assert.equal(dl.at - enq.at >= 5000, true);
   // Open the why panel from the Messages list.
   await page.click('[data-tab="messages"]');

@@ -5,7 +5,7 @@
 
 use broker_core::amqp::{BasicProperties, FieldTable, FieldValue, ShortStr};
 use broker_core::management::info::{BindingInfo, ChannelInfo, ConnectionInfo, ConsumerInfo, ExchangeInfo, MessageView, Overview, QueueInfo};
-use broker_core::{MessageCounters, MessageRates, TraceEvent};
+use broker_core::{MessageCounters, MessageRates};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -415,49 +415,5 @@ pub fn message(m: &MessageView) -> MessageOut {
         payload: String::from_utf8_lossy(&m.payload).into_owned(),
         payload_bytes: m.payload.len(),
         payload_encoding: "string",
-    }
-}
-
-/// One trace event as plain data: `type` says which, `message` follows the
-/// message, `at` is the broker's (virtual) clock in ms.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum TraceView {
-    Published { at: u64, message: u64, vhost: String, exchange: String, routing_key: String, connection: Option<u64>, channel: u16 },
-    Routed { at: u64, message: u64, exchange: String, destination: String, to_exchange: bool, key: String, arguments: Value },
-    AlternateExchange { at: u64, message: u64, from: String, to: String },
-    Unroutable { at: u64, message: u64, exchange: String, returned: bool },
-    Enqueued { at: u64, message: u64, queue: String, expires_at: Option<u64> },
-    Overflow { at: u64, message: u64, queue: String, mode: &'static str },
-    Expired { at: u64, message: u64, queue: String },
-    DeadLettered { at: u64, message: u64, queue: String, reason: &'static str, exchange: String, new_message: u64 },
-    Delivered { at: u64, message: u64, queue: String, consumer: String, connection: Option<u64>, channel: u16, delivery_tag: u64, redelivered: bool },
-    Acked { at: u64, message: u64, queue: String },
-    Rejected { at: u64, message: u64, queue: String, requeue: bool },
-    Requeued { at: u64, message: u64, queue: String },
-    Confirmed { at: u64, message: u64, acked: bool },
-}
-
-/// A client connection's id, or None for the management loopback (whose
-/// id is no JavaScript number).
-fn client(connection: u64) -> Option<u64> {
-    (connection < (1 << 53)).then_some(connection)
-}
-
-pub fn trace(e: TraceEvent) -> TraceView {
-    match e {
-        TraceEvent::Published { at, message, vhost, exchange, routing_key, connection, channel } => TraceView::Published { at, message, vhost, exchange, routing_key, connection: client(connection), channel },
-        TraceEvent::Routed { at, message, exchange, destination, to_exchange, key, arguments } => TraceView::Routed { at, message, exchange, destination, to_exchange, key, arguments: table_to_json(&arguments) },
-        TraceEvent::AlternateExchange { at, message, from, to } => TraceView::AlternateExchange { at, message, from, to },
-        TraceEvent::Unroutable { at, message, exchange, returned } => TraceView::Unroutable { at, message, exchange, returned },
-        TraceEvent::Enqueued { at, message, queue, expires_at } => TraceView::Enqueued { at, message, queue, expires_at },
-        TraceEvent::Overflow { at, message, queue, mode } => TraceView::Overflow { at, message, queue, mode },
-        TraceEvent::Expired { at, message, queue } => TraceView::Expired { at, message, queue },
-        TraceEvent::DeadLettered { at, message, queue, reason, exchange, new_message } => TraceView::DeadLettered { at, message, queue, reason, exchange, new_message },
-        TraceEvent::Delivered { at, message, queue, consumer, connection, channel, delivery_tag, redelivered } => TraceView::Delivered { at, message, queue, consumer, connection: client(connection), channel, delivery_tag, redelivered },
-        TraceEvent::Acked { at, message, queue } => TraceView::Acked { at, message, queue },
-        TraceEvent::Rejected { at, message, queue, requeue } => TraceView::Rejected { at, message, queue, requeue },
-        TraceEvent::Requeued { at, message, queue } => TraceView::Requeued { at, message, queue },
-        TraceEvent::Confirmed { at, message, acked } => TraceView::Confirmed { at, message, acked },
     }
 }

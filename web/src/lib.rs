@@ -14,6 +14,7 @@ pub mod convert;
 pub mod frames;
 pub mod ops;
 
+use broker_core::management::json::trace_event;
 use broker_core::management::AckMode;
 use broker_core::{Broker, Config, ConnectionId, Event, PeerInfo, TraceFilter, Transport};
 use bytes::Bytes;
@@ -285,11 +286,13 @@ impl TabBroker {
         self.broker.set_tracing(f);
     }
 
-    /// Up to `max` pending trace events, oldest first (see
-    /// [`convert::TraceView`]).
+    /// Up to `max` pending trace events, oldest first, in the shape the
+    /// gateway's trace API gives them
+    /// (`broker_core::management::json::trace_event`).
     #[wasm_bindgen(js_name = pollTrace)]
     pub fn poll_trace(&mut self, max: u32) -> Result<JsValue, JsError> {
-        let v: Vec<convert::TraceView> = std::iter::from_fn(|| self.broker.poll_trace()).take(max as usize).map(convert::trace).collect();
+        let v: Vec<serde_json::Value> =
+            std::iter::from_fn(|| self.broker.poll_trace()).take(max as usize).map(|e| trace_event(&e)).collect();
         to_js(&v)
     }
 }

@@ -40,10 +40,10 @@ fn trace_events_explain_routing_and_expiry_on_a_virtual_clock() {
     let props = convert::properties_from_json(&json!({})).unwrap();
     assert!(tb.broker().publish_as("guest", "/", "", "work", &props, bytes::Bytes::from_static(b"hi")).unwrap());
     tb.broker().handle_timeout(1_200);
-    let events: Vec<_> = std::iter::from_fn(|| tb.broker().poll_trace()).map(convert::trace).collect();
-    let v = serde_json::to_value(&events).unwrap();
-    let types: Vec<&str> = v.as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["published", "routed", "enqueued", "expired", "dead-lettered", "published", "routed", "enqueued"]);
+    let events: Vec<_> = std::iter::from_fn(|| tb.broker().poll_trace()).map(|e| broker_core::management::json::trace_event(&e)).collect();
+    let v = serde_json::Value::Array(events);
+    let types: Vec<&str> = v.as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(types, ["published", "routed", "enqueued", "expired", "dead_lettered", "published", "routed", "enqueued"]);
     assert_eq!(v[2]["expires_at"], json!(1_100));
     assert_eq!(v[4]["reason"], json!("expired"));
     assert_eq!(v[4]["new_message"], v[5]["message"]);

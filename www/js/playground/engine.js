@@ -26,21 +26,21 @@ export class Tracker {
       this.order.push(e.message);
       if (this.order.length > 2000) this.messages.delete(this.order.shift());
     }
-    if (e.type === 'published') {
+    if (e.event === 'published') {
       m.exchange = e.exchange;
       m.routing_key = e.routing_key;
       m.producer = e.connection != null ? names(e.connection) : 'management';
     }
     m.events.push(e);
-    if (e.type === 'dead-lettered') {
+    if (e.event === 'dead_lettered') {
       m.children.push(e.new_message);
       const child = this.messages.get(e.new_message) || { id: e.new_message, events: [], children: [] };
       child.parent = e.message;
       this.messages.set(e.new_message, child);
       if (!this.order.includes(e.new_message)) this.order.push(e.new_message);
     }
-    if (e.type === 'delivered') {
-      this.deliveries.push({ message: e.message, queue: e.queue, consumer: e.consumer, routing_key: m.routing_key, at: e.at, redelivered: e.redelivered });
+    if (e.event === 'delivered') {
+      this.deliveries.push({ message: e.message, queue: e.queue, consumer: e.consumer_tag, routing_key: m.routing_key, at: e.at, redelivered: e.redelivered });
       if (this.deliveries.length > 5000) this.deliveries.shift();
     }
     m.fate = fate(e, m.fate);
@@ -49,7 +49,7 @@ export class Tracker {
 }
 
 function fate(e, prev) {
-  switch (e.type) {
+  switch (e.event) {
     case 'published': return 'published';
     case 'enqueued': return prev === 'published' || prev === 'routed' ? 'queued' : prev;
     case 'unroutable': return e.returned ? 'returned' : 'dropped (unroutable)';
@@ -57,9 +57,9 @@ function fate(e, prev) {
     case 'acked': return 'acked';
     case 'rejected': return e.requeue ? 'requeued' : 'rejected';
     case 'expired': return 'expired';
-    case 'dead-lettered': return 'dead-lettered';
+    case 'dead_lettered': return 'dead-lettered';
     case 'overflow': return `overflow (${e.mode})`;
-    default: return prev || e.type;
+    default: return prev || e.event;
   }
 }
 

@@ -142,24 +142,24 @@ async function main() {
   function animate(e, m) {
     if (target.kind !== 'tab') return;
     const consumer = (tag) => scenario.consumers.find((c) => c.name === tag);
-    switch (e.type) {
+    switch (e.event) {
       case 'published':
         if (e.exchange) canvas.fly(e.message, `producer:${m.producer}`, `exchange:${e.exchange}`);
         break;
       case 'routed': {
-        const to = `${e.to_exchange ? 'exchange' : 'queue'}:${e.destination}`;
+        const to = `${e.destination_type}:${e.destination}`;
         const from = e.exchange ? `exchange:${e.exchange}` : `producer:${m.producer}`;
         canvas.fly(e.message, from, to);
         break;
       }
-      case 'alternate-exchange': canvas.fly(e.message, `exchange:${e.from}`, `exchange:${e.to}`, { cls: 'pg-msg-ae' }); break;
+      case 'alternate_exchange': canvas.fly(e.message, `exchange:${e.from}`, `exchange:${e.to}`, { cls: 'pg-msg-ae' }); break;
       case 'unroutable': canvas.flash(`exchange:${m.exchange}`, 'pg-flash-bad'); break;
-      case 'dead-lettered':
+      case 'dead_lettered':
         if (e.exchange) canvas.fly(e.message, `queue:${e.queue}`, `exchange:${e.exchange}`, { cls: 'pg-msg-dlx' });
         else canvas.flash(`queue:${e.queue}`, 'pg-flash-bad');
         break;
       case 'expired': case 'overflow': canvas.flash(`queue:${e.queue}`, 'pg-flash-bad'); break;
-      case 'delivered': canvas.fly(e.message, `queue:${e.queue}`, `consumer:${e.consumer}`, { linger: consumer(e.consumer)?.ack === 'manual' }); break;
+      case 'delivered': canvas.fly(e.message, `queue:${e.queue}`, `consumer:${e.consumer_tag}`, { linger: consumer(e.consumer_tag)?.ack === 'manual' }); break;
       case 'acked': canvas.settle(e.message); break;
       case 'rejected': canvas.settle(e.message, 'pg-msg-rejected'); break;
       default: break;

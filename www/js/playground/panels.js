@@ -166,26 +166,26 @@ export function editForm(s, sel, { onApply, onDelete }) {
 
 /** Explains one trace event in words. */
 export function explain(e, m) {
-  switch (e.type) {
+  switch (e.event) {
     case 'published': return `Published by ${m?.producer || 'a client'} to ${e.exchange ? `exchange '${e.exchange}'` : 'the default exchange'} with routing key '${e.routing_key}'.`;
     case 'routed': {
-      const what = e.to_exchange ? `exchange '${e.destination}'` : `queue '${e.destination}'`;
+      const what = e.destination_type === 'exchange' ? `exchange '${e.destination}'` : `queue '${e.destination}'`;
       if (!e.exchange) return `The default exchange routed it to ${what} (routing key = queue name).`;
-      const args = e.arguments && Object.keys(e.arguments).length ? `header match ${JSON.stringify(e.arguments)}` : `binding key '${e.key}'`;
+      const args = e.arguments && Object.keys(e.arguments).length ? `header match ${JSON.stringify(e.arguments)}` : `binding key '${e.routing_key}'`;
       return `Exchange '${e.exchange}' routed it to ${what}: ${args} matched.`;
     }
-    case 'alternate-exchange': return `No binding of '${e.from}' matched, so it went to its alternate exchange '${e.to}'.`;
+    case 'alternate_exchange': return `No binding of '${e.from}' matched, so it went to its alternate exchange '${e.to}'.`;
     case 'unroutable': return `No queue took it: ${e.returned ? 'returned to the publisher (mandatory)' : 'dropped'}.`;
     case 'enqueued': return `Enqueued on '${e.queue}'${e.expires_at != null ? `; it expires at ${secs(e.expires_at)} unless consumed first` : ''}.`;
     case 'overflow': return `Queue '${e.queue}' was full: ${e.mode === 'drop-head' ? 'it was dropped from the head' : 'the publish was refused'} (${e.mode}).`;
     case 'expired': return `Its TTL ran out in '${e.queue}'.`;
-    case 'dead-lettered': return `Dead-lettered from '${e.queue}' (reason: ${e.reason}) to ${e.exchange ? `exchange '${e.exchange}'` : 'the default exchange'}, continuing as message ${e.new_message}.`;
-    case 'delivered': return `Delivered from '${e.queue}' to ${e.consumer ? `consumer '${e.consumer}'` : 'basic.get'} (delivery tag ${e.delivery_tag}${e.redelivered ? ', redelivered' : ''}).`;
+    case 'dead_lettered': return `Dead-lettered from '${e.queue}' (reason: ${e.reason}) to ${e.exchange ? `exchange '${e.exchange}'` : 'the default exchange'}, continuing as message ${e.new_message}.`;
+    case 'delivered': return `Delivered from '${e.queue}' to ${e.consumer_tag ? `consumer '${e.consumer_tag}'` : 'basic.get'} (delivery tag ${e.delivery_tag}${e.redelivered ? ', redelivered' : ''}).`;
     case 'acked': return `Acknowledged: removed from '${e.queue}'.`;
     case 'rejected': return `Rejected ${e.requeue ? 'with requeue' : 'without requeue'} by its consumer on '${e.queue}'.`;
     case 'requeued': return `Put back on '${e.queue}' for redelivery.`;
     case 'confirmed': return `The publisher got its confirm (${e.acked ? 'ack' : 'nack'}).`;
-    default: return e.type;
+    default: return e.event;
   }
 }
 
@@ -198,7 +198,7 @@ export function whyPanel(tracker, id, { onOpen }) {
   for (const c of m.children) links.push(h('p', {}, 'Continues as ', h('a', { href: '#', onclick: (e) => { e.preventDefault(); onOpen(c); } }, `message ${c}`), '.'));
   return h('div', { class: 'pg-why', 'data-message': id },
     h('h3', {}, `Why: message ${id}`, m.routing_key != null ? ` ('${m.routing_key}')` : ''),
-    h('ol', {}, ...m.events.map((e) => h('li', { 'data-type': e.type }, h('span', { class: 'pg-time' }, secs(e.at)), ' ', explain(e, m)))),
+    h('ol', {}, ...m.events.map((e) => h('li', { 'data-event': e.event }, h('span', { class: 'pg-time' }, secs(e.at)), ' ', explain(e, m)))),
     ...links);
 }
 
