@@ -196,6 +196,19 @@ pub(crate) struct State {
     pub(crate) reading_changed: Vec<ConnectionId>,
     /// Publishers released by a queue that drained.
     pub(crate) flow_released: Vec<ConnectionId>,
+    /// Buffers the publish path reuses, so routing a message allocates
+    /// nothing (taken with `mem::take` and put back; a nested use, such as
+    /// dead-lettering inside an enqueue, simply gets a fresh one).
+    pub(crate) scratch: Scratch,
+}
+
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// The queues a publish routes to.
+    pub(crate) targets: Vec<QueueId>,
+    /// The queues that take a message being enqueued.
+    pub(crate) taking: Vec<QueueId>,
+    pub(crate) route: routing::RouteScratch,
 }
 
 impl State {
@@ -317,6 +330,7 @@ impl Broker {
             persist: persist::Persistence::new(config.persistence, config.memory_budget),
             confirm_waiting: Vec::new(),
             commits_waiting: Vec::new(),
+            scratch: Scratch::default(),
             alarms: Vec::new(),
             loader: None,
             definitions_version: 0,

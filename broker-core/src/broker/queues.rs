@@ -28,7 +28,8 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
     let size = message.body.len();
     let mut out = Enqueued { trace: message.trace, ..Enqueued::default() };
     let trace = message.trace;
-    let mut taking: Vec<QueueId> = Vec::with_capacity(queues.len());
+    let mut taking = core::mem::take(&mut state.scratch.taking);
+    taking.clear();
     let mut reject_dlx: Vec<QueueId> = Vec::new();
     for &q in queues {
         let Some(queue) = state.queues.get(q) else { continue };
@@ -44,6 +45,7 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
     }
     let references = (taking.len() + reject_dlx.len()) as u32;
     if references == 0 {
+        state.scratch.taking = taking;
         return out;
     }
     let priority = message.scan.priority;
@@ -86,6 +88,7 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
         }
         state.mark_dirty(q);
     }
+    state.scratch.taking = taking;
     out
 }
 

@@ -54,6 +54,14 @@ pub(crate) fn cc_keys(message: &Message, bcc: bool) -> Vec<String> {
     keys
 }
 
+/// The work lists of [`route_key`], kept between publishes.
+#[derive(Default)]
+pub(crate) struct RouteScratch {
+    visited: Vec<ExchangeId>,
+    pending: Vec<ExchangeId>,
+    dests: Vec<Destination>,
+}
+
 fn route_key(state: &mut State, vhost: &str, exchange: Option<ExchangeId>, message: &Message, routing_key: &str, out: &mut Vec<QueueId>) {
     let Some(vh) = state.vhosts.get(vhost) else { return };
     let Some(start) = exchange else {
@@ -63,9 +71,11 @@ fn route_key(state: &mut State, vhost: &str, exchange: Option<ExchangeId>, messa
         return;
     };
     let mut headers: Option<FieldTable> = None;
-    let mut visited: Vec<ExchangeId> = vec![start];
-    let mut pending: Vec<ExchangeId> = vec![start];
-    let mut dests: Vec<Destination> = Vec::new();
+    let RouteScratch { mut visited, mut pending, mut dests } = core::mem::take(&mut state.scratch.route);
+    visited.clear();
+    pending.clear();
+    visited.push(start);
+    pending.push(start);
     while let Some(xid) = pending.pop() {
         let Some(x) = state.exchanges.get(xid) else { continue };
         if x.kind == ExchangeKind::Headers && headers.is_none() && message.scan.has_headers {
@@ -96,6 +106,7 @@ fn route_key(state: &mut State, vhost: &str, exchange: Option<ExchangeId>, messa
             }
         }
     }
+    state.scratch.route = RouteScratch { visited, pending, dests };
     if out.len() > 1 {
         out.sort_unstable();
         out.dedup();

@@ -275,14 +275,15 @@ pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<Ex
         }
         return queues::Enqueued { accepted: 1, ..Default::default() };
     }
-    let mut targets = Vec::new();
+    let mut targets = core::mem::take(&mut ctx.state.scratch.targets);
+    targets.clear();
     routing::route(ctx.state, &ctx.conn.vhost, exchange, &message, &mut targets);
     if ctx.state.tracer.on() {
         let origin = (ctx.conn.id.as_u64(), channel);
         ctx.state.trace_publish(&message, message.trace, &ctx.conn.vhost.clone(), exchange, &targets, origin, mandatory);
     }
     let message = without_bcc(message);
-    let returned = mandatory.then(|| message.clone());
+    let returned = (mandatory && targets.is_empty()).then(|| message.clone());
     let result = queues::enqueue(ctx.state, &targets, message, ctx.now);
     ctx.state.stats.totals.routed += !targets.is_empty() as u64;
     hold_back_if_backlogged(ctx, &targets);
@@ -290,9 +291,10 @@ pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<Ex
         let counter = if mandatory { &mut ctx.state.stats.totals.return_unroutable } else { &mut ctx.state.stats.totals.drop_unroutable };
         *counter += 1;
     }
-    if let Some(message) = returned.filter(|_| targets.is_empty()) {
+    if let Some(message) = returned {
         send_return(ctx, channel, &message);
     }
+    ctx.state.scratch.targets = targets;
     result
 }
 
