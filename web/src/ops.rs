@@ -62,27 +62,37 @@ pub enum Op {
     #[serde(rename = "queue.purge")]
     QueuePurge { name: String },
     #[serde(rename = "bind")]
-    Bind {
-        source: String,
-        destination: String,
-        #[serde(default = "queue_kind")]
-        destination_type: String,
-        #[serde(default)]
-        routing_key: String,
-        #[serde(default)]
-        arguments: Value,
-    },
+    Bind(Binding),
     #[serde(rename = "unbind")]
-    Unbind {
-        source: String,
-        destination: String,
-        #[serde(default = "queue_kind")]
-        destination_type: String,
-        #[serde(default)]
-        routing_key: String,
-        #[serde(default)]
-        arguments: Value,
-    },
+    Unbind(Binding),
+}
+
+/// The fields of a bind or unbind operation.
+#[derive(Deserialize, Debug, Clone)]
+pub struct Binding {
+    source: String,
+    destination: String,
+    #[serde(default = "queue_kind")]
+    destination_type: String,
+    #[serde(default)]
+    routing_key: String,
+    #[serde(default)]
+    arguments: Value,
+}
+
+impl Binding {
+    /// queue.bind / exchange.bind, or with `bind == false` their unbinds.
+    fn into_method(self, bind: bool) -> Result<Method, String> {
+        let Binding { source, destination, destination_type, routing_key, arguments } = self;
+        let arguments = json_to_table(&arguments)?;
+        let (source, destination, routing_key) = (source.as_str().into(), destination.as_str().into(), routing_key.as_str().into());
+        Ok(match (destination_type == "exchange", bind) {
+            (true, true) => ExchangeBind { destination, source, routing_key, arguments, ..Default::default() }.into(),
+            (true, false) => ExchangeUnbind { destination, source, routing_key, arguments, ..Default::default() }.into(),
+            (false, true) => QueueBind { queue: destination, exchange: source, routing_key, arguments, ..Default::default() }.into(),
+            (false, false) => QueueUnbind { queue: destination, exchange: source, routing_key, arguments, ..Default::default() }.into(),
+        })
+    }
 }
 
 impl Op {
@@ -109,22 +119,8 @@ impl Op {
             .into(),
             Op::QueueDelete { name, if_unused, if_empty } => QueueDelete { queue: name.as_str().into(), if_unused, if_empty, ..Default::default() }.into(),
             Op::QueuePurge { name } => QueuePurge { queue: name.as_str().into(), ..Default::default() }.into(),
-            Op::Bind { source, destination, destination_type, routing_key, arguments } => {
-                let arguments = json_to_table(&arguments)?;
-                if destination_type == "exchange" {
-                    ExchangeBind { destination: destination.as_str().into(), source: source.as_str().into(), routing_key: routing_key.as_str().into(), arguments, ..Default::default() }.into()
-                } else {
-                    QueueBind { queue: destination.as_str().into(), exchange: source.as_str().into(), routing_key: routing_key.as_str().into(), arguments, ..Default::default() }.into()
-                }
-            }
-            Op::Unbind { source, destination, destination_type, routing_key, arguments } => {
-                let arguments = json_to_table(&arguments)?;
-                if destination_type == "exchange" {
-                    ExchangeUnbind { destination: destination.as_str().into(), source: source.as_str().into(), routing_key: routing_key.as_str().into(), arguments, ..Default::default() }.into()
-                } else {
-                    QueueUnbind { queue: destination.as_str().into(), exchange: source.as_str().into(), routing_key: routing_key.as_str().into(), arguments, ..Default::default() }.into()
-                }
-            }
+            Op::Bind(b) => b.into_method(true)?,
+            Op::Unbind(b) => b.into_method(false)?,
         })
     }
 }
