@@ -308,32 +308,32 @@ fn a_slow_reader_stops_receiving_until_it_drains() {
 }
 
 #[test]
-fn publishers_are_held_back_while_a_consumed_queue_is_backed_up() {
-    let config = broker_core::Config { flow_backlog: 10, ..broker_core::Config::default() };
-    let mut h = Harness::with_config(config);
+fn a_stuck_consumer_never_stops_publishers() {
+    // RabbitMQ keeps accepting into a queue whose consumer does not ack:
+    // the queue grows until the memory alarm, not until a backlog limit.
+    let mut h = Harness::new();
     let publisher = h.connect();
     let consumer = h.connect();
     h.declare_queue(consumer, 1, "q");
     h.send(consumer, 1, BasicQos { prefetch_count: 1, ..Default::default() });
     h.expect_method(consumer);
-    h.consume(consumer, 1, "q", "slow", false);
-    // A queue without consumers never holds publishers back.
-    h.declare_queue(publisher, 1, "idle");
-    for _ in 0..20 {
-        h.publish(publisher, 1, "", "idle", b"x");
+    h.consume(consumer, 1, "q", "stuck", false);
+    h.declare_queue(publisher, 1, "other");
+    let mut batch = bytes::BytesMut::new();
+    for i in 0..40_000u32 {
+        batch.extend_from_slice(&Harness::publish_bytes(1, "", "q", &Default::default(), &i.to_be_bytes(), false));
     }
-    assert!(h.events.is_empty());
-    for _ in 0..12 {
-        h.publish(publisher, 1, "", "q", b"x");
-    }
-    assert_eq!(h.events, [broker_core::Event::PauseReading { connection: publisher }]);
-    // The consumer works through the backlog; at half of it the publisher is read again.
-    let mut tag = 0;
-    while h.broker.queue_counts("/", "q").unwrap().0 > 5 {
+    h.send_bytes(publisher, batch.freeze());
+    assert_eq!(h.events, [], "the publisher was never paused");
+    assert_eq!(h.broker.queue_counts("/", "q"), Some((39_999, 1, 1)));
+    // It still publishes elsewhere.
+    h.publish(publisher, 1, "", "other", b"x");
+    assert_eq!(h.broker.queue_counts("/", "other"), Some((1, 0, 0)));
+    // Once the consumer acks, everything arrives in order.
+    for i in 0..40_000u32 {
         let d = h.expect_delivery(consumer);
-        tag = match d.method { Method::BasicDeliver(m) => m.delivery_tag, other => panic!("{other:?}") };
-        h.send(consumer, 1, BasicAck { delivery_tag: tag, multiple: false });
+        assert_eq!(&d.body[..], &i.to_be_bytes());
+        h.send(consumer, 1, BasicAck { delivery_tag: tag_of(&d), multiple: false });
     }
-    assert!(tag > 0);
-    assert_eq!(h.events.last(), Some(&broker_core::Event::ResumeReading { connection: publisher }));
+    assert_eq!(h.broker.queue_counts("/", "q"), Some((0, 0, 1)));
 }

@@ -152,6 +152,39 @@ fn heartbeats_are_sent_and_a_silent_peer_is_dropped() {
     assert_eq!(h.closed, vec![c]);
 }
 
+#[test]
+fn a_connection_that_is_not_read_is_not_dropped_for_silence() {
+    // While an alarm blocks it, the driver does not read the publisher, so
+    // its heartbeats cannot arrive: that must not count against it. Ours
+    // keep going out.
+    let mut h = Harness::new();
+    let c = h.connect_with(&["connection.blocked"], 4);
+    h.declare_queue(c, 1, "q");
+    h.publish(c, 1, "", "q", b"x");
+    h.drain(c);
+    h.broker.set_alarm(broker_core::Alarm::Memory, true);
+    h.pump();
+    assert_eq!(h.events, [broker_core::Event::PauseReading { connection: c }]);
+    assert!(matches!(h.expect_method(c).1, Method::ConnectionBlocked(_)));
+    assert_eq!(h.broker.connections()[0].state, "blocked");
+    let mut ours = 0;
+    for _ in 0..30 {
+        h.advance(1_000);
+        ours += h.drain(c).iter().filter(|f| **f == Frame::Heartbeat { channel: 0 }).count();
+    }
+    assert!(h.closed.is_empty(), "dropped while not read");
+    assert!(ours >= 14, "our heartbeats kept going out: {ours} in 30 s at 4 s");
+    h.broker.set_alarm(broker_core::Alarm::Memory, false);
+    h.pump();
+    assert_eq!(h.events.last(), Some(&broker_core::Event::ResumeReading { connection: c }));
+    assert_eq!(h.broker.connections()[0].state, "running");
+    // Read again, it gets the full two intervals, and then no more.
+    h.advance(7_000);
+    assert!(h.closed.is_empty());
+    h.advance(2_000);
+    assert_eq!(h.closed, vec![c]);
+}
+
 fn heartbeat() -> Bytes {
     let mut b = bytes::BytesMut::new();
     broker_core::amqp::frame::write_heartbeat(&mut b);

@@ -96,6 +96,8 @@ pub fn test(args: &[String]) -> Result<(), String> {
                     c.args(["-m", "pytest", "-p", "no:cacheprovider", "-v", "tests/python"])
                         .current_dir(&root)
                         .env("AMQP_URL", &url)
+                        // For tests that need a warren configured their own way.
+                        .env("WARREN_BIN", &warren_bin)
                         .env("PYTHONDONTWRITEBYTECODE", "1");
                     report.record("pytest (pika, kombu)", t, run_suite(c, "pytest", pytest_counts));
                 } else {

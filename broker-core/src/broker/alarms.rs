@@ -48,7 +48,7 @@ impl Broker {
                         conn.send_method(0, &ConnectionUnblocked {}.into());
                         queue_transmit(&mut self.state, conn);
                     }
-                    reading_switch(&mut self.events, conn);
+                    reading_switch(&mut self.events, conn, self.state.now);
                 }
             }
         }
@@ -71,6 +71,6 @@ impl Broker {
             conn.send_method(0, &ConnectionBlocked { reason: alarm.reason().into() }.into());
             queue_transmit(&mut self.state, conn);
         }
-        reading_switch(&mut self.events, conn);
+        reading_switch(&mut self.events, conn, self.state.now);
     }
 }

@@ -20,12 +20,6 @@ pub(super) fn run(state: &mut State, conns: &mut Slab<ConnectionId, Connection>,
     while let Some(qid) = state.dirty_queues.pop() {
         deliver_from(state, conns, config, qid, now);
         queues::arm_ttl_timer(state, qid);
-        if let Some(q) = state.queues.get_mut(qid) {
-            if !q.flow_waiters.is_empty() && q.ready_count() <= config.flow_backlog / 2 {
-                let waiters = core::mem::take(&mut q.flow_waiters);
-                state.release_flow(waiters);
-            }
-        }
     }
 }
 

@@ -57,11 +57,6 @@ pub struct Config {
     /// connection at all (a peer that sends requests but never reads the
     /// replies), until half of it is written.
     pub output_hard_limit: usize,
-    /// Flow control: a connection publishing into a queue that has
-    /// consumers and more than this many ready messages is no longer read
-    /// until the queue drains to half of it, so publishers cannot outrun
-    /// consumers without bound (RabbitMQ's credit flow does the same).
-    pub flow_backlog: usize,
     /// Seed for server-generated names (`amq.gen-…`, `amq.ctag-…`).
     pub seed: u64,
     /// A delivery not acknowledged within this many ms closes its channel
@@ -95,7 +90,6 @@ impl Default for Config {
             handshake_timeout_ms: 10_000,
             output_high_watermark: 1024 * 1024,
             output_hard_limit: 16 * 1024 * 1024,
-            flow_backlog: 20_000,
             seed: 0x5741_5252_454e,
             consumer_timeout_ms: Some(30 * 60 * 1000),
             login_failure_delay_ms: 3000,
@@ -192,10 +186,6 @@ pub(crate) struct State {
     pub(crate) tracer: trace::Tracer,
     next_trace: u64,
     pub(crate) counts: limits::Counts,
-    /// Connections whose reasons to pause reading changed (flow control).
-    pub(crate) reading_changed: Vec<ConnectionId>,
-    /// Publishers released by a queue that drained.
-    pub(crate) flow_released: Vec<ConnectionId>,
     /// Buffers the publish path reuses, so routing a message allocates
     /// nothing (taken with `mem::take` and put back; a nested use, such as
     /// dead-lettering inside an enqueue, simply gets a fresh one).
@@ -212,14 +202,6 @@ pub(crate) struct Scratch {
 }
 
 impl State {
-    /// Lets the publishers a queue held back read again (it drained, lost
-    /// its consumers or went away).
-    pub(crate) fn release_flow(&mut self, waiters: Vec<ConnectionId>) {
-        for id in waiters {
-            self.flow_released.push(id);
-        }
-    }
-
     pub fn mark_dirty(&mut self, queue: QueueId) {
         if let Some(q) = self.queues.get_mut(queue) {
             if !q.dispatch_queued && !q.consumers.is_empty() {
@@ -337,8 +319,6 @@ impl Broker {
             tracer: trace::Tracer::default(),
             next_trace: 0,
             counts: limits::Counts::default(),
-            reading_changed: Vec::new(),
-            flow_released: Vec::new(),
         };
         state.stats.sample(now);
         state.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);
@@ -381,7 +361,7 @@ impl Broker {
         if let Some(conn) = self.connections.get_mut(id) {
             if !conn.output_paused && conn.pending_output() > self.config.output_hard_limit {
                 conn.output_paused = true;
-                reading_switch(&mut self.events, conn);
+                reading_switch(&mut self.events, conn, self.state.now);
             }
         }
     }
@@ -392,7 +372,7 @@ impl Broker {
         conn.in_flight = conn.in_flight.saturating_sub(n);
         if conn.output_paused && conn.pending_output() < self.config.output_hard_limit / 2 {
             conn.output_paused = false;
-            reading_switch(&mut self.events, conn);
+            reading_switch(&mut self.events, conn, self.state.now);
         }
         if conn.output_blocked && conn.pending_output() < self.config.output_high_watermark / 2 {
             conn.output_blocked = false;
@@ -594,17 +574,6 @@ impl Broker {
         }
         reply_to::deliver(&mut self.state, &mut self.connections);
         routing::flush_confirms(&mut self.state, &mut self.connections);
-        for id in core::mem::take(&mut self.state.flow_released) {
-            if let Some(conn) = self.connections.get_mut(id) {
-                conn.flow_paused = false;
-                reading_switch(&mut self.events, conn);
-            }
-        }
-        for id in core::mem::take(&mut self.state.reading_changed) {
-            if let Some(conn) = self.connections.get_mut(id) {
-                reading_switch(&mut self.events, conn);
-            }
-        }
         if self.state.persist.enabled {
             self.state.collect_freed();
             self.state.relieve_memory();
@@ -613,11 +582,16 @@ impl Broker {
 }
 
 /// Tells the driver to stop or resume reading from a connection when the
-/// reasons to pause it (alarm, unread output, flow control) change.
-pub(crate) fn reading_switch(events: &mut VecDeque<Event>, conn: &mut Connection) {
+/// reasons to pause it (alarm, unread output) change.
+pub(crate) fn reading_switch(events: &mut VecDeque<Event>, conn: &mut Connection, now: u64) {
     let want = conn.wants_pause();
     if want != conn.reading_paused {
         conn.reading_paused = want;
+        if !want {
+            // Its heartbeats could not arrive while it was not read: its
+            // silence is counted from now.
+            conn.last_recv = now;
+        }
         let connection = conn.id;
         events.push_back(if want { Event::PauseReading { connection } } else { Event::ResumeReading { connection } });
     }

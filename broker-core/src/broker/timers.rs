@@ -15,6 +15,12 @@ pub(super) fn fire(broker: &mut Broker, timer: Timer, at: u64, now: u64) {
                 return;
             }
             let hb = conn.heartbeat as u64 * 1000;
+            if conn.reading_paused {
+                // The driver is not reading it, so its heartbeats wait unread
+                // in the socket: silence proves nothing (RabbitMQ pauses its
+                // heartbeat monitor while a connection is blocked).
+                conn.last_recv = now;
+            }
             if now >= conn.last_recv + 2 * hb {
                 let reason = format!("missed heartbeats from client, timeout: {}s", conn.heartbeat);
                 lifecycle::finish(state, conn, reason);

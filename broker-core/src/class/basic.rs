@@ -286,7 +286,6 @@ pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<Ex
     let returned = (mandatory && targets.is_empty()).then(|| message.clone());
     let result = queues::enqueue(ctx.state, &targets, message, ctx.now);
     ctx.state.stats.totals.routed += !targets.is_empty() as u64;
-    hold_back_if_backlogged(ctx, &targets);
     if targets.is_empty() {
         let counter = if mandatory { &mut ctx.state.stats.totals.return_unroutable } else { &mut ctx.state.stats.totals.drop_unroutable };
         *counter += 1;
@@ -296,26 +295,6 @@ pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<Ex
     }
     ctx.state.scratch.targets = targets;
     result
-}
-
-/// Flow control: stop reading from this publisher while a queue it feeds
-/// has consumers but more ready messages than `flow_backlog`.
-fn hold_back_if_backlogged(ctx: &mut Ctx, targets: &[crate::ids::QueueId]) {
-    let limit = ctx.config.flow_backlog;
-    for &q in targets {
-        let Some(queue) = ctx.state.queues.get_mut(q) else { continue };
-        if queue.consumers.is_empty() || queue.ready_count() <= limit {
-            continue;
-        }
-        let id = ctx.conn.id;
-        if !queue.flow_waiters.contains(&id) {
-            queue.flow_waiters.push(id);
-        }
-        if !ctx.conn.flow_paused {
-            ctx.conn.flow_paused = true;
-            ctx.state.reading_changed.push(id);
-        }
-    }
 }
 
 fn send_return(ctx: &mut Ctx, channel: u16, message: &Message) {

@@ -111,8 +111,6 @@ pub struct Connection {
     pub blocked: bool,
     /// Not read because its unwritten output passed the hard limit.
     pub output_paused: bool,
-    /// Not read because a queue it publishes to is backed up (flow control).
-    pub flow_paused: bool,
     /// Whether the driver was last told to stop reading from it.
     pub reading_paused: bool,
     /// The identity in a verified TLS client certificate, for EXTERNAL.
@@ -158,7 +156,6 @@ impl Connection {
             has_published: false,
             blocked: false,
             output_paused: false,
-            flow_paused: false,
             reading_paused: false,
             certificate_user: None,
             permit_cache: PermitCache::default(),
@@ -213,7 +210,7 @@ impl Connection {
 
     /// Whether the driver should be reading from this connection now.
     pub fn wants_pause(&self) -> bool {
-        self.blocked || self.output_paused || self.flow_paused
+        self.blocked || self.output_paused
     }
 
     /// Octets queued or in flight to the socket.

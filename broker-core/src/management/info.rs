@@ -52,6 +52,8 @@ pub struct ChannelInfo {
     pub number: u16,
     pub user: String,
     pub vhost: String,
+    /// `flow` while its connection is not read, else `running`.
+    pub state: &'static str,
     pub consumers: usize,
     pub messages_unacknowledged: usize,
     pub prefetch_count: u16,
@@ -137,6 +139,21 @@ pub struct MessageView {
     pub message_count: u32,
 }
 
+/// RabbitMQ's connection states: `blocked` (an alarm stopped reading a
+/// publisher), `blocking` (an alarm is on; it will be blocked if it
+/// publishes), `flow` (not read for another reason, e.g. it does not read
+/// its own output), `running`, and the handshake and closing states.
+fn connection_state(c: &crate::connection::Connection, alarm: bool) -> &'static str {
+    match c.state {
+        ConnState::Open if c.blocked => "blocked",
+        ConnState::Open if c.reading_paused => "flow",
+        ConnState::Open if alarm => "blocking",
+        ConnState::Open => "running",
+        ConnState::Closing { .. } | ConnState::Closed | ConnState::Refusing => "closing",
+        _ => "starting",
+    }
+}
+
 impl Broker {
     pub fn overview(&self) -> Overview {
         let s = &self.state;
@@ -174,11 +191,7 @@ impl Broker {
                 transport: c.peer.transport,
                 user: c.user.clone(),
                 vhost: c.vhost.clone(),
-                state: match c.state {
-                    ConnState::Open => "running",
-                    ConnState::Closing { .. } | ConnState::Closed | ConnState::Refusing => "closing",
-                    _ => "starting",
-                },
+                state: connection_state(c, !self.state.alarms.is_empty()),
                 channels: c.channel_count(),
                 connected_at: c.connected_at,
                 client_properties: c.client_properties.clone(),
@@ -201,6 +214,7 @@ impl Broker {
                     number: ch.id,
                     user: c.user.clone(),
                     vhost: c.vhost.clone(),
+                    state: if c.reading_paused { "flow" } else { "running" },
                     consumers: ch.consumers.len() + ch.reply_consumer.is_some() as usize,
                     messages_unacknowledged: ch.unacked.len(),
                     prefetch_count: ch.consumer_prefetch,

@@ -86,8 +86,6 @@ pub struct Queue {
     pub policy: Option<String>,
     /// The queue's number in the message store, when it keeps messages on disk.
     pub durable_id: Option<u32>,
-    /// Publishers not read while this queue is backed up (flow control).
-    pub flow_waiters: Vec<ConnectionId>,
 }
 
 impl Queue {
@@ -116,7 +114,6 @@ impl Queue {
             rate_window: RateWindow::default(),
             policy: None,
             durable_id: None,
-            flow_waiters: Vec::new(),
         }
     }
 

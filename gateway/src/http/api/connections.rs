@@ -63,7 +63,7 @@ fn channel_json(ch: &ChannelInfo, node: &str) -> Value {
         "user": ch.user,
         "user_who_performed_action": ch.user,
         "vhost": ch.vhost,
-        "state": "running",
+        "state": ch.state,
         "consumer_count": ch.consumers,
         "messages_unacknowledged": ch.messages_unacknowledged,
         "messages_unconfirmed": 0,
