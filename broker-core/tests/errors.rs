@@ -336,7 +336,7 @@ fn vhost_and_user_limits_refuse_like_rabbitmq() {
         h.expect_method(c);
         h.send(c, 0, ConnectionStartOk { mechanism: "PLAIN".into(), response: format!("\0{user}\0{user}").into_bytes().into(), ..Default::default() });
         h.expect_method(c);
-        h.send(c, 0, ConnectionTuneOk { channel_max: 0, frame_max: 0, heartbeat: 0 });
+        h.send(c, 0, ConnectionTuneOk { channel_max: 2047, frame_max: 131_072, heartbeat: 0 });
         h.send(c, 0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
         c
     };

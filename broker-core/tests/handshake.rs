@@ -126,8 +126,8 @@ fn assert_tune_ok_dropped(tune_ok: ConnectionTuneOk, reason: &str) {
 
 /// Spec (tune-ok): a value above the server's means "close the connection
 /// without attempting a negotiated close"; RabbitMQ 3.10 does so, and
-/// refuses a frame_max below 4096 the same way (with these texts in its
-/// log).
+/// refuses frame_max 0 and one below 4096 the same way (with these texts
+/// in its log).
 #[test]
 fn tune_ok_outside_the_server_limits_drops_the_connection() {
     let ok = ConnectionTuneOk { channel_max: 2047, frame_max: 131_072, heartbeat: 0 };
@@ -138,6 +138,10 @@ fn tune_ok_outside_the_server_limits_drops_the_connection() {
     assert_tune_ok_dropped(
         ConnectionTuneOk { channel_max: 2048, ..ok },
         "NOT_ALLOWED - negotiated channel_max = 2048 is higher than the maximum allowed value (2047)",
+    );
+    assert_tune_ok_dropped(
+        ConnectionTuneOk { frame_max: 0, ..ok },
+        "NOT_ALLOWED - negotiated frame_max = 0 is higher than the maximum allowed value (131072)",
     );
     assert_tune_ok_dropped(
         ConnectionTuneOk { frame_max: 4095, ..ok },
@@ -169,7 +173,7 @@ fn opening_a_missing_vhost_is_530() {
     let c = h.raw_connect(true);
     start_ok(&mut h, c, b"\0guest\0guest", true);
     h.expect_method(c);
-    h.send(c, 0, ConnectionTuneOk { channel_max: 0, frame_max: 0, heartbeat: 0 });
+    h.send(c, 0, ConnectionTuneOk { channel_max: 2047, frame_max: 131_072, heartbeat: 0 });
     h.send(c, 0, ConnectionOpen { virtual_host: "nope".into(), ..Default::default() });
     let close = h.expect_connection_close(c, 530);
     assert_eq!(&*close.reply_text, "NOT_ALLOWED - vhost nope not found");

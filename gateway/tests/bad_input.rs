@@ -408,7 +408,7 @@ const CASES: &[Case] = &[
     },
     // The spec: tune-ok above the server's limits means "close the
     // connection without attempting a negotiated close"; RabbitMQ 3.10 does
-    // so (after a 3 s pause) for these and for frame_max below 4096.
+    // so (after a 3 s pause) for these and for frame_max 0 or below 4096.
     Case {
         name: "tune-ok with frame_max above the server's",
         stage: Stage::Tuned,
@@ -427,6 +427,17 @@ const CASES: &[Case] = &[
         input: |c| {
             let (channel_max, frame_max) = (c.channel_max + 1, c.frame_max);
             c.send_method(0, ConnectionTuneOk { channel_max, frame_max, heartbeat: 0 });
+            c.send_method(0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
+        },
+        expect: Expect::Eof,
+        rabbit: None,
+    },
+    Case {
+        name: "tune-ok with frame_max 0",
+        stage: Stage::Tuned,
+        input: |c| {
+            let channel_max = c.channel_max;
+            c.send_method(0, ConnectionTuneOk { channel_max, frame_max: 0, heartbeat: 0 });
             c.send_method(0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
         },
         expect: Expect::Eof,

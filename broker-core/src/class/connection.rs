@@ -174,14 +174,13 @@ fn tune_ok(ctx: &mut Ctx, m: ConnectionTuneOk) -> Result<()> {
     let server_frame = ctx.config.frame_max;
     // channel_max 0 is still taken to mean the server's (RabbitMQ refuses it too).
     let channels = if m.channel_max == 0 { server_channels } else { m.channel_max };
-    let frame = if m.frame_max == 0 { server_frame } else { m.frame_max };
-    let checked = check_negotiated("frame_max", FRAME_MIN_SIZE, server_frame, frame)
+    let checked = check_negotiated("frame_max", FRAME_MIN_SIZE, server_frame, m.frame_max)
         .and_then(|()| check_negotiated("channel_max", 1, server_channels.into(), channels.into()));
     if let Err(err) = checked {
         return drop_handshake(ctx, err);
     }
     ctx.conn.channel_max = channels;
-    ctx.conn.frame_max = frame;
+    ctx.conn.frame_max = if m.frame_max == 0 { server_frame } else { m.frame_max };
     ctx.conn.heartbeat = m.heartbeat;
     ctx.conn.state = ConnState::AwaitingOpen;
     if m.heartbeat > 0 {
