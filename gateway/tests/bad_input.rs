@@ -91,6 +91,14 @@ impl Raw {
         c
     }
 
+    /// From `Stage::Tuned`: tune-ok with this channel_max, open "/".
+    fn open_with_channel_max(&mut self, channel_max: u16) {
+        self.send_method(0, ConnectionTuneOk { channel_max, frame_max: self.frame_max, heartbeat: 0 });
+        self.send_method(0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
+        assert!(matches!(self.method(), (0, Method::ConnectionOpenOk(_))));
+        self.channel_max = channel_max;
+    }
+
     fn send(&mut self, bytes: &[u8]) {
         // The broker may already have closed: a failed write shows up as EOF
         // on the next read, which is what the cases check.
@@ -471,6 +479,33 @@ const CASES: &[Case] = &[
         },
         expect: Expect::Eof,
         rabbit: None,
+    },
+    Case {
+        name: "channel.open once channel_max channels are open",
+        stage: Stage::Tuned,
+        input: |c| {
+            c.open_with_channel_max(2);
+            for ch in [1, 2] {
+                c.send_method(ch, ChannelOpen::default());
+                assert!(matches!(c.method(), (n, Method::ChannelOpenOk(_)) if n == ch));
+            }
+            c.send_method(3, ChannelOpen::default());
+        },
+        expect: Expect::Close(530, Some("NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)")),
+        rabbit: None,
+    },
+    Case {
+        name: "a frame on a channel above channel_max",
+        stage: Stage::Tuned,
+        input: |c| {
+            c.open_with_channel_max(10);
+            c.send(&method_bytes(11, QueueDeclare { queue: "x".into(), ..Default::default() }));
+        },
+        expect: Expect::Close(530, Some("NOT_ALLOWED - channel number 11 is above the negotiated channel_max (10)")),
+        // RabbitMQ limits how many channels are open, not their numbers:
+        // channel 11 is just one never opened. Warren keeps the spec's
+        // range (1..=channel_max).
+        rabbit: Some(Expect::Close(504, Some("CHANNEL_ERROR - expected 'channel.open'"))),
     },
     Case {
         name: "body-size above the max message size",
