@@ -212,7 +212,7 @@ fn login(h: &mut Harness, user: &str, pass: &str, vhost: &str) -> broker_core::C
         ..Default::default()
     });
     h.expect_method(c);
-    h.send(c, 0, ConnectionTuneOk { channel_max: 0, frame_max: 0, heartbeat: 0 });
+    h.send(c, 0, ConnectionTuneOk { channel_max: 2047, frame_max: 131_072, heartbeat: 0 });
     h.send(c, 0, ConnectionOpen { virtual_host: vhost.into(), ..Default::default() });
     c
 }

@@ -231,6 +231,33 @@ fn bad_frames_close_the_connection_with_the_right_code() {
     assert_hard(504, |b| write_method(b, 1, &ChannelOpen::default().into()));
 }
 
+/// A frame of any kind on a channel above the negotiated channel_max is a
+/// 530 connection error (class and method 0, as RabbitMQ sends its channel
+/// limit error); within range, an unopened channel stays 504.
+#[test]
+fn frames_above_channel_max_are_530() {
+    let above = "NOT_ALLOWED - channel number 2048 is above the negotiated channel_max (2047)";
+    let cases: [fn(&mut BytesMut); 4] = [
+        |b| write_method(b, 2048, &ChannelOpen::default().into()),
+        |b| write_method(b, 2048, &QueueDeclare::default().into()),
+        |b| write_content_header(b, 2048, 60, 3, &[0, 0]),
+        |b| write_body(b, 2048, b"abc", 4096),
+    ];
+    for bytes in cases {
+        let (mut h, c, _) = frame_case(bytes);
+        let close = h.expect_connection_close(c, 530);
+        assert_eq!((&*close.reply_text, close.class_id, close.method_id), (above, 0, 0));
+    }
+    assert_hard(504, |b| write_method(b, 2047, &QueueDeclare::default().into()));
+    // RabbitMQ's text once channel_max channels are open.
+    let mut h = Harness::with_config(broker_core::Config { channel_max: 2, ..Default::default() });
+    let c = h.connect();
+    h.open_channel(c, 2);
+    h.send(c, 3, ChannelOpen::default());
+    let close = h.expect_connection_close(c, 530);
+    assert_eq!(&*close.reply_text, "NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)");
+}
+
 #[test]
 fn frames_after_channel_close_are_discarded_until_close_ok() {
     let mut h = Harness::new();
@@ -336,7 +363,7 @@ fn vhost_and_user_limits_refuse_like_rabbitmq() {
         h.expect_method(c);
         h.send(c, 0, ConnectionStartOk { mechanism: "PLAIN".into(), response: format!("\0{user}\0{user}").into_bytes().into(), ..Default::default() });
         h.expect_method(c);
-        h.send(c, 0, ConnectionTuneOk { channel_max: 0, frame_max: 0, heartbeat: 0 });
+        h.send(c, 0, ConnectionTuneOk { channel_max: 2047, frame_max: 131_072, heartbeat: 0 });
         h.send(c, 0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
         c
     };

@@ -227,6 +227,112 @@ fn rejected_messages_dead_letter_and_counts_grow_on_repeat() {
     assert_eq!(death(&d).get("count"), Some(&FieldValue::I64(2)));
 }
 
+fn keys(t: &FieldTable) -> Vec<&str> {
+    t.iter().map(|(k, _)| k).collect()
+}
+
+fn reject_next(h: &mut Harness, c: broker_core::ConnectionId, q: &str) {
+    h.send(c, 1, BasicGet { queue: q.into(), ..Default::default() });
+    let Method::BasicGetOk(ok) = h.expect_delivery(c).method else { panic!("nothing in {q}") };
+    h.send(c, 1, BasicReject { delivery_tag: ok.delivery_tag, requeue: false });
+}
+
+fn dead_letter_to(key: &str) -> FieldTable {
+    args(&[("x-dead-letter-exchange", FieldValue::str("")), ("x-dead-letter-routing-key", FieldValue::str(key))])
+}
+
+/// Whatever the reason, a dead letter loses `expiration` (it would expire
+/// again in the next queue) and x-death keeps it as `original-expiration`.
+/// The tables are laid out as RabbitMQ 3.10 lays them out (seen on the
+/// wire): a first entry in publish order, later entries sorted by key, the
+/// headers sorted by key.
+#[test]
+fn dead_letters_lose_their_expiration_to_x_death_in_rabbitmqs_order() {
+    let mut h = Harness::new();
+    let c = h.connect();
+    h.declare_queue(c, 1, "exp_end");
+    declare_with(&mut h, c, "exp_dst", dead_letter_to("exp_end"));
+    declare_with(&mut h, c, "exp_src", dead_letter_to("exp_dst"));
+    let props = BasicProperties {
+        expiration: Some("60000".into()),
+        headers: Some(args(&[("z", FieldValue::I32(1)), ("a", FieldValue::I32(2))])),
+        ..Default::default()
+    };
+    h.publish_with(c, 1, "", "exp_src", &props, b"keep", false);
+    reject_next(&mut h, c, "exp_src");
+    let died_at = h.now / 1000;
+    // Past the original expiration: the dead letter is still there.
+    h.advance(61_000);
+    assert_eq!(h.broker.queue_counts("/", "exp_dst"), Some((1, 0, 0)));
+    let d = get(&mut h, c, "exp_dst").unwrap();
+    assert_eq!(d.properties.expiration, None);
+    let headers = d.properties.headers.clone().unwrap();
+    assert_eq!(keys(&headers), ["a", "x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason", "z"]);
+    let first = FieldTable::from([
+        ("count", FieldValue::I64(1)),
+        ("reason", FieldValue::str("rejected")),
+        ("queue", FieldValue::str("exp_src")),
+        ("time", FieldValue::Timestamp(died_at)),
+        ("exchange", FieldValue::str("")),
+        ("routing-keys", FieldValue::Array(vec![FieldValue::str("exp_src")])),
+        ("original-expiration", FieldValue::str("60000")),
+    ]);
+    assert_eq!(death(&d), first);
+
+    // Its next death (no expiration left to record) is a sorted entry in front.
+    h.publish_with(c, 1, "", "exp_dst", &BasicProperties { headers: Some(headers), ..Default::default() }, b"keep", false);
+    reject_next(&mut h, c, "exp_dst");
+    let d = get(&mut h, c, "exp_end").unwrap();
+    let headers = d.properties.headers.as_ref().unwrap();
+    let second = FieldTable::from([
+        ("count", FieldValue::I64(1)),
+        ("exchange", FieldValue::str("")),
+        ("queue", FieldValue::str("exp_dst")),
+        ("reason", FieldValue::str("rejected")),
+        ("routing-keys", FieldValue::Array(vec![FieldValue::str("exp_dst")])),
+        ("time", FieldValue::Timestamp(h.now / 1000)),
+    ]);
+    assert_eq!(headers.get("x-death"), Some(&FieldValue::Array(vec![FieldValue::Table(second), FieldValue::Table(first)])));
+    assert_eq!(headers.get("x-first-death-queue"), Some(&FieldValue::str("exp_src")));
+
+    // A repeat death in the same queue counts up and sorts the entry.
+    declare_with(&mut h, c, "exp_loop", args(&[("x-dead-letter-exchange", FieldValue::str(""))]));
+    let props = BasicProperties { expiration: Some("60000".into()), ..Default::default() };
+    h.publish_with(c, 1, "", "exp_loop", &props, b"loop", false);
+    let died_at = h.now / 1000;
+    reject_next(&mut h, c, "exp_loop");
+    h.advance(2_000);
+    reject_next(&mut h, c, "exp_loop");
+    let d = get(&mut h, c, "exp_loop").unwrap();
+    assert_eq!(d.properties.expiration, None);
+    let counted = FieldTable::from([
+        ("count", FieldValue::I64(2)),
+        ("exchange", FieldValue::str("")),
+        ("original-expiration", FieldValue::str("60000")),
+        ("queue", FieldValue::str("exp_loop")),
+        ("reason", FieldValue::str("rejected")),
+        ("routing-keys", FieldValue::Array(vec![FieldValue::str("exp_loop")])),
+        ("time", FieldValue::Timestamp(died_at)),
+    ]);
+    assert_eq!(death(&d), counted);
+}
+
+/// An `x-death` that is not an array (a client re-published it as text) is
+/// replaced, and the `x-first-death-*` headers are not set (RabbitMQ 3.10).
+#[test]
+fn a_malformed_x_death_is_replaced() {
+    let mut h = Harness::new();
+    let c = h.connect();
+    h.declare_queue(c, 1, "mx_dst");
+    declare_with(&mut h, c, "mx_src", dead_letter_to("mx_dst"));
+    let props = BasicProperties { headers: Some(args(&[("x-death", FieldValue::str("bogus"))])), ..Default::default() };
+    h.publish_with(c, 1, "", "mx_src", &props, b"m", false);
+    reject_next(&mut h, c, "mx_src");
+    let d = get(&mut h, c, "mx_dst").unwrap();
+    assert_eq!(keys(d.properties.headers.as_ref().unwrap()), ["x-death"]);
+    assert_eq!(keys(&death(&d)), ["count", "reason", "queue", "time", "exchange", "routing-keys"]);
+}
+
 #[test]
 fn dead_letter_cycles_are_dropped_unless_a_rejection_breaks_them() {
     let mut h = Harness::new();

@@ -111,15 +111,60 @@ fn amqplain_login_works() {
     assert!(matches!(h.expect_method(c).1, Method::ConnectionTune(t) if t.channel_max == 2047 && t.frame_max == 131072 && t.heartbeat == 60));
 }
 
-#[test]
-fn tune_ok_above_server_limits_is_530() {
+/// Takes a fresh connection to tune and sends `tune_ok`; the broker must
+/// hang up without a word, for the reason given.
+fn assert_tune_ok_dropped(tune_ok: ConnectionTuneOk, reason: &str) {
     let mut h = Harness::new();
     let c = h.raw_connect(true);
     start_ok(&mut h, c, b"\0guest\0guest", true);
     h.expect_method(c);
-    h.send(c, 0, ConnectionTuneOk { channel_max: 2047, frame_max: 1 << 20, heartbeat: 0 });
-    let close = h.expect_connection_close(c, 530);
-    assert_eq!((close.class_id, close.method_id), (10, 31));
+    h.send(c, 0, tune_ok);
+    h.send(c, 0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
+    assert!(h.nothing_pending(c), "{reason}: no connection.close");
+    assert_eq!((h.closed.clone(), h.close_reasons.clone()), (vec![c], vec![reason.to_string()]));
+}
+
+/// Spec (tune-ok): a value above the server's means "close the connection
+/// without attempting a negotiated close"; RabbitMQ 3.10 does so, and
+/// refuses frame_max 0 and one below 4096 the same way (with these texts
+/// in its log).
+#[test]
+fn tune_ok_outside_the_server_limits_drops_the_connection() {
+    let ok = ConnectionTuneOk { channel_max: 2047, frame_max: 131_072, heartbeat: 0 };
+    assert_tune_ok_dropped(
+        ConnectionTuneOk { frame_max: 1 << 20, ..ok },
+        "NOT_ALLOWED - negotiated frame_max = 1048576 is higher than the maximum allowed value (131072)",
+    );
+    assert_tune_ok_dropped(
+        ConnectionTuneOk { channel_max: 2048, ..ok },
+        "NOT_ALLOWED - negotiated channel_max = 2048 is higher than the maximum allowed value (2047)",
+    );
+    assert_tune_ok_dropped(
+        ConnectionTuneOk { frame_max: 0, ..ok },
+        "NOT_ALLOWED - negotiated frame_max = 0 is higher than the maximum allowed value (131072)",
+    );
+    assert_tune_ok_dropped(
+        ConnectionTuneOk { frame_max: 4095, ..ok },
+        "NOT_ALLOWED - negotiated frame_max = 4095 is lower than the minimum allowed value (4096)",
+    );
+}
+
+/// Spec (start-ok): a mechanism the server did not offer means "close the
+/// socket"; so does EXTERNAL, which is only offered with a client
+/// certificate.
+#[test]
+fn start_ok_with_an_unknown_mechanism_drops_the_connection() {
+    for mechanism in ["FOO", "EXTERNAL"] {
+        let mut h = Harness::new();
+        let c = h.raw_connect(true);
+        h.send_bytes(c, Bytes::from_static(&PROTOCOL_HEADER));
+        h.expect_method(c);
+        let response = Bytes::from_static(b"\0guest\0guest");
+        h.send(c, 0, ConnectionStartOk { mechanism: mechanism.into(), response, ..Default::default() });
+        assert!(h.nothing_pending(c), "{mechanism}: no connection.close");
+        assert_eq!(h.closed, vec![c]);
+        assert_eq!(h.close_reasons, [format!("COMMAND_INVALID - unknown authentication mechanism '{mechanism}'")]);
+    }
 }
 
 #[test]
@@ -128,7 +173,7 @@ fn opening_a_missing_vhost_is_530() {
     let c = h.raw_connect(true);
     start_ok(&mut h, c, b"\0guest\0guest", true);
     h.expect_method(c);
-    h.send(c, 0, ConnectionTuneOk { channel_max: 0, frame_max: 0, heartbeat: 0 });
+    h.send(c, 0, ConnectionTuneOk { channel_max: 2047, frame_max: 131_072, heartbeat: 0 });
     h.send(c, 0, ConnectionOpen { virtual_host: "nope".into(), ..Default::default() });
     let close = h.expect_connection_close(c, 530);
     assert_eq!(&*close.reply_text, "NOT_ALLOWED - vhost nope not found");

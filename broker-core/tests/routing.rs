@@ -105,6 +105,39 @@ fn headers_exchange_all_and_any() {
     assert_eq!(bodies(&mut h, c, "any"), ["report-only"]);
 }
 
+/// A headers binding's `x-match` must be a long string naming a mode;
+/// anything else is refused with 406 and RabbitMQ 3.10's texts, through
+/// queue.bind, exchange.bind (the source's type decides) and the
+/// management path alike. Other exchange types do not look at it.
+#[test]
+fn headers_bindings_with_a_bad_x_match_are_refused() {
+    let mut h = Harness::new();
+    let c = h.connect();
+    h.declare_queue(c, 1, "hq");
+    let x_match = |v: FieldValue| FieldTable::from([("x-match", v), ("k", FieldValue::str("v"))]);
+    let bad_value = "PRECONDITION_FAILED - Invalid x-match field value <<\"foo\">>; expected all, any, all-with-x, or any-with-x";
+    let bad_type = "PRECONDITION_FAILED - Invalid x-match field type signedint (value 5); expected longstr";
+    let bind_foo = QueueBind { queue: "hq".into(), exchange: "amq.headers".into(), arguments: x_match(FieldValue::str("foo")), ..Default::default() };
+    h.send(c, 1, bind_foo.clone());
+    let close = h.expect_channel_close(c, 1, 406);
+    assert_eq!((&*close.reply_text, close.class_id, close.method_id), (bad_value, 50, 20));
+    h.open_channel(c, 1);
+    h.send(c, 1, ExchangeBind { destination: "amq.direct".into(), source: "amq.match".into(), arguments: x_match(FieldValue::I32(5)), ..Default::default() });
+    let close = h.expect_channel_close(c, 1, 406);
+    assert_eq!((&*close.reply_text, close.class_id, close.method_id), (bad_type, 40, 30));
+    h.open_channel(c, 1);
+    let err = h.broker.execute("guest", "/", bind_foo.into()).unwrap_err();
+    assert_eq!((u16::from(err.code), err.text.as_str()), (406, bad_value));
+    assert!(h.broker.bindings(None).iter().all(|b| b.destination != "hq" || b.source.is_empty()), "nothing was bound");
+    // The four modes are fine; so is any x-match on another type.
+    for mode in ["all", "any", "all-with-x", "any-with-x"] {
+        h.bind(c, 1, "hq", "amq.headers", "", x_match(FieldValue::str(mode)));
+    }
+    h.bind(c, 1, "hq", "amq.direct", "", x_match(FieldValue::str("foo")));
+    h.send(c, 1, ExchangeBind { destination: "amq.topic".into(), source: "amq.fanout".into(), arguments: x_match(FieldValue::I32(5)), ..Default::default() });
+    assert_eq!(h.expect_method(c), (1, ExchangeBindOk {}.into()));
+}
+
 #[test]
 fn exchange_to_exchange_bindings_deliver_once_and_survive_loops() {
     let mut h = Harness::new();

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use broker_core::amqp::frame::{take_frame, write_body, write_content_header, write_method};
 use broker_core::amqp::method::*;
-use broker_core::amqp::{FieldTable, Frame, Method, PROTOCOL_HEADER};
+use broker_core::amqp::{FieldTable, FieldValue, Frame, Method, PROTOCOL_HEADER};
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{unique, Broker};
 
@@ -89,6 +89,14 @@ impl Raw {
             assert!(matches!(c.method(), (1, Method::ChannelOpenOk(_))));
         }
         c
+    }
+
+    /// From `Stage::Tuned`: tune-ok with this channel_max, open "/".
+    fn open_with_channel_max(&mut self, channel_max: u16) {
+        self.send_method(0, ConnectionTuneOk { channel_max, frame_max: self.frame_max, heartbeat: 0 });
+        self.send_method(0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
+        assert!(matches!(self.method(), (0, Method::ConnectionOpenOk(_))));
+        self.channel_max = channel_max;
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -406,6 +414,9 @@ const CASES: &[Case] = &[
         expect: Expect::Close(540, Some("NOT_IMPLEMENTED - immediate=true")),
         rabbit: None,
     },
+    // The spec: tune-ok above the server's limits means "close the
+    // connection without attempting a negotiated close"; RabbitMQ 3.10 does
+    // so (after a 3 s pause) for these and for frame_max 0 or below 4096.
     Case {
         name: "tune-ok with frame_max above the server's",
         stage: Stage::Tuned,
@@ -415,9 +426,86 @@ const CASES: &[Case] = &[
             c.send_method(0, ConnectionTuneOk { channel_max, frame_max, heartbeat: 0 });
             c.send_method(0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
         },
-        expect: Expect::Close(530, None),
-        // Before connection.open RabbitMQ closes without a word.
-        rabbit: Some(Expect::Eof),
+        expect: Expect::Eof,
+        rabbit: None,
+    },
+    Case {
+        name: "tune-ok with channel_max above the server's",
+        stage: Stage::Tuned,
+        input: |c| {
+            let (channel_max, frame_max) = (c.channel_max + 1, c.frame_max);
+            c.send_method(0, ConnectionTuneOk { channel_max, frame_max, heartbeat: 0 });
+            c.send_method(0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
+        },
+        expect: Expect::Eof,
+        rabbit: None,
+    },
+    Case {
+        name: "tune-ok with frame_max 0",
+        stage: Stage::Tuned,
+        input: |c| {
+            let channel_max = c.channel_max;
+            c.send_method(0, ConnectionTuneOk { channel_max, frame_max: 0, heartbeat: 0 });
+            c.send_method(0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
+        },
+        expect: Expect::Eof,
+        rabbit: None,
+    },
+    Case {
+        name: "tune-ok with frame_max below 4096",
+        stage: Stage::Tuned,
+        input: |c| {
+            let channel_max = c.channel_max;
+            c.send_method(0, ConnectionTuneOk { channel_max, frame_max: 4095, heartbeat: 0 });
+            c.send_method(0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
+        },
+        expect: Expect::Eof,
+        rabbit: None,
+    },
+    // The spec: an unknown mechanism means "close the socket"; RabbitMQ
+    // does (after its 3 s pause), even for a client that announced
+    // authentication_failure_close.
+    Case {
+        name: "start-ok with an unsupported mechanism",
+        stage: Stage::Started,
+        input: |c| {
+            let caps = FieldTable::from([("authentication_failure_close", FieldValue::Bool(true))]);
+            c.send_method(0, ConnectionStartOk {
+                client_properties: FieldTable::from([("capabilities", FieldValue::Table(caps))]),
+                mechanism: "NOT-A-MECHANISM".into(),
+                response: Bytes::from_static(b"\0guest\0guest"),
+                locale: "en_US".into(),
+            });
+        },
+        expect: Expect::Eof,
+        rabbit: None,
+    },
+    Case {
+        name: "channel.open once channel_max channels are open",
+        stage: Stage::Tuned,
+        input: |c| {
+            c.open_with_channel_max(2);
+            for ch in [1, 2] {
+                c.send_method(ch, ChannelOpen::default());
+                assert!(matches!(c.method(), (n, Method::ChannelOpenOk(_)) if n == ch));
+            }
+            c.send_method(3, ChannelOpen::default());
+        },
+        expect: Expect::Close(530, Some("NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)")),
+        rabbit: None,
+    },
+    Case {
+        name: "a frame on a channel above channel_max",
+        stage: Stage::Tuned,
+        input: |c| {
+            c.open_with_channel_max(10);
+            c.send(&method_bytes(11, QueueDeclare { queue: "x".into(), ..Default::default() }));
+        },
+        expect: Expect::Close(530, Some("NOT_ALLOWED - channel number 11 is above the negotiated channel_max (10)")),
+        // RabbitMQ limits how many channels are open, not their numbers:
+        // channel 11 is just one never opened. Warren keeps the spec's
+        // range (1..=channel_max).
+        rabbit: Some(Expect::Close(504, Some("CHANNEL_ERROR - expected 'channel.open'"))),
     },
     Case {
         name: "body-size above the max message size",

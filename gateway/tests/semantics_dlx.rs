@@ -201,6 +201,41 @@ async fn rejected_messages_keep_their_routing_key_and_repeat_deaths_count_up() {
     conn.close(200, s("bye")).await.ok();
 }
 
+/// Whatever the reason, a dead letter loses its `expiration` (so it does not
+/// expire again in the next queue) and x-death records it as
+/// `original-expiration`.
+#[tokio::test]
+async fn dead_letters_lose_their_expiration_to_x_death() {
+    let broker = Broker::start();
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    let src = unique("exp-src");
+    let dst = unique("exp-dst");
+    declare_q(&ch, &dst, FieldTable::default()).await;
+    declare_q(&ch, &src, ft(&[("x-dead-letter-exchange", ls("")), ("x-dead-letter-routing-key", ls(&dst))])).await;
+    let t0 = unix_now();
+    let props = BasicProperties::default().with_expiration(s("60000")).with_headers(ft(&[("a", int(1))]));
+    publish_acked(&ch, "", &src, b"rejected", props).await;
+    let m = get(&ch, &src, false).await.expect("rejected");
+    m.delivery.reject(BasicRejectOptions { requeue: false }).await.expect("reject");
+    let d = wait_get(&ch, &dst).await;
+    assert_eq!(body(&d), "rejected");
+    assert_eq!(d.properties.expiration(), &None);
+    assert_eq!(header(&d.properties, "a"), Some(&int(1)));
+    let deaths = x_death(&d.properties);
+    assert_eq!(deaths.len(), 1);
+    assert_death(&deaths[0], 1, "rejected", &src, "", &[&src], Some("60000"), t0);
+    assert_first_death(&d, "", &src, "rejected");
+
+    // Expired by its own TTL: the same.
+    publish_acked(&ch, "", &src, b"expired", BasicProperties::default().with_expiration(s("1"))).await;
+    let d = wait_get(&ch, &dst).await;
+    assert_eq!(body(&d), "expired");
+    assert_eq!(d.properties.expiration(), &None);
+    assert_death(&x_death(&d.properties)[0], 1, "expired", &src, "", &[&src], Some("1"), t0);
+    conn.close(200, s("bye")).await.ok();
+}
+
 #[tokio::test]
 async fn max_length_dead_letters_the_dropped_head_with_reason_maxlen() {
     let broker = Broker::start();

@@ -293,6 +293,46 @@ async fn headers_exchange_match_modes() {
     conn.close(200, s("bye")).await.ok();
 }
 
+/// `x-match` must be a long string naming one of the four modes: anything
+/// else is refused at bind time (406, RabbitMQ's texts, printed the Erlang
+/// way), for queue.bind and for exchange.bind from a headers exchange, and
+/// nothing is bound.
+#[tokio::test]
+async fn headers_bindings_with_a_bad_x_match_are_refused() {
+    let broker = Broker::start();
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    let ex = unique("headers-xm");
+    let q = unique("hdr-xm");
+    let ad = ExchangeDeclareOptions { auto_delete: true, ..Default::default() };
+    declare_exchange(&ch, &ex, ExchangeKind::Headers, ad, FieldTable::default()).await;
+    declare_q(&ch, &q, FieldTable::default()).await;
+    let x_match = |v: AMQPValue| ft(&[("x-match", v), ("format", ls("pdf"))]);
+    let cases = [
+        (ls("foo"), "Invalid x-match field value <<\"foo\">>; expected all, any, all-with-x, or any-with-x"),
+        (ls("ALL"), "Invalid x-match field value <<\"ALL\">>; expected all, any, all-with-x, or any-with-x"),
+        (ls(""), "Invalid x-match field value <<>>; expected all, any, all-with-x, or any-with-x"),
+        (int(5), "Invalid x-match field type signedint (value 5); expected longstr"),
+        (AMQPValue::Boolean(true), "Invalid x-match field type bool (value true); expected longstr"),
+        (AMQPValue::ByteArray(b"all".to_vec().into()), "Invalid x-match field type binary (value <<\"all\">>); expected longstr"),
+    ];
+    for (value, text) in cases {
+        let ch = channel(&conn).await;
+        let bound = ch.queue_bind(s(&q), s(&ex), s(""), QueueBindOptions::default(), x_match(value.clone()));
+        assert_eq!(expect_close("queue.bind", bound).await, (406, format!("PRECONDITION_FAILED - {text}")), "{value:?}");
+    }
+    let ch2 = channel(&conn).await;
+    let bound = ch2.exchange_bind(s("amq.direct"), s(&ex), s(""), ExchangeBindOptions::default(), x_match(ls("foo")));
+    assert_eq!(expect_close("exchange.bind", bound).await.0, 406);
+    // Nothing was bound: a matching message goes nowhere.
+    let props = BasicProperties::default().with_headers(ft(&[("format", ls("pdf"))]));
+    publish_acked(&ch, &ex, "", b"pdf", props).await;
+    assert_eq!(message_count(&ch, &q).await, 0);
+    // Another exchange type does not look at x-match.
+    bind(&ch, &q, "amq.direct", &q, x_match(ls("foo"))).await;
+    conn.close(200, s("bye")).await.ok();
+}
+
 // ---------------------------------------------------------------------------
 // Direct reply-to
 // ---------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 //! The AMQP 0-9-1 wire codec with RabbitMQ's extensions.
 //!
 //! Owns: frames ([`frame`]), the method table ([`method`]), field tables
-//! ([`table`]), basic properties ([`properties`]) and reply codes. It knows
+//! ([`table`]), basic properties ([`properties`]), reply codes, and how
+//! RabbitMQ's reply texts print field values ([`erlang`]). It knows
 //! nothing of connections or queues and never panics on peer input: every
 //! decode is bounds-checked and returns a [`DecodeError`].
 
+pub mod erlang;
 pub mod frame;
 pub mod method;
 pub mod properties;

@@ -93,7 +93,9 @@ fn republish(state: &mut State, dl: DeadLetter, now: u64) {
     };
     let mut props = original.decode_properties();
     let mut headers = props.headers.take().unwrap_or_default();
-    let original_expiration = if dl.reason == Reason::Expired { props.expiration.take() } else { None };
+    // Whatever the reason, the copy must not expire again on its own clock
+    // in the next queue: RabbitMQ moves `expiration` into x-death.
+    let original_expiration = props.expiration.take();
     // The CC keys count as routing keys in x-death; the header itself goes.
     let cc = match headers.remove("CC") {
         Some(FieldValue::Array(keys)) => keys,
@@ -132,52 +134,65 @@ fn republish(state: &mut State, dl: DeadLetter, now: u64) {
     queues::enqueue(state, &targets, message, now);
 }
 
-/// Adds this death to `x-death` (or counts it on the entry for the same
-/// queue and reason, moving that entry first) and sets the
-/// `x-first-death-*` headers once.
+/// Adds this death to `x-death` as RabbitMQ 3.10 does, field order
+/// included: the first death gets an entry in publish order (`count`,
+/// `reason`, `queue`, `time`, `exchange`, `routing-keys`, then
+/// `original-expiration`) and sets the `x-first-death-*` headers; a later
+/// one counts up the entry for the same queue and reason, or adds a new
+/// entry, either way sorted by key and moved first. An `x-death` that is
+/// not an array is replaced. The headers end up sorted by key.
 fn record_death(headers: &mut FieldTable, dl: &DeadLetter, msg: &Message, original_expiration: Option<ShortStr>, cc: Vec<FieldValue>, now: u64) {
-    let mut deaths = match headers.remove("x-death") {
-        Some(FieldValue::Array(a)) => a,
-        _ => Vec::new(),
-    };
-    let same = |d: &FieldValue| match d {
-        FieldValue::Table(t) => {
-            t.get("queue").and_then(FieldValue::as_str) == Some(&*dl.queue)
-                && t.get("reason").and_then(FieldValue::as_str) == Some(dl.reason.as_str())
-        }
-        _ => false,
-    };
-    if let Some(i) = deaths.iter().position(same) {
-        let mut entry = deaths.remove(i);
-        if let FieldValue::Table(t) = &mut entry {
-            let count = t.get("count").and_then(FieldValue::as_i64).unwrap_or(0);
-            t.insert("count", FieldValue::I64(count + 1));
-        }
-        deaths.insert(0, entry);
-    } else {
-        let mut death = FieldTable::from([
-            ("count", FieldValue::I64(1)),
-            ("reason", FieldValue::str(dl.reason.as_str())),
-            ("queue", FieldValue::str(&dl.queue)),
-            ("time", FieldValue::Timestamp(now / 1000)),
-            ("exchange", FieldValue::str(&msg.exchange)),
-            ("routing-keys", FieldValue::Array(core::iter::once(FieldValue::str(&msg.routing_key)).chain(cc).collect())),
-        ]);
-        if let Some(exp) = original_expiration {
-            death.insert("original-expiration", FieldValue::str(&exp));
-        }
-        deaths.insert(0, FieldValue::Table(death));
+    let mut death = FieldTable::from([
+        ("count", FieldValue::I64(1)),
+        ("reason", FieldValue::str(dl.reason.as_str())),
+        ("queue", FieldValue::str(&dl.queue)),
+        ("time", FieldValue::Timestamp(now / 1000)),
+        ("exchange", FieldValue::str(&msg.exchange)),
+        ("routing-keys", FieldValue::Array(core::iter::once(FieldValue::str(&msg.routing_key)).chain(cc).collect())),
+    ]);
+    if let Some(exp) = original_expiration {
+        death.insert("original-expiration", FieldValue::str(&exp));
     }
+    let deaths = match headers.remove("x-death") {
+        None => {
+            for (key, value) in [
+                ("x-first-death-reason", dl.reason.as_str()),
+                ("x-first-death-queue", &*dl.queue),
+                ("x-first-death-exchange", &*msg.exchange),
+            ] {
+                headers.insert(key, FieldValue::str(value));
+            }
+            vec![FieldValue::Table(death)]
+        }
+        Some(FieldValue::Array(prior)) => {
+            // Only tables count as entries; anything else in the array goes.
+            let mut others: Vec<FieldTable> =
+                prior.into_iter().filter_map(|d| if let FieldValue::Table(t) = d { Some(t) } else { None }).collect();
+            let same = |t: &FieldTable| {
+                t.get("queue").and_then(FieldValue::as_str) == Some(&*dl.queue)
+                    && t.get("reason").and_then(FieldValue::as_str) == Some(dl.reason.as_str())
+            };
+            let mut entry = match others.iter().position(same) {
+                Some(i) => {
+                    let mut t = others.remove(i);
+                    let count = t.get("count").and_then(FieldValue::as_i64).unwrap_or(0);
+                    t.insert("count", FieldValue::I64(count + 1));
+                    t
+                }
+                None => death,
+            };
+            sort_by_key(&mut entry);
+            core::iter::once(entry).chain(others).map(FieldValue::Table).collect()
+        }
+        Some(_) => vec![FieldValue::Table(death)],
+    };
     headers.insert("x-death", FieldValue::Array(deaths));
-    for (key, value) in [
-        ("x-first-death-exchange", &*msg.exchange),
-        ("x-first-death-queue", &*dl.queue),
-        ("x-first-death-reason", dl.reason.as_str()),
-    ] {
-        if headers.get(key).is_none() {
-            headers.insert(key, FieldValue::str(value));
-        }
-    }
+    sort_by_key(headers);
+}
+
+/// RabbitMQ keeps the tables it edits sorted by key (octet order).
+fn sort_by_key(t: &mut FieldTable) {
+    t.0.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
 }
 
 /// RabbitMQ's rule: dead-lettering to `queue` is a cycle if the message

@@ -103,6 +103,7 @@ fn route_frame(ctx: &mut Ctx, channel: u16, frame: Frame) -> Result<()> {
         _ if ctx.conn.state != ConnState::Open => Err(AmqpError::channel_error(format_args!(
             "frame on channel {channel} before the connection is open"
         ))),
+        _ if !class::channel::within_channel_max(ctx, channel) => Err(class::channel::above_channel_max(ctx, channel)),
         Frame::Method { method, .. } => handle_channel_method(ctx, channel, method),
         Frame::Header { header, .. } => handle_header(ctx, channel, header),
         Frame::Body { payload, .. } => handle_body(ctx, channel, payload),

@@ -5,14 +5,29 @@ use crate::amqp::Method;
 use crate::broker::{lifecycle, Ctx};
 use crate::error::{AmqpError, Result};
 
-pub(crate) fn open(ctx: &mut Ctx, channel: u16) -> Result<()> {
-    if channel > ctx.conn.channel_max {
-        return Err(AmqpError::channel_error(format_args!(
-            "channel {channel} is above the negotiated channel_max {}",
-            ctx.conn.channel_max
-        ))
-        .on((20, 10)));
+/// Whether `channel` may be used at all (0 is no limit). Channels above
+/// the limit can never be open: the check needs no lookup.
+pub(crate) fn within_channel_max(ctx: &Ctx, channel: u16) -> bool {
+    ctx.conn.channel_max == 0 || channel <= ctx.conn.channel_max
+}
+
+/// Any frame on a channel above the negotiated channel_max closes the
+/// connection with 530, not the 504 of a channel within range that was
+/// never opened. RabbitMQ 3.10 limits how many channels are open rather
+/// than their numbers: once `channel_max` are open, a frame on any other
+/// channel gets its 530 text here too; below that count it would accept a
+/// number above the limit, which Warren (like the spec) does not.
+pub(crate) fn above_channel_max(ctx: &Ctx, channel: u16) -> AmqpError {
+    let max = ctx.conn.channel_max;
+    let open = ctx.conn.channel_count();
+    if open >= usize::from(max) {
+        AmqpError::not_allowed(format_args!("number of channels opened ({open}) has reached the negotiated channel_max ({max})"))
+    } else {
+        AmqpError::not_allowed(format_args!("channel number {channel} is above the negotiated channel_max ({max})"))
     }
+}
+
+pub(crate) fn open(ctx: &mut Ctx, channel: u16) -> Result<()> {
     ctx.state.admit_channel(&ctx.conn.user).map_err(|e| e.on((20, 10)))?;
     ctx.state.count_channel(&ctx.conn.user, true);
     ctx.conn.open_channel(channel);

@@ -87,7 +87,7 @@ fn start_ok(ctx: &mut Ctx, m: ConnectionStartOk) -> Result<()> {
     ctx.conn.capabilities = ClientCapabilities::from_properties(&m.client_properties);
     ctx.conn.client_properties = m.client_properties;
     ctx.conn.mechanism = m.mechanism.clone();
-    if &*m.mechanism == "EXTERNAL" {
+    if &*m.mechanism == "EXTERNAL" && ctx.conn.certificate_user.is_some() {
         // The identity comes from the TLS layer; the user must exist.
         let user = ctx.conn.certificate_user.clone().filter(|u| ctx.state.users.contains_key(u));
         let Some(user) = user else { return refuse_login(ctx, "EXTERNAL") };
@@ -95,11 +95,8 @@ fn start_ok(ctx: &mut Ctx, m: ConnectionStartOk) -> Result<()> {
         return send_tune(ctx);
     }
     if !MECHANISMS.split(' ').any(|x| x == &*m.mechanism) {
-        return Err(AmqpError::access_refused(format_args!(
-            "unsupported authentication mechanism '{}'; supported: {MECHANISMS}",
-            m.mechanism
-        ))
-        .on((10, 11)));
+        let err = AmqpError::command_invalid(format_args!("unknown authentication mechanism '{}'", m.mechanism));
+        return drop_handshake(ctx, err.on((10, 11)));
     }
     let user = parse_response(&m.mechanism, &m.response).and_then(|cred| {
         let user = ctx.state.users.get(&cred.username)?;
@@ -145,25 +142,44 @@ fn refuse_login(ctx: &mut Ctx, mechanism: &str) -> Result<()> {
     Ok(())
 }
 
+/// A peer that breaks the handshake's rules is dropped without a
+/// connection.close: the spec says the server "MUST close the socket" for an
+/// unknown mechanism and "MUST close the connection without attempting a
+/// negotiated close" for tune-ok limits above its own. RabbitMQ 3.10 does
+/// the same for any handshake error before login succeeds, after a 3 s
+/// pause; Warren closes at once.
+fn drop_handshake(ctx: &mut Ctx, err: AmqpError) -> Result<()> {
+    lifecycle::finish(ctx.state, ctx.conn, err.text);
+    Ok(())
+}
+
+/// RabbitMQ's rule for a negotiated value: at least `min` unless 0, and
+/// within the server's `max` (0, "no limit", is not within it).
+fn check_negotiated(field: &str, min: u32, max: u32, value: u32) -> Result<()> {
+    let detail = |than: &str, bound: &str, limit: u32| {
+        AmqpError::not_allowed(format_args!("negotiated {field} = {value} is {than} than the {bound} allowed value ({limit})"))
+            .on((10, 31))
+    };
+    if value != 0 && value < min {
+        return Err(detail("lower", "minimum", min));
+    }
+    if max != 0 && (value == 0 || value > max) {
+        return Err(detail("higher", "maximum", max));
+    }
+    Ok(())
+}
+
 fn tune_ok(ctx: &mut Ctx, m: ConnectionTuneOk) -> Result<()> {
     let server_channels = ctx.config.channel_max;
     let server_frame = ctx.config.frame_max;
-    if m.channel_max > server_channels {
-        return Err(AmqpError::not_allowed(format_args!(
-            "negotiated channel_max = {} is higher than the maximum allowed value ({server_channels})",
-            m.channel_max
-        ))
-        .on((10, 31)));
+    // channel_max 0 is still taken to mean the server's (RabbitMQ refuses it too).
+    let channels = if m.channel_max == 0 { server_channels } else { m.channel_max };
+    let checked = check_negotiated("frame_max", FRAME_MIN_SIZE, server_frame, m.frame_max)
+        .and_then(|()| check_negotiated("channel_max", 1, server_channels.into(), channels.into()));
+    if let Err(err) = checked {
+        return drop_handshake(ctx, err);
     }
-    if m.frame_max != 0 && m.frame_max < FRAME_MIN_SIZE {
-        return Err(AmqpError::not_allowed(format_args!("frame_max={} < {FRAME_MIN_SIZE} min size", m.frame_max))
-            .on((10, 31)));
-    }
-    if m.frame_max > server_frame {
-        return Err(AmqpError::not_allowed(format_args!("frame_max={} > {server_frame} max size", m.frame_max))
-            .on((10, 31)));
-    }
-    ctx.conn.channel_max = if m.channel_max == 0 { server_channels } else { m.channel_max };
+    ctx.conn.channel_max = channels;
     ctx.conn.frame_max = if m.frame_max == 0 { server_frame } else { m.frame_max };
     ctx.conn.heartbeat = m.heartbeat;
     ctx.conn.state = ConnState::AwaitingOpen;

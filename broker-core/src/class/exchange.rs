@@ -132,6 +132,8 @@ fn endpoints(ctx: &mut Ctx, source: &ShortStr, destination: &ShortStr) -> Result
 pub(crate) fn bind(ctx: &mut Ctx, channel: u16, m: ExchangeBind) -> Result<()> {
     let (src, dst) = endpoints(ctx, &m.source, &m.destination)?;
     if let Some(x) = ctx.state.exchanges.get_mut(src) {
+        // The source's type judges the arguments, as in RabbitMQ.
+        x.validate_binding(&m.arguments)?;
         if x.bind(Destination::Exchange(dst), m.routing_key, m.arguments) {
             ctx.state.definitions_changed();
         }

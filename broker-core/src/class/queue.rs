@@ -182,6 +182,9 @@ fn binding_target(ctx: &mut Ctx, channel: u16, queue: ShortStr, exchange: &str, 
 
 pub(crate) fn bind(ctx: &mut Ctx, channel: u16, m: QueueBind) -> Result<()> {
     let (q, x, key) = binding_target(ctx, channel, m.queue, &m.exchange, m.routing_key)?;
+    if let Some(e) = ctx.state.exchanges.get(x) {
+        e.validate_binding(&m.arguments)?;
+    }
     let added = ctx
         .state
         .exchanges

@@ -2,10 +2,12 @@
 //! instead of the routing key. `x-match` picks the rule: `all` (the default)
 //! or `any` of the binding's arguments must be present and equal, ignoring
 //! arguments starting with `x-`; `all-with-x` and `any-with-x` include them.
-//! A void binding value matches on presence alone, as in RabbitMQ.
+//! A void binding value matches on presence alone, as in RabbitMQ. Any
+//! other `x-match` is refused at bind time, with RabbitMQ's texts.
 
 use super::Destination;
-use crate::amqp::{FieldTable, FieldValue};
+use crate::amqp::{erlang, FieldTable, FieldValue};
+use crate::error::{AmqpError, Result};
 
 #[derive(Default)]
 pub struct HeadersRoutes {
@@ -31,6 +33,24 @@ impl HeadersRoutes {
                 out.push(*dest);
             }
         }
+    }
+}
+
+/// RabbitMQ's check on a new binding: `x-match`, when given, must be a
+/// long string naming one of the four modes.
+pub fn validate_binding(args: &FieldTable) -> Result<()> {
+    match args.get("x-match") {
+        None => Ok(()),
+        Some(FieldValue::LongStr(s)) if matches!(&s[..], b"all" | b"any" | b"all-with-x" | b"any-with-x") => Ok(()),
+        Some(v @ FieldValue::LongStr(_)) => Err(AmqpError::precondition_failed(format_args!(
+            "Invalid x-match field value {}; expected all, any, all-with-x, or any-with-x",
+            erlang::term(v)
+        ))),
+        Some(v) => Err(AmqpError::precondition_failed(format_args!(
+            "Invalid x-match field type {} (value {}); expected longstr",
+            erlang::type_name(v),
+            erlang::term(v)
+        ))),
     }
 }
 
@@ -80,6 +100,21 @@ mod tests {
             t.insert(k, v.clone());
         }
         t
+    }
+
+    #[test]
+    fn x_match_must_name_a_mode() {
+        for mode in ["all", "any", "all-with-x", "any-with-x"] {
+            assert_eq!(validate_binding(&t(&[("x-match", FieldValue::str(mode))])), Ok(()));
+        }
+        assert_eq!(validate_binding(&t(&[("k", FieldValue::str("v"))])), Ok(()));
+        let refused = |v: FieldValue| validate_binding(&t(&[("x-match", v)])).unwrap_err();
+        let e = refused(FieldValue::str("ALL"));
+        assert_eq!((u16::from(e.code), e.text.as_str()), (406, "PRECONDITION_FAILED - Invalid x-match field value <<\"ALL\">>; expected all, any, all-with-x, or any-with-x"));
+        let e = refused(FieldValue::I32(5));
+        assert_eq!(e.text, "PRECONDITION_FAILED - Invalid x-match field type signedint (value 5); expected longstr");
+        let e = refused(FieldValue::Bytes(bytes::Bytes::from_static(b"all")));
+        assert_eq!(e.text, "PRECONDITION_FAILED - Invalid x-match field type binary (value <<\"all\">>); expected longstr");
     }
 
     #[test]

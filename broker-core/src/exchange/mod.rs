@@ -109,6 +109,15 @@ impl Exchange {
         }
     }
 
+    /// The type's own check on a new binding's arguments (only headers
+    /// exchanges have one: `x-match`).
+    pub fn validate_binding(&self, args: &FieldTable) -> crate::error::Result<()> {
+        match self.kind {
+            ExchangeKind::Headers => headers::validate_binding(args),
+            ExchangeKind::Direct | ExchangeKind::Fanout | ExchangeKind::Topic => Ok(()),
+        }
+    }
+
     /// Adds a binding; `false` if an identical one exists (binding is idempotent).
     pub fn bind(&mut self, dest: Destination, key: ShortStr, args: FieldTable) -> bool {
         let entry = self.bindings.entry((dest, key.clone())).or_default();

@@ -181,27 +181,7 @@ fn unacceptable(v: &FieldValue) -> String {
 }
 
 /// RabbitMQ's names for field types, as they appear in error texts.
-pub fn type_name_of(v: &FieldValue) -> &'static str {
-    match v.tag() {
-        b't' => "bool",
-        b'b' => "byte",
-        b'B' => "unsignedbyte",
-        b's' => "short",
-        b'u' => "unsignedshort",
-        b'I' => "signedint",
-        b'i' => "unsignedint",
-        b'l' => "long",
-        b'f' => "float",
-        b'd' => "double",
-        b'D' => "decimal",
-        b'S' => "longstr",
-        b'A' => "array",
-        b'T' => "timestamp",
-        b'F' => "table",
-        b'V' => "void",
-        _ => "binary",
-    }
-}
+pub use crate::amqp::erlang::type_name as type_name_of;
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,8 @@ pub struct Harness {
     pub now: u64,
     inboxes: HashMap<ConnectionId, (BytesMut, VecDeque<Frame>)>,
     pub closed: Vec<ConnectionId>,
+    /// Why each connection in `closed` ended, in the same order.
+    pub close_reasons: Vec<String>,
     /// Events other than `Closed`, in order.
     pub events: Vec<Event>,
     /// When false, output handed out by the broker is not reported written.
@@ -37,7 +39,7 @@ impl Harness {
     }
 
     pub fn with_config(config: Config) -> Self {
-        Harness { broker: Broker::new(config, 1_000_000), now: 1_000_000, inboxes: HashMap::new(), closed: vec![], events: vec![], auto_written: true }
+        Harness { broker: Broker::new(config, 1_000_000), now: 1_000_000, inboxes: HashMap::new(), closed: vec![], close_reasons: vec![], events: vec![], auto_written: true }
     }
 
     pub fn raw_connect(&mut self, loopback: bool) -> ConnectionId {
@@ -138,7 +140,10 @@ impl Harness {
         }
         while let Some(e) = self.broker.poll_event() {
             match e {
-                Event::Closed { connection, .. } => self.closed.push(connection),
+                Event::Closed { connection, reason } => {
+                    self.closed.push(connection);
+                    self.close_reasons.push(reason);
+                }
                 other => self.events.push(other),
             }
         }
