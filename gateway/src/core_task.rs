@@ -135,6 +135,11 @@ pub async fn run(mut broker: Broker, mut services: Services, receiver: CoreRecei
     let mut durable_rx = services.durable.as_ref().map(Durable::subscribe);
     let mut saved = SavedDefinitions { version: broker.definitions_version(), text: Vec::new() };
     let mut readings = services.monitor.take();
+    if let Some(rx) = readings.as_mut() {
+        // An alarm that holds at start is in force before the first client.
+        let r = *rx.borrow_and_update();
+        apply_alarms(&mut broker, &r);
+    }
     let mut result = Ok(());
     loop {
         let deadline = broker.poll_timeout();
@@ -162,16 +167,7 @@ pub async fn run(mut broker: Broker, mut services: Services, receiver: CoreRecei
                     result = Err(e);
                 }
             }
-            r = changed(&mut readings) => {
-                if broker.alarms().contains(&Alarm::Memory) != r.memory {
-                    tracing::warn!("memory alarm {}", if r.memory { "set" } else { "cleared" });
-                    broker.set_alarm(Alarm::Memory, r.memory);
-                }
-                if broker.alarms().contains(&Alarm::Disk) != r.disk {
-                    tracing::warn!("disk alarm {}", if r.disk { "set" } else { "cleared" });
-                    broker.set_alarm(Alarm::Disk, r.disk);
-                }
-            }
+            r = changed(&mut readings) => apply_alarms(&mut broker, &r),
             _ = shutdown.changed() => break,
         }
         // Write completions that arrived meanwhile free delivery credit now.
@@ -244,6 +240,16 @@ fn on_durable(broker: &mut Broker, services: &mut Services, d: Durability) -> Re
         broker.handle_persisted(ticket);
     }
     Ok(())
+}
+
+/// Raises or clears the resource alarms a measurement calls for.
+fn apply_alarms(broker: &mut Broker, r: &Reading) {
+    for (alarm, active, what) in [(Alarm::Memory, r.memory_alarm, "memory"), (Alarm::Disk, r.disk_alarm, "disk")] {
+        if broker.alarms().contains(&alarm) != active {
+            tracing::warn!("{what} alarm {}", if active { "set" } else { "cleared" });
+            broker.set_alarm(alarm, active);
+        }
+    }
 }
 
 /// The next value on a watch channel, or never if there is none.

@@ -141,6 +141,11 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// How long a health check waits for the core before it fails (503). The
+/// core answers management calls in milliseconds; seconds of silence mean
+/// it is stuck.
+const HEALTH_CHECK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// RabbitMQ refuses a `max_message_size` above 512 MiB.
 const MAX_MESSAGE_SIZE_CEILING: u64 = 512 * 1024 * 1024;
 
@@ -228,8 +233,9 @@ async fn run(args: Args) -> Result<(), String> {
     if restored > 0 {
         tracing::info!("recovered {restored} messages");
     }
-    let monitor = resources::Monitor::new(limits, data.path().to_path_buf());
-    let services = core_task::Services { durable: Some(durable), data: Some(data), monitor: Some(monitor.spawn(std::time::Duration::from_millis(500))) };
+    let readings = resources::Monitor::new(limits, data.path().to_path_buf()).spawn(std::time::Duration::from_millis(500));
+    let services = core_task::Services { durable: Some(durable), data: Some(data), monitor: Some(readings.clone()) };
+    let node = broker.config().cluster_name.clone();
 
     let (input_tx, input_rx) = core_task::channels();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -253,7 +259,14 @@ async fn run(args: Args) -> Result<(), String> {
     if !http_listeners.is_empty() && !args.www_dir.is_dir() {
         tracing::info!("no static files: {} is not a directory", args.www_dir.display());
     }
-    let api = http::api::Context { core: handle.clone(), listeners: api_listeners, started: std::time::Instant::now() };
+    let api = http::api::Context {
+        core: handle.clone(),
+        listeners: api_listeners,
+        started: std::time::Instant::now(),
+        node,
+        resources: readings.clone(),
+        health_deadline: HEALTH_CHECK_DEADLINE,
+    };
     let router = http::router(input_tx.clone(), &args.www_dir, api);
     for l in http_listeners {
         let addr = l.local_addr().map_err(|e| e.to_string())?;
@@ -269,7 +282,7 @@ async fn run(args: Args) -> Result<(), String> {
             tokio::spawn(http::serve_tls(l, tls.clone(), router.clone(), shutdown_rx.clone()));
         }
     }
-    let metrics = metrics::router(handle);
+    let metrics = metrics::router(handle, readings);
     for l in prometheus_listeners {
         let addr = l.local_addr().map_err(|e| e.to_string())?;
         println!("warren: Prometheus listening on {addr}");

@@ -11,7 +11,9 @@
 //! `rabbitmq_channel_*_total` counters are broker-wide totals,
 //! where RabbitMQ sums its open channels' counters (so its totals drop when
 //! channels close; `rate()` over Warren's is the steadier for it). Erlang
-//! VM metrics and the memory and disk watermarks do not exist here.
+//! VM metrics do not exist here. The resource alarms and the memory and
+//! disk figures come from the resource monitor's latest reading; as in
+//! RabbitMQ 3.10, the `rabbitmq_alarms_*` series are on `/metrics` only.
 
 use std::fmt::Write;
 
@@ -23,34 +25,46 @@ use axum::Router;
 use broker_core::management::info::{ChannelInfo, ConnectionInfo, Overview, QueueInfo};
 
 use crate::core_task::CoreHandle;
+use crate::resources::Reading;
 
 /// The RabbitMQ version whose metric names these follow.
 const RABBITMQ_COMPAT_VERSION: &str = "3.10.8";
 
-pub fn router(core: CoreHandle) -> Router {
+/// What the metrics handlers read: the core, and the resource monitor's
+/// latest reading.
+#[derive(Clone)]
+struct Sources {
+    core: CoreHandle,
+    resources: tokio::sync::watch::Receiver<Reading>,
+}
+
+pub fn router(core: CoreHandle, resources: tokio::sync::watch::Receiver<Reading>) -> Router {
     Router::new()
         .route("/metrics", get(aggregated))
         .route("/metrics/per-object", get(per_object))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
-        .with_state(core)
+        .with_state(Sources { core, resources })
 }
 
-async fn aggregated(State(core): State<CoreHandle>) -> Response {
-    respond(&core, false).await
+async fn aggregated(State(sources): State<Sources>) -> Response {
+    respond(&sources, false).await
 }
 
-async fn per_object(State(core): State<CoreHandle>) -> Response {
-    respond(&core, true).await
+async fn per_object(State(sources): State<Sources>) -> Response {
+    respond(&sources, true).await
 }
 
-async fn respond(core: &CoreHandle, per_object: bool) -> Response {
-    let snapshot = core
-        .call(|b| Snapshot {
+async fn respond(sources: &Sources, per_object: bool) -> Response {
+    let resources = *sources.resources.borrow();
+    let snapshot = sources
+        .core
+        .call(move |b| Snapshot {
             overview: b.overview(),
             queues: b.queues(None),
             channels: b.channels(),
             connections: b.connections(),
             cluster: b.config().cluster_name.clone(),
+            resources,
         })
         .await;
     let Ok(snapshot) = snapshot else {
@@ -69,6 +83,8 @@ pub struct Snapshot {
     pub channels: Vec<ChannelInfo>,
     pub connections: Vec<ConnectionInfo>,
     pub cluster: String,
+    /// Not from the core: the resource monitor's reading.
+    pub resources: Reading,
 }
 
 /// Resident memory of this process, from /proc (0 where there is none).
@@ -169,6 +185,17 @@ pub fn render(snap: &Snapshot, per_object: bool) -> String {
         &[("rabbitmq_node", cluster), ("rabbitmq_cluster", cluster), ("rabbitmq_cluster_permanent_id", cluster)],
         1,
     );
+    let r = &snap.resources;
+    if !per_object {
+        for (name, help, on) in [
+            ("rabbitmq_alarms_file_descriptor_limit", "is 1 if file descriptor limit alarm is in effect", false),
+            ("rabbitmq_alarms_free_disk_space_watermark", "is 1 if free disk space watermark alarm is in effect", r.disk_alarm),
+            ("rabbitmq_alarms_memory_used_watermark", "is 1 if VM memory watermark alarm is in effect", r.memory_alarm),
+        ] {
+            out.family(name, "untyped", help);
+            out.sample(name, &[], u8::from(on));
+        }
+    }
     for (name, help, value) in [
         ("rabbitmq_connections", "Connections currently open", o.connections),
         ("rabbitmq_channels", "Channels currently open", o.channels),
@@ -195,6 +222,9 @@ pub fn render(snap: &Snapshot, per_object: bool) -> String {
         ("rabbitmq_process_open_tcp_sockets", "Open TCP sockets", snap.connections.len() as u64),
         ("rabbitmq_process_max_tcp_sockets", "Open TCP sockets limit", max_fds),
         ("rabbitmq_process_resident_memory_bytes", "Memory used in bytes", resident_bytes()),
+        ("rabbitmq_disk_space_available_bytes", "Disk space available in bytes", r.disk_free),
+        ("rabbitmq_resident_memory_limit_bytes", "Memory high watermark in bytes", r.limits.memory_high_watermark),
+        ("rabbitmq_disk_space_available_limit_bytes", "Free disk space low watermark in bytes", r.limits.disk_free_limit),
     ] {
         out.family(name, "gauge", help);
         out.sample(name, &[], value);

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 /// Limits, in octets.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Limits {
     pub memory_high_watermark: u64,
     pub disk_free_limit: u64,
@@ -39,11 +39,18 @@ pub fn free_disk(path: &Path) -> Option<u64> {
     (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }
 
-/// The alarms in force after one measurement.
+/// One measurement: what was measured, against which limits, and the
+/// alarms in force. The core acts on the alarms; the HTTP API and the
+/// metrics show the rest (they read the latest one, never the core).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Reading {
-    pub memory: bool,
-    pub disk: bool,
+    /// Resident set size, in octets (0 if it cannot be measured).
+    pub memory_used: u64,
+    /// Free space under the data directory, in octets (0 if unknown).
+    pub disk_free: u64,
+    pub limits: Limits,
+    pub memory_alarm: bool,
+    pub disk_alarm: bool,
 }
 
 pub struct Monitor {
@@ -56,38 +63,44 @@ impl Monitor {
         Monitor { limits, data_dir }
     }
 
-    /// Measures every `interval` on a thread of its own (trimming a large
-    /// heap can take longer than the core may stall) until the receiver is
-    /// dropped; the receiver sees each change.
+    /// Measures once now (so the first value is real: an alarm that holds
+    /// at start is in force before the broker is ready), then every
+    /// `interval` on a thread of its own (trimming a large heap can take
+    /// longer than the core may stall) until every receiver is dropped.
+    /// Receivers see every measurement, not only alarm changes.
     pub fn spawn(self, interval: std::time::Duration) -> tokio::sync::watch::Receiver<Reading> {
-        let (tx, rx) = tokio::sync::watch::channel(Reading::default());
+        let (tx, rx) = tokio::sync::watch::channel(self.measure());
         std::thread::Builder::new()
             .name("warren-monitor".into())
-            .spawn(move || {
-                while !tx.is_closed() {
-                    let r = self.measure();
-                    tx.send_if_modified(|old| std::mem::replace(old, r) != r);
-                    std::thread::sleep(interval);
+            .spawn(move || loop {
+                std::thread::sleep(interval);
+                if tx.is_closed() {
+                    break;
                 }
+                tx.send_replace(self.measure());
             })
             .expect("spawn the resource monitor thread");
         rx
     }
 
     pub fn measure(&self) -> Reading {
-        let over = |m: u64| m > self.limits.memory_high_watermark;
-        let mut memory = resident_memory().is_some_and(over);
-        if memory {
+        let limits = self.limits;
+        let mut memory_used = resident_memory().unwrap_or(0);
+        if memory_used > limits.memory_high_watermark {
             // glibc keeps freed memory mapped: without handing it back, RSS
             // would stay above the watermark after the queues drained, and
             // the alarm would never clear.
             // SAFETY: malloc_trim only releases free heap memory.
             unsafe { libc::malloc_trim(0) };
-            memory = resident_memory().is_some_and(over);
+            memory_used = resident_memory().unwrap_or(0);
         }
+        let disk_free = free_disk(&self.data_dir);
         Reading {
-            memory,
-            disk: free_disk(&self.data_dir).is_some_and(|f| f < self.limits.disk_free_limit),
+            memory_used,
+            disk_free: disk_free.unwrap_or(0),
+            limits,
+            memory_alarm: memory_used > limits.memory_high_watermark,
+            disk_alarm: disk_free.is_some_and(|f| f < limits.disk_free_limit),
         }
     }
 }

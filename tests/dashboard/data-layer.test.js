@@ -42,6 +42,24 @@ test('api: paths are percent-encoded, auth is basic, errors carry RabbitMQ reaso
   assert.equal(calls[2].method, 'DELETE');
 });
 
+test('api: alarms come from the alarms health check, whose 503 lists them', async () => {
+  const alarms = [{ node: 'warren@localhost', resource: 'disk space' }];
+  const { fetch, calls } = fakeFetch([
+    [200, '{"status":"ok"}'],
+    [503, JSON.stringify({ status: 'failed', reason: 'There are alarms in effect in the cluster', alarms })],
+    [503, '{"status":"failed","reason":"The broker did not answer within 5000 ms"}'],
+  ]);
+  const api = new Api({ user: 'guest', password: 'guest', base: 'http://h/api', fetch });
+  assert.deepEqual(await api.alarms(), []);
+  assert.equal(calls[0].url, 'http://h/api/health/checks/alarms');
+  assert.deepEqual(await api.alarms(), alarms);
+  // A failure that lists no alarms is an error, not "no alarm".
+  const err = await api.alarms().catch((e) => e);
+  assert.ok(err instanceof ApiError);
+  assert.equal(err.status, 503);
+  assert.match(err.message, /did not answer/);
+});
+
 test('rates: the API rate when given, else counter deltas; never negative', () => {
   assert.equal(rateOf({ publish: 10, publish_details: { rate: 2.5 } }, 'publish'), 2.5);
   const prev = { t: 1000, stats: { ack: 10 } };

@@ -4,11 +4,13 @@
 
 /** An API failure: HTTP status plus RabbitMQ's `{error, reason}` body. */
 export class ApiError extends Error {
-  constructor(status, error, reason) {
+  constructor(status, error, reason, body = null) {
     super(reason || error || `HTTP ${status}`);
     this.status = status;
     this.error = error;
     this.reason = reason;
+    /** The parsed JSON body, if any (a failed health check's details). */
+    this.body = body;
   }
 }
 
@@ -63,7 +65,7 @@ export class Api {
         if (res.ok) throw new ApiError(res.status, 'bad_response', `not JSON: ${text.slice(0, 120)}`);
       }
     }
-    if (!res.ok) throw new ApiError(res.status, json?.error, json?.reason || text.slice(0, 200) || res.statusText);
+    if (!res.ok) throw new ApiError(res.status, json?.error, json?.reason || text.slice(0, 200) || res.statusText, json);
     return json;
   }
 
@@ -71,6 +73,20 @@ export class Api {
 
   whoami() { return this.get('whoami'); }
   overview() { return this.get('overview'); }
+  /**
+   * The resource alarms in force, `[{node, resource}]` (`[]` when none),
+   * from the alarms health check, which any management user may call: it
+   * answers 503 with the list while an alarm is in force.
+   */
+  async alarms() {
+    try {
+      await this.get('health/checks/alarms');
+      return [];
+    } catch (e) {
+      if (e.status === 503 && Array.isArray(e.body?.alarms)) return e.body.alarms;
+      throw e;
+    }
+  }
   /** All objects of a kind, optionally in one vhost; `columns` picks fields. */
   list(kind, vhost, { columns } = {}) {
     const q = columns ? `?columns=${columns.map(encodeURIComponent).join(',')}` : '';

@@ -39,6 +39,8 @@ export function mountDashboard(root, { source, user, onLogout, onUnauthorized })
   const store = new Store(source, { interval });
   let vhostFilter = pref('vhost', '');
   const untrackVhosts = store.track(...list('vhosts'));
+  // For the alarm banner; a source without alarms (the playground) has none.
+  const untrackAlarms = store.track('alarms', (s) => (s.alarms ? s.alarms() : []));
   const vhosts = () => (store.data('vhosts') || []).map((v) => v.name).sort();
   const ctx = {
     api: source,
@@ -89,6 +91,7 @@ export function mountDashboard(root, { source, user, onLogout, onUnauthorized })
       unsubscribe();
       unError();
       untrackVhosts();
+      untrackAlarms();
       current?.destroy?.();
       store.stop();
     },

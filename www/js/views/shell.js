@@ -1,5 +1,6 @@
 // The page frame: navigation with live counts, vhost filter, refresh
-// interval, the signed-in user and log out.
+// interval, the signed-in user and log out, and a banner while a resource
+// alarm is in force.
 
 import { h, replace, select } from '../dom.js';
 import { num } from '../format.js';
@@ -29,6 +30,7 @@ export class Shell {
     this.onVhost = opts.onVhost;
     this.main = h('main', { class: 'content', id: 'content' });
     this.status = h('span', { class: 'conn-status', title: 'API status' });
+    this.alarm = h('div', { class: 'alarm-banner', role: 'alert', hidden: true });
     const nav = h('nav', { class: 'nav' }, NAV.map(([view, label]) => {
       const badge = h('span', { class: 'badge' });
       const a = h('a', { href: href(view), dataset: { view } }, label, badge);
@@ -46,6 +48,7 @@ export class Shell {
           this.status,
           h('span', { class: 'user' }, opts.user),
           h('button', { type: 'button', class: 'link', onclick: opts.onLogout }, 'Log out'))),
+      this.alarm,
       this.main);
   }
 
@@ -66,11 +69,23 @@ export class Shell {
     const err = store.entry('overview')?.error;
     this.status.className = `conn-status ${err ? 'down' : 'up'}`;
     this.status.title = err ? `API error: ${err.message}` : 'API reachable';
+    this.showAlarms(store.data('alarms') || []);
     const names = vhosts.join('\u0000');
     if (this.vhostSelect.dataset.names !== names) {
       this.vhostSelect.dataset.names = names;
       replace(this.vhostSelect, select({ 'aria-label': 'Virtual host filter', class: 'vhost', onchange: (e) => { this.vhost = e.target.value; this.onVhost(e.target.value); } },
         [['', 'All virtual hosts'], ...vhosts], this.vhost));
     }
+  }
+
+  /** alarms: [{node, resource}] as the alarms health check lists them. */
+  showAlarms(alarms) {
+    const resources = [...new Set(alarms.map((a) => a.resource))].sort();
+    const key = resources.join(',');
+    if (this.alarm.dataset.alarms === key) return;
+    this.alarm.dataset.alarms = key;
+    this.alarm.hidden = resources.length === 0;
+    this.alarm.textContent = resources.length === 0 ? ''
+      : `Resource alarm in force: ${resources.join(' and ')}. Connections that publish are blocked until it clears.`;
   }
 }

@@ -116,9 +116,19 @@ fn strip_code(text: &str) -> &str {
     text.split_once(" - ").map_or(text, |(_, rest)| rest)
 }
 
+/// The `error` of an API error caused by the core task being gone.
+const CORE_GONE: &str = "service_unavailable";
+
 impl From<CoreGone> for ApiError {
     fn from(_: CoreGone) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "broker is shutting down")
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, CORE_GONE, "broker is shutting down")
+    }
+}
+
+impl ApiError {
+    /// Whether the core task was gone (health checks then fail instead).
+    pub fn is_core_gone(&self) -> bool {
+        self.error == CORE_GONE
     }
 }
 

@@ -35,11 +35,14 @@ mod vhosts;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::{any, get, post};
 use axum::Router;
+use tokio::sync::watch;
 
 use crate::core_task::CoreHandle;
+use crate::resources::Reading;
 pub use error::ApiError;
 
 /// A listener of this gateway, as `/api/overview` lists it.
@@ -56,6 +59,14 @@ pub struct Context {
     pub listeners: Vec<Listener>,
     /// When the gateway started (a node's `uptime`).
     pub started: std::time::Instant,
+    /// The node's name (the broker's cluster name, fixed at start), for
+    /// health checks that must answer when the core does not.
+    pub node: String,
+    /// The resource monitor's latest measurement: memory and disk figures,
+    /// limits and alarms, read without asking the core.
+    pub resources: watch::Receiver<Reading>,
+    /// How long a health check waits for the core before it fails.
+    pub health_deadline: Duration,
 }
 
 type Ctx = axum::extract::State<Arc<Context>>;
@@ -71,10 +82,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>(context: Context) -> Router<S> {
         .route("/api/whoami", get(overview::whoami))
         .route("/api/nodes", get(nodes::list))
         .route("/api/nodes/{name}", get(nodes::show))
-        .route("/api/health/checks/alarms", get(nodes::ok))
-        .route("/api/health/checks/local-alarms", get(nodes::ok))
-        .route("/api/health/checks/virtual-hosts", get(nodes::ok))
-        .route("/api/healthchecks/node", get(nodes::ok))
+        .route("/api/health/checks/alarms", get(nodes::alarms))
+        .route("/api/health/checks/local-alarms", get(nodes::local_alarms))
+        .route("/api/health/checks/virtual-hosts", get(nodes::virtual_hosts))
+        .route("/api/healthchecks/node", get(nodes::node_check))
         .route("/api/aliveness-test/{vhost}", get(nodes::aliveness))
         .route("/api/vhosts", get(vhosts::list))
         .route("/api/vhosts/{vhost}", get(vhosts::show).put(vhosts::put).delete(vhosts::delete))
