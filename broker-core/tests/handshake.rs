@@ -257,6 +257,36 @@ fn client_close_gets_close_ok_and_frees_exclusive_queues() {
     assert_eq!(h.expect_method(c), (0, ConnectionCloseOk {}.into()));
     assert_eq!(h.closed, vec![c]);
     assert!(h.broker.queue_counts("/", "mine").is_none());
+    // The driver waits for the client to close its side (it may still be
+    // writing), at most 30 s without heartbeats, as RabbitMQ does.
+    assert_eq!(h.close_lingers, [30_000]);
+}
+
+#[test]
+fn after_close_ok_the_driver_lingers_for_the_heartbeat_timeout() {
+    let mut h = Harness::new();
+    let c = h.connect_with(&[], 5);
+    h.send(c, 0, ConnectionClose { reply_code: 200, reply_text: "bye".into(), ..Default::default() });
+    assert_eq!(h.expect_method(c), (0, ConnectionCloseOk {}.into()));
+    assert_eq!((h.closed.clone(), h.close_lingers.clone()), (vec![c], vec![5_000]));
+}
+
+#[test]
+fn after_the_brokers_close_only_close_and_close_ok_count() {
+    // A hard error: Warren sends connection.close, discards everything but
+    // close-ok, then closes at once (no linger: the peer is done).
+    let mut h = Harness::new();
+    let c = h.connect();
+    h.send(c, 0, ConnectionTune::default());
+    let _ = h.expect_connection_close(c, 503);
+    h.send(c, 1, QueueDeclare { queue: "ignored".into(), ..Default::default() });
+    h.publish(c, 1, "", "ignored", b"x");
+    h.send(c, 5, ChannelOpen::default());
+    assert!(h.nothing_pending(c), "frames after our close are discarded");
+    assert!(h.closed.is_empty());
+    h.send(c, 0, ConnectionCloseOk {});
+    assert_eq!((h.closed.clone(), h.close_lingers.clone()), (vec![c], vec![0]));
+    assert!(h.broker.queue_counts("/", "ignored").is_none());
 }
 
 #[test]

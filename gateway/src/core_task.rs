@@ -20,14 +20,17 @@ use crate::store::{definitions, DataDir, Durability};
 
 /// What connection tasks tell the core.
 pub enum Input {
-    /// A new connection: where its output goes, and a switch the core flips
-    /// to stop and resume reading from it (resource alarms).
+    /// A new connection: where its output goes, a switch the core flips to
+    /// stop and resume reading from it (resource alarms), and where it is
+    /// told how long to linger once finished (see `Event::Closed`; a
+    /// transport with a closing handshake of its own passes `None`).
     /// `certificate_user` is the CN of a verified TLS client certificate: the
     /// connection then offers EXTERNAL and logs in as that user.
     Connected {
         peer: PeerInfo,
         writer: mpsc::UnboundedSender<Bytes>,
         pause: watch::Sender<bool>,
+        linger: Option<oneshot::Sender<std::time::Duration>>,
         reply: oneshot::Sender<ConnectionId>,
         certificate_user: Option<String>,
     },
@@ -121,6 +124,7 @@ pub struct Services {
 struct Io {
     writer: mpsc::UnboundedSender<Bytes>,
     pause: watch::Sender<bool>,
+    linger: Option<oneshot::Sender<std::time::Duration>>,
 }
 
 type Conns = FxHashMap<ConnectionId, Io>;
@@ -265,12 +269,12 @@ async fn changed<T: Clone>(rx: &mut Option<watch::Receiver<T>>) -> T {
 
 fn handle_input(broker: &mut Broker, conns: &mut Conns, input: Input) {
     match input {
-        Input::Connected { peer, writer, pause, reply, certificate_user } => {
+        Input::Connected { peer, writer, pause, linger, reply, certificate_user } => {
             let id = broker.handle_connect(now_ms(), peer);
             if let Some(user) = certificate_user {
                 broker.set_certificate_user(id, user);
             }
-            conns.insert(id, Io { writer, pause });
+            conns.insert(id, Io { writer, pause, linger });
             let _ = reply.send(id);
         }
         Input::Data { connection, data, credit } => {
@@ -299,12 +303,15 @@ fn drain_output(broker: &mut Broker, conns: &mut Conns) {
     }
     while let Some(event) = broker.poll_event() {
         match event {
-            Event::Closed { connection, reason } => {
+            Event::Closed { connection, reason, linger_ms } => {
                 if !reason.is_empty() {
                     tracing::info!(connection = connection.as_u64(), "closing connection: {reason}");
                 }
-                // The writer flushes what it was given, then closes the socket.
-                conns.remove(&connection);
+                // The writer flushes what it was given, lingers if told to,
+                // then closes the socket.
+                if let Some(linger) = conns.remove(&connection).and_then(|io| io.linger) {
+                    let _ = linger.send(std::time::Duration::from_millis(linger_ms));
+                }
             }
             Event::PauseReading { connection } | Event::ResumeReading { connection } => {
                 if let Some(io) = conns.get(&connection) {

@@ -4,7 +4,9 @@
 
 use std::net::SocketAddr;
 
-use broker_core::{PeerInfo, Transport};
+use std::time::Duration;
+
+use broker_core::{ConnectionId, PeerInfo, Transport};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -68,7 +70,7 @@ where
     run(rd, wr, peer, local, certificate_user, core).await;
 }
 
-async fn run<R, W>(mut rd: R, wr: W, peer: SocketAddr, local: Option<SocketAddr>, certificate_user: Option<String>, core: CoreSender)
+async fn run<R, W>(rd: R, wr: W, peer: SocketAddr, local: Option<SocketAddr>, certificate_user: Option<String>, core: CoreSender)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
@@ -86,41 +88,82 @@ where
         loopback: peer.ip().to_canonical().is_loopback(),
         transport: Transport::Tcp,
     };
-    let (pause_tx, mut paused) = watch::channel(false);
-    let connected = Input::Connected { peer: info, writer: writer_tx, pause: pause_tx, reply: reply_tx, certificate_user };
+    let (pause_tx, paused) = watch::channel(false);
+    let (linger_tx, mut linger_rx) = oneshot::channel();
+    let connected =
+        Input::Connected { peer: info, writer: writer_tx, pause: pause_tx, linger: Some(linger_tx), reply: reply_tx, certificate_user };
     if core.send(connected).await.is_err() {
         return;
     }
     let Ok(id) = reply_rx.await else { return };
-    let reader_core = core.clone();
-    let credit = std::sync::Arc::new(tokio::sync::Semaphore::new(READ_AHEAD));
-    let reader = tokio::spawn(async move {
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
-        loop {
-            // Blocked by a resource alarm: leave the bytes in the socket.
-            if wait_while_paused(&mut paused).await.is_err() {
-                return;
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let reader = tokio::spawn(read_loop(rd, core.clone(), id, paused, stop_rx));
+    let wr = write_loop(wr, writer_rx, core, id).await;
+    // The core is done with this connection (or the socket failed).
+    let linger = linger_rx.try_recv().unwrap_or_default();
+    match wr {
+        Some(mut wr) if !linger.is_zero() => {
+            // Read on (and discard) until the peer closes its side, so the
+            // frames it sent before seeing our close-ok do not meet a closed
+            // socket and reset the connection (RabbitMQ does the same).
+            let _ = stop_tx.send(());
+            if let Ok(Some(rd)) = reader.await {
+                discard_until_closed(rd, linger).await;
             }
+            let _ = wr.shutdown().await;
+        }
+        Some(mut wr) => {
+            reader.abort();
+            let _ = wr.shutdown().await;
+        }
+        None => reader.abort(),
+    }
+}
+
+/// Feeds what the peer sends to the core until it closes its side (`None`)
+/// or `stop` fires: then the read half is handed back.
+async fn read_loop<R>(mut rd: R, core: CoreSender, id: ConnectionId, mut paused: watch::Receiver<bool>, mut stop: oneshot::Receiver<()>) -> Option<R>
+where
+    R: AsyncRead + Unpin,
+{
+    let credit = std::sync::Arc::new(tokio::sync::Semaphore::new(READ_AHEAD));
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        let step = async {
+            // Blocked by a resource alarm: leave the bytes in the socket.
+            wait_while_paused(&mut paused).await?;
             // At most READ_AHEAD reads waiting in the core's queue.
-            let Ok(permit) = credit.clone().acquire_owned().await else { return };
+            let permit = credit.clone().acquire_owned().await.map_err(|_| ())?;
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                 buf.reserve(READ_CHUNK);
             }
             match rd.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => Err(()),
                 Ok(_) => {
                     let data = buf.split().freeze();
-                    if reader_core.send(Input::Data { connection: id, data, credit: Some(permit) }).await.is_err() {
-                        return;
-                    }
+                    core.send(Input::Data { connection: id, data, credit: Some(permit) }).await.map_err(|_| ())
                 }
             }
+        };
+        // Every await in `step` may be abandoned: read_buf takes nothing
+        // when cancelled, and data not yet handed over is of no more use.
+        tokio::select! {
+            biased;
+            _ = &mut stop => return Some(rd),
+            r = step => if r.is_err() { break },
         }
-        let _ = reader_core.send(Input::Disconnected { connection: id }).await;
-    });
-    write_loop(wr, writer_rx, core, id).await;
-    // The core is done with this connection (or the socket failed): stop reading.
-    reader.abort();
+    }
+    let _ = core.send(Input::Disconnected { connection: id }).await;
+    None
+}
+
+/// Reads and drops whatever arrives until the peer closes or `linger` passes.
+async fn discard_until_closed<R: AsyncRead + Unpin>(mut rd: R, linger: Duration) {
+    let mut scratch = vec![0u8; 16 * 1024];
+    let _ = tokio::time::timeout(linger, async {
+        while let Ok(1..) = rd.read(&mut scratch).await {}
+    })
+    .await;
 }
 
 /// Waits while the core has paused reading; `Err` if the core is gone.
@@ -131,24 +174,22 @@ pub async fn wait_while_paused(paused: &mut watch::Receiver<bool>) -> Result<(),
     Ok(())
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
-    core: CoreSender,
-    id: broker_core::ConnectionId,
-) {
+/// Writes what the core hands over until it drops the channel (the
+/// connection is finished): the write half is then handed back, still
+/// open. `None` if a write failed (the core is told).
+async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::UnboundedReceiver<Bytes>, core: CoreSender, id: ConnectionId) -> Option<W> {
     let mut pending: Vec<Bytes> = Vec::with_capacity(MAX_GATHER);
     while rx.recv_many(&mut pending, MAX_GATHER).await > 0 {
         let total: usize = pending.iter().map(Bytes::len).sum();
         if write_all_vectored(&mut wr, &mut pending).await.is_err() {
             let _ = core.send(Input::Disconnected { connection: id }).await;
-            return;
+            return None;
         }
         if core.send(Input::Written { connection: id, bytes: total }).await.is_err() {
             break;
         }
     }
-    let _ = wr.shutdown().await;
+    Some(wr)
 }
 
 async fn write_all_vectored<W: AsyncWrite + Unpin>(wr: &mut W, bufs: &mut Vec<Bytes>) -> std::io::Result<()> {

@@ -196,7 +196,8 @@ impl TabBroker {
     pub fn poll_event(&mut self) -> Result<JsValue, JsError> {
         let Some(e) = self.broker.poll_event() else { return Ok(JsValue::UNDEFINED) };
         let v = match e {
-            Event::Closed { connection, reason } => EventView { kind: "closed", connection: connection.as_u64(), reason },
+            // An in-page client closes its own end: nothing to linger for.
+            Event::Closed { connection, reason, .. } => EventView { kind: "closed", connection: connection.as_u64(), reason },
             Event::PauseReading { connection } => EventView { kind: "pause", connection: connection.as_u64(), reason: String::new() },
             Event::ResumeReading { connection } => EventView { kind: "resume", connection: connection.as_u64(), reason: String::new() },
         };

@@ -63,10 +63,7 @@ fn handle_frame(ctx: &mut Ctx, raw: RawFrame) {
         if raw.kind == FrameType::Method && raw.channel == 0 {
             match Method::decode(raw.payload) {
                 Ok(Method::ConnectionCloseOk(_)) => lifecycle::finish(ctx.state, ctx.conn, "closed by broker".into()),
-                Ok(Method::ConnectionClose(_)) => {
-                    ctx.conn.send_method(0, &ConnectionCloseOk {}.into());
-                    lifecycle::finish(ctx.state, ctx.conn, "closed by broker".into());
-                }
+                Ok(Method::ConnectionClose(_)) => lifecycle::close_ok(ctx.state, ctx.conn, "closed by broker"),
                 _ => {}
             }
         }

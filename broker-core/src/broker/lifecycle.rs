@@ -2,7 +2,7 @@
 //! and deleting queues and exchanges with everything that hangs off them.
 
 use super::{queue_transmit, queues, Ctx, State, Timer};
-use crate::amqp::method::{ChannelClose, ConnectionClose};
+use crate::amqp::method::{ChannelClose, ConnectionClose, ConnectionCloseOk};
 use crate::connection::{Channel, ConnState, Connection};
 use crate::error::AmqpError;
 use crate::exchange::Destination;
@@ -43,6 +43,21 @@ pub(crate) fn channel_error(ctx: &mut Ctx, channel: u16, err: AmqpError) {
     ctx.conn.send_method(channel, &close.into());
     cleanup_channel(ctx.state, &mut old);
 }
+
+/// The peer sent connection.close: answer close-ok and finish. As RabbitMQ
+/// does, the socket stays open until the peer closes it, for at most the
+/// heartbeat timeout or 30 s, with whatever it still sends discarded.
+pub(crate) fn close_ok(state: &mut State, conn: &mut Connection, reason: &str) {
+    conn.send_method(0, &ConnectionCloseOk {}.into());
+    conn.linger_ms = match conn.heartbeat {
+        1..30 => u64::from(conn.heartbeat) * 1000,
+        _ => MAX_LINGER_MS,
+    };
+    finish(state, conn, reason.into());
+}
+
+/// The longest a finished connection waits for its peer to close.
+const MAX_LINGER_MS: u64 = 30_000;
 
 /// The connection is over: clean up and have the driver close the socket
 /// once the output is written.

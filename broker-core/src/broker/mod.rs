@@ -111,8 +111,13 @@ pub struct Transmit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The connection is finished. Write everything `poll_transmit` gave for
-    /// it, then close the socket. The core has already forgotten it.
-    Closed { connection: ConnectionId, reason: String },
+    /// it; then, if `linger_ms` is not 0, keep reading and discarding what
+    /// the peer still sends until it closes its side or `linger_ms` passes
+    /// (after a client's connection.close: frames it wrote before seeing our
+    /// close-ok are still arriving, and closing with them unread would
+    /// reset the connection); then close the socket. The core has already
+    /// forgotten it.
+    Closed { connection: ConnectionId, reason: String, linger_ms: u64 },
     /// A resource alarm blocks this publishing connection: stop reading
     /// from its socket until `ResumeReading`.
     PauseReading { connection: ConnectionId },
@@ -438,8 +443,8 @@ impl Broker {
             let data = conn.out.split().freeze();
             if closed {
                 let conn = self.connections.remove(id);
-                let reason = conn.map(|c| close_reason(&c)).unwrap_or_default();
-                self.events.push_back(Event::Closed { connection: id, reason });
+                let (reason, linger_ms) = conn.map(|c| (c.close_reason, c.linger_ms)).unwrap_or_default();
+                self.events.push_back(Event::Closed { connection: id, reason, linger_ms });
             } else if !data.is_empty() {
                 conn.in_flight += data.len();
                 conn.sent_octets += data.len() as u64;
@@ -603,10 +608,6 @@ pub(crate) fn queue_transmit(state: &mut State, conn: &mut Connection) {
         conn.transmit_queued = true;
         state.transmit.push_back(conn.id);
     }
-}
-
-fn close_reason(conn: &Connection) -> String {
-    conn.close_reason.clone()
 }
 
 pub(crate) fn add_vhost(state: &mut State, name: &str) {

@@ -59,8 +59,7 @@ pub(crate) fn handle(ctx: &mut Ctx, method: Method) -> Result<()> {
     let ids = method.ids();
     match (ctx.conn.state, method) {
         (_, Method::ConnectionClose(_)) => {
-            ctx.conn.send_method(0, &ConnectionCloseOk {}.into());
-            lifecycle::finish(ctx.state, ctx.conn, "closed by client".into());
+            lifecycle::close_ok(ctx.state, ctx.conn, "closed by client");
             Ok(())
         }
         (ConnState::AwaitingStartOk, Method::ConnectionStartOk(m)) => start_ok(ctx, m),

@@ -102,6 +102,9 @@ pub struct Connection {
     pub mechanism: ShortStr,
     /// Why the connection ended, for the driver's log.
     pub close_reason: String,
+    /// How long the driver waits for the peer to close its side once the
+    /// connection is finished (see `Event::Closed`).
+    pub linger_ms: u64,
     /// Octets received from and sent to the peer.
     pub recv_octets: u64,
     pub sent_octets: u64,
@@ -151,6 +154,7 @@ impl Connection {
             exclusive_queues: Vec::new(),
             mechanism: ShortStr::new(),
             close_reason: String::new(),
+            linger_ms: 0,
             recv_octets: 0,
             sent_octets: 0,
             has_published: false,

@@ -18,6 +18,8 @@ pub struct Harness {
     pub closed: Vec<ConnectionId>,
     /// Why each connection in `closed` ended, in the same order.
     pub close_reasons: Vec<String>,
+    /// Their `linger_ms`, in the same order.
+    pub close_lingers: Vec<u64>,
     /// Events other than `Closed`, in order.
     pub events: Vec<Event>,
     /// When false, output handed out by the broker is not reported written.
@@ -39,7 +41,7 @@ impl Harness {
     }
 
     pub fn with_config(config: Config) -> Self {
-        Harness { broker: Broker::new(config, 1_000_000), now: 1_000_000, inboxes: HashMap::new(), closed: vec![], close_reasons: vec![], events: vec![], auto_written: true }
+        Harness { broker: Broker::new(config, 1_000_000), now: 1_000_000, inboxes: HashMap::new(), closed: vec![], close_reasons: vec![], close_lingers: vec![], events: vec![], auto_written: true }
     }
 
     pub fn raw_connect(&mut self, loopback: bool) -> ConnectionId {
@@ -140,9 +142,10 @@ impl Harness {
         }
         while let Some(e) = self.broker.poll_event() {
             match e {
-                Event::Closed { connection, reason } => {
+                Event::Closed { connection, reason, linger_ms } => {
                     self.closed.push(connection);
                     self.close_reasons.push(reason);
+                    self.close_lingers.push(linger_ms);
                 }
                 other => self.events.push(other),
             }

@@ -72,7 +72,7 @@ async fn serve(socket: WebSocket, peer: SocketAddr, core: CoreSender) {
         transport: Transport::WebSocket,
     };
     let (pause_tx, paused) = tokio::sync::watch::channel(false);
-    let connected = Input::Connected { peer: info, writer: writer_tx, pause: pause_tx, reply: reply_tx, certificate_user: None };
+    let connected = Input::Connected { peer: info, writer: writer_tx, pause: pause_tx, linger: None, reply: reply_tx, certificate_user: None };
     if core.send(connected).await.is_err() {
         return;
     }
