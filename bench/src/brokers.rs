@@ -114,22 +114,25 @@ impl Recipe {
 fn start_warren(program: &Path, base: &Path, keep_dir: bool) -> Result<Broker, String> {
     let dir = instance_dir(base, Kind::Warren)?;
     let log = dir.join("warren.log");
-    let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let mut cmd = Command::new(program);
     cmd.args(["--amqp-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0", "--prometheus-bind", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
         .current_dir(&dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log_file));
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     die_with_parent(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", program.display()))?;
     let pid = child.id();
-    let stdout = child.stdout.take().expect("piped stdout");
+    // warren logs to stderr: watched for startup, copied to the log file.
+    let stderr = child.stderr.take().expect("piped stderr");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
+        use std::io::Write as _;
+        for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
+            let _ = writeln!(log_file, "{line}");
             // After startup nobody listens; keep draining so warren never blocks.
             let _ = tx.send(line);
         }

@@ -12,6 +12,7 @@
 mod clock;
 mod core_task;
 mod http;
+mod logging;
 mod metrics;
 mod persistence;
 mod resources;
@@ -60,9 +61,11 @@ struct Args {
     #[arg(long = "prometheus-bind", value_name = "ADDR")]
     prometheus_bind: Vec<SocketAddr>,
 
-    /// Directory of static files served on the HTTP port (the dashboard).
-    #[arg(long, value_name = "DIR", default_value = "./www")]
-    www_dir: PathBuf,
+    /// Serve the dashboard and playground from this directory instead of
+    /// the copy built into the binary (for development: edits show on
+    /// reload).
+    #[arg(long, value_name = "DIR")]
+    www_dir: Option<PathBuf>,
 
     /// Directory for durable data.
     #[arg(long, default_value = "./warren-data")]
@@ -117,25 +120,27 @@ struct Args {
     /// Log filter (tracing-subscriber syntax), e.g. `info` or `gateway=debug`.
     #[arg(long, default_value = "info", env = "WARREN_LOG")]
     log: String,
+
+    /// Start every log line with its time (RFC 3339, UTC), e.g. when the
+    /// log goes to a file rather than to journald.
+    #[arg(long)]
+    log_timestamps: bool,
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(&args.log, args.log_timestamps);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("warren: cannot start the runtime: {e}");
+            tracing::error!("cannot start the runtime: {e}");
             return std::process::ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(args)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("warren: {e}");
+            tracing::error!("{e}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -244,21 +249,26 @@ async fn run(args: Args) -> Result<(), String> {
 
     for l in listeners {
         let addr = l.local_addr().map_err(|e| e.to_string())?;
-        println!("warren: AMQP listening on {addr}");
-        tracing::info!("AMQP listening on {addr}");
+        tracing::info!(target: "startup", "AMQP listening on {addr}");
         tokio::spawn(tcp::accept_loop(l, input_tx.clone(), shutdown_rx.clone()));
     }
     if let Some(tls) = &tls {
         for l in amqps_listeners {
             let addr = l.local_addr().map_err(|e| e.to_string())?;
-            println!("warren: AMQPS listening on {addr}");
-            tracing::info!("AMQPS listening on {addr}");
+            tracing::info!(target: "startup", "AMQPS listening on {addr}");
             tokio::spawn(tls::accept_loop(l, tls.clone(), input_tx.clone(), shutdown_rx.clone()));
         }
     }
-    if !http_listeners.is_empty() && !args.www_dir.is_dir() {
-        tracing::info!("no static files: {} is not a directory", args.www_dir.display());
-    }
+    let www = match &args.www_dir {
+        Some(dir) if !dir.is_dir() => return Err(format!("--www-dir {}: not a directory", dir.display())),
+        Some(dir) => http::www::Www::dir(dir),
+        None => {
+            if !http::www::embedded_has_playground() {
+                tracing::warn!("this build has no playground (www/pkg was not built; `cargo xtask build-web`)");
+            }
+            http::www::Www::Embedded
+        }
+    };
     let api = http::api::Context {
         core: handle.clone(),
         listeners: api_listeners,
@@ -267,31 +277,28 @@ async fn run(args: Args) -> Result<(), String> {
         resources: readings.clone(),
         health_deadline: HEALTH_CHECK_DEADLINE,
     };
-    let router = http::router(input_tx.clone(), &args.www_dir, api);
+    let router = http::router(input_tx.clone(), www, api);
     for l in http_listeners {
         let addr = l.local_addr().map_err(|e| e.to_string())?;
-        println!("warren: HTTP listening on {addr}");
-        tracing::info!("HTTP listening on {addr}");
+        tracing::info!(target: "startup", "HTTP listening on {addr}");
         tokio::spawn(http::serve(l, router.clone(), shutdown_rx.clone()));
     }
     if let Some(tls) = &tls {
         for l in https_listeners {
             let addr = l.local_addr().map_err(|e| e.to_string())?;
-            println!("warren: HTTPS listening on {addr}");
-            tracing::info!("HTTPS listening on {addr}");
+            tracing::info!(target: "startup", "HTTPS listening on {addr}");
             tokio::spawn(http::serve_tls(l, tls.clone(), router.clone(), shutdown_rx.clone()));
         }
     }
     let metrics = metrics::router(handle, readings);
     for l in prometheus_listeners {
         let addr = l.local_addr().map_err(|e| e.to_string())?;
-        println!("warren: Prometheus listening on {addr}");
-        tracing::info!("Prometheus listening on {addr}");
+        tracing::info!(target: "startup", "Prometheus listening on {addr}");
         tokio::spawn(http::serve(l, metrics.clone(), shutdown_rx.clone()));
     }
     // Installed before "ready": a SIGTERM right after it must stop us cleanly.
     let signal = wait_for_signal();
-    println!("warren: ready");
+    tracing::info!(target: "startup", "ready");
     drop(input_tx);
 
     tokio::select! {

@@ -61,8 +61,8 @@ impl Durable {
         }
         let (mut store, recovered) = MessageStore::open_with_progress(data, config, |p| {
             if started.elapsed().as_secs() >= 1 {
-                eprintln!(
-                    "warren: recovering messages: segment {}/{}, {} records, {} of {} MB",
+                tracing::info!(
+                    "recovering messages: segment {}/{}, {} records, {} of {} MB",
                     p.segments_done,
                     p.segments_total,
                     p.records,

@@ -152,7 +152,7 @@ async fn a_flipped_byte_mid_segment_stops_warren_naming_file_and_offset() {
 
         let (status, stdout, stderr) = run_to_exit(&data, &[], REFUSE);
         assert!(!status.success(), "{what}: warren must refuse to start; stdout: {stdout}\nstderr: {stderr}");
-        assert!(!stdout.contains("warren: ready"), "{what}: never ready; stdout: {stdout}");
+        assert!(!stderr.contains("warren: ready"), "{what}: never ready; log: {stderr}");
         assert!(
             stderr.contains(&seg.display().to_string()),
             "{what}: the error names the file {}:\n{stderr}",
@@ -175,7 +175,7 @@ async fn a_second_warren_on_a_data_dir_in_use_refuses_naming_it() {
 
     let (status, stdout, stderr) = run_to_exit(&data, &[], REFUSE);
     assert!(!status.success(), "the second warren must exit non-zero; stdout: {stdout}\nstderr: {stderr}");
-    assert!(!stdout.contains("warren: ready"), "stdout: {stdout}");
+    assert!(!stderr.contains("warren: ready"), "log: {stderr}");
     assert!(
         stderr.contains(&data.display().to_string()) && stderr.contains("locked"),
         "the error says the directory {} is locked:\n{stderr}",

@@ -6,8 +6,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import amqp from 'amqplib';
 import { spawnWarren, WWW } from '../support/warren.mjs';
-import { setup, loggedIn, shot } from './helpers.js';
+import { setup, loggedIn, shot, go, tag } from './helpers.js';
 
 let env;
 before(async () => { env = await setup(); });
@@ -56,6 +57,24 @@ for (const [resource, args] of [
       await shot(page, `alarm-${resource.replace(' ', '-')}`);
       // The 503 of the health check is the alarm, not an API failure.
       assert.equal(await page.getAttribute('.conn-status', 'class'), 'conn-status up');
+      // A client that publishes is blocked (no longer read); the
+      // connections table says so, as RabbitMQ's does.
+      const name = `dash-blocked-${tag()}`;
+      const conn = await amqp.connect(`amqp://guest:guest@${warren.amqp}/%2F`, { clientProperties: { connection_name: name } });
+      conn.on('error', () => {}); // the 320 when warren stops
+      try {
+        const ch = await conn.createChannel();
+        ch.sendToQueue(name, Buffer.from('x'));
+        await go(page, '#/connections');
+        const row = page.locator('[data-table="connections"] tbody tr', { hasText: 'amqplib' }).first();
+        await row.waitFor({ timeout: 15000 });
+        await page.locator('[data-table="connections"] tbody tr', { hasText: 'blocked' }).first().waitFor({ timeout: 15000 });
+        await shot(page, `alarm-${resource.replace(' ', '-')}-blocked-connection`);
+      } finally {
+        // Blocked, it is not read: its close waits for the alarm (as on
+        // RabbitMQ). Stopping warren ends it.
+        conn.close().catch(() => {});
+      }
       assert.deepEqual(log.filter((l) => l.startsWith('pageerror')), []);
     } finally {
       await context.close();

@@ -25,12 +25,12 @@ def start_warren(args):
     with tempfile.TemporaryDirectory(prefix="warren-pytest-") as data:
         cmd = [binary, "--amqp-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0",
                "--prometheus-bind", "127.0.0.1:0", "--data-dir", os.path.join(data, "data"), *args]
-        log = open(os.path.join(data, "stderr.log"), "wb")
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+        # warren logs to stderr: watched for startup, kept for failure reports.
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         lines = queue.Queue()
 
         def pump():
-            for raw in proc.stdout:
+            for raw in proc.stderr:
                 lines.put(raw.decode(errors="replace").rstrip("\n"))
             lines.put(None)
 
@@ -56,4 +56,3 @@ def start_warren(args):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            log.close()

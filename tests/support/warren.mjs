@@ -4,8 +4,8 @@
 //
 // The binary: $WARREN_BIN, or `cargo build -p gateway --bin warren` first
 // and then target/debug/warren. It listens on loopback ports chosen by the
-// OS, keeps its data in a temporary directory, and is ready once it prints
-// `warren: ready` (its `... listening on ADDR` lines give the ports).
+// OS, keeps its data in a temporary directory, and is ready once it logs
+// `warren: ready` on stderr (its `... listening on ADDR` lines give the ports).
 
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer, request as httpRequest } from 'node:http';
@@ -28,31 +28,31 @@ function warrenBinary(label) {
 }
 
 /**
- * Starts warren with `args` added; resolves once it is ready with
- * { http: 'http://ADDR', amqp: 'ADDR' or null, stderr(), stop() }.
+ * Starts warren with `args` added (in directory `cwd`, if given); resolves
+ * once it is ready with { http: 'http://ADDR', amqp: 'ADDR' or null,
+ * stderr(), stop() }.
  */
-export async function spawnWarren({ label, args = [] }) {
+export async function spawnWarren({ label, args = [], cwd }) {
   const dataDir = mkdtempSync(join(tmpdir(), `warren-${label}-test-`));
   const all = ['--amqp-bind', '127.0.0.1:0', '--http-bind', '127.0.0.1:0', '--prometheus-bind', '127.0.0.1:0', '--data-dir', dataDir, ...args];
-  const child = spawn(warrenBinary(label), all, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(warrenBinary(label), all, { stdio: ['ignore', 'ignore', 'pipe'], cwd });
+  // warren's log (stderr): the startup lines, and its tail for failure reports.
   let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr = (stderr + d).slice(-20000);
+  const lines = createInterface({ input: child.stderr });
+  lines.on('line', (line) => {
+    stderr = (stderr + line + '\n').slice(-20000);
   });
-  const lines = createInterface({ input: child.stdout });
   const { http, amqp } = await new Promise((ok, reject) => {
     let http = null;
     let amqp = null;
-    const seen = [];
     const timer = setTimeout(() => fail(`no "warren: ready" within ${STARTUP_MS} ms`), STARTUP_MS);
     function fail(why) {
       clearTimeout(timer);
       child.kill('SIGKILL');
-      reject(new Error(`${why}; stdout: ${JSON.stringify(seen)}; stderr:\n${stderr}`));
+      reject(new Error(`${why}; its log:\n${stderr}`));
     }
     child.on('exit', (code) => fail(`warren exited (${code})`));
     lines.on('line', (line) => {
-      seen.push(line);
       const h = line.match(/^warren: HTTP listening on (.+)$/);
       if (h && !http) http = `http://${h[1]}`;
       const a = line.match(/^warren: AMQP listening on (.+)$/);

@@ -159,17 +159,26 @@ pub fn test(args: &[String]) -> Result<(), String> {
 
     // The playground (www/playground.html): the wasm bindings and in-tab
     // transport in Node, the page in Debian's headless Chromium from a static
-    // server and from a started warren ($WARREN_BIN).
+    // server and from a started warren. That warren is the release binary,
+    // built after www/pkg so the copy of www/ inside it has the playground:
+    // packaged.test.js runs it from an empty directory without --www-dir.
     let t = Instant::now();
     let r = build_web_pkg(&root);
     let pkg_ready = report.record("wasm pkg (web -> www/pkg)", t, r.map(|()| None));
+    let t = Instant::now();
+    let release_ready = pkg_ready && {
+        let mut c = cargo();
+        c.args(["build", "--release", "-p", "gateway", "--bin", "warren"]);
+        report.record("build warren (release, www/ embedded)", t, status(c).map(|()| None))
+    };
+    let release_bin = target_dir().join("release").join(format!("warren{}", std::env::consts::EXE_SUFFIX));
     let playground_ready = npm_ci(&mut report, &root, "tests/playground");
-    if let (true, true, true, true, Ok(chromium)) = (built, pkg_ready, playground_ready, chromium_ready, &chromium) {
+    if let (true, true, true, Ok(chromium)) = (release_ready, playground_ready, chromium_ready, &chromium) {
         let t = Instant::now();
-        let r = browser_test(&root, "tests/playground", 180_000, &warren_bin, chromium);
-        report.record("node --test (tests/playground)", t, r);
+        let r = browser_test(&root, "tests/playground", 180_000, &release_bin, chromium);
+        report.record("node --test (tests/playground, release warren)", t, r);
     } else {
-        report.skip("node --test (tests/playground)", "the build, wasm pkg, npm ci or chromium failed");
+        report.skip("node --test (tests/playground, release warren)", "the wasm pkg, release build, npm ci or chromium failed");
     }
 
     report.summarize()

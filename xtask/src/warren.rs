@@ -23,30 +23,31 @@ pub struct Warren {
 
 impl Warren {
     /// Starts `binary` and waits (up to STARTUP_TIMEOUT) for `warren: ready`,
-    /// echoing its stdout and noting its AMQP port.
+    /// echoing its log (stderr) until then, copying all of it to a file, and
+    /// noting its AMQP port.
     pub fn start(binary: &Path) -> Result<Warren, String> {
+        use std::io::Write as _;
         let data_dir = unique_temp_dir("warren-xtask-data");
         let log = target_dir().join("xtask-warren.log");
-        let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let mut log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut cmd = Command::new(binary);
         cmd.args(["--amqp-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0", "--prometheus-bind", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file));
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         println!("xtask: $ {}", show(&cmd));
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
+            for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    // Startup is over; keep draining so warren never blocks.
-                    continue;
-                }
+                let _ = writeln!(log_file, "{line}");
+                // Once startup is over nobody listens; keep draining so warren never blocks.
+                let _ = tx.send(line);
             }
         });
         let mut warren = Warren {
@@ -60,7 +61,7 @@ impl Warren {
         loop {
             match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(line) => {
-                    println!("xtask: warren: {line}");
+                    println!("xtask: {line}");
                     if let Some(addr) = line.strip_prefix("warren: AMQP listening on ") {
                         if warren.port == 0 {
                             warren.port = addr
@@ -78,10 +79,7 @@ impl Warren {
                 }
                 Err(_) => {
                     let tail = warren.log_tail();
-                    return Err(format!(
-                        "warren did not print `warren: ready` within {STARTUP_TIMEOUT:?}; \
-                         stdout: {seen:?}\nstderr tail:\n{tail}"
-                    ));
+                    return Err(format!("warren did not log `warren: ready` within {STARTUP_TIMEOUT:?}; its log's tail:\n{tail}"));
                 }
             }
         }
@@ -96,12 +94,12 @@ impl Warren {
         format!("amqp://guest:guest@127.0.0.1:{}/%2F", self.port)
     }
 
-    /// Where warren's stderr goes.
+    /// Where warren's log goes.
     pub fn log(&self) -> &Path {
         &self.log
     }
 
-    /// The last 40 lines of warren's stderr.
+    /// The last 40 lines of warren's log.
     pub fn log_tail(&self) -> String {
         let s = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = s.lines().collect();

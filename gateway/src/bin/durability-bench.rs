@@ -174,22 +174,25 @@ impl Warren {
     /// Starts warren on `data` and waits for `warren: ready`.
     fn start(binary: &Path, data: &Path) -> Result<Warren, String> {
         let log = data.with_extension("stderr.log");
-        let stderr = std::fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
+        let mut log_file = std::fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
         let started = Instant::now();
         let mut child = Command::new(binary)
             .args(["--amqp-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0", "--prometheus-bind", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("start {}: {e}", binary.display()))?;
-        let stdout = child.stdout.take().expect("piped");
+        // warren logs to stderr: watched for startup, copied to the log file.
+        let stderr = child.stderr.take().expect("piped");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
+            use std::io::Write as _;
+            for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                let _ = writeln!(log_file, "{line}");
                 let _ = tx.send(line);
             }
         });

@@ -209,11 +209,11 @@ fn start_warren(args: &Args, dir: &std::path::Path) -> Result<(Child, SocketAddr
         .args(["--memory-budget", "64GiB"])
         .args(["--log", "warn"])
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
     let mut addr = None;
     for line in lines.by_ref() {
         let line = line.map_err(|e| e.to_string())?;
@@ -224,7 +224,8 @@ fn start_warren(args: &Args, dir: &std::path::Path) -> Result<(Child, SocketAddr
             break;
         }
     }
-    std::thread::spawn(move || for _ in lines {});
+    // Its warnings and errors from here on show with ours.
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| eprintln!("{l}")));
     Ok((child, addr.ok_or("warren printed no AMQP address")?))
 }
 

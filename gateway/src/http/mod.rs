@@ -4,17 +4,17 @@
 //! * `/api` and `/api/...`: the management API ([`api`]), JSON only.
 //! * Any other path with an RFC 6455 upgrade request: an AMQP 0-9-1
 //!   connection carried over WebSocket ([`ws`]).
-//! * Any other path without one: static files from the `www` directory
-//!   (the dashboard and the in-browser playground).
+//! * Any other path without one: the dashboard and the in-browser
+//!   playground ([`www`]: built into the binary, or from `--www-dir`).
 //!
 //! This module only routes. It holds no protocol logic: AMQP lives in the
 //! core, and the WebSocket transport only moves bytes to and from it.
 
 pub mod api;
+pub mod www;
 mod ws;
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap};
@@ -23,10 +23,9 @@ use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::ServiceExt;
-use tower_http::services::ServeDir;
 
 use crate::core_task::CoreSender;
+use www::Www;
 
 /// What every handler may reach.
 #[derive(Clone)]
@@ -34,13 +33,12 @@ struct AppState {
     /// The core task: upgraded WebSocket connections talk to it.
     core: CoreSender,
     /// Static files for plain GETs outside `/api`.
-    www: ServeDir,
+    www: Www,
 }
 
-/// The whole HTTP surface. `www_dir` need not exist: static requests then
-/// answer 404.
-pub fn router(core: CoreSender, www_dir: &Path, api: api::Context) -> Router {
-    let state = AppState { core, www: ServeDir::new(www_dir) };
+/// The whole HTTP surface.
+pub fn router(core: CoreSender, www: Www, api: api::Context) -> Router {
+    let state = AppState { core, www };
     Router::new()
         .merge(api::routes(api))
         .fallback(upgrade_or_static)
@@ -91,18 +89,7 @@ async fn upgrade_or_static(
     request: Request,
 ) -> Response {
     if !wants_websocket(request.headers()) {
-        // `/playground` is the playground page (www/playground.html).
-        let request = if request.uri().path() == "/playground" {
-            let (mut parts, body) = request.into_parts();
-            parts.uri = axum::http::Uri::from_static("/playground.html");
-            Request::from_parts(parts, body)
-        } else {
-            request
-        };
-        return match state.www.oneshot(request).await {
-            Ok(response) => response.into_response(),
-            Err(never) => match never {},
-        };
+        return state.www.serve(request).await;
     }
     let (mut parts, _body) = request.into_parts();
     match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {

@@ -45,7 +45,7 @@ pub struct Broker {
     pub http_url: Option<String>,
     /// `http://host:port` of the Prometheus metrics port, if known.
     pub prometheus_url: Option<String>,
-    /// What a started warren printed up to `warren: ready` (listener lines
+    /// What a started warren logged up to `warren: ready` (listener lines
     /// such as `warren: AMQPS listening on 127.0.0.1:PORT`).
     pub startup: Vec<String>,
     child: Option<Child>,
@@ -120,7 +120,7 @@ impl Broker {
     /// `dir` holds the stderr log and lives as long as the broker.
     fn spawn_in(dir: tempfile::TempDir, data_dir: &std::path::Path, extra: &[&str]) -> Broker {
         let log_path = dir.path().join("warren.stderr.log");
-        let log = std::fs::File::create(&log_path).expect("create stderr log");
+        let mut log = std::fs::File::create(&log_path).expect("create stderr log");
         let default_bind: &[&str] =
             if extra.contains(&"--amqp-bind") { &[] } else { &["--amqp-bind", "127.0.0.1:0"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
@@ -135,23 +135,26 @@ impl Broker {
             .arg(data_dir)
             .args(extra)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn warren");
 
-        // Read stdout on a thread so that the wait has a timeout, and keep
-        // draining it afterwards so warren never blocks on a full pipe.
-        let stdout = child.stdout.take().expect("piped stdout");
+        // warren logs to stderr. Read it on a thread so that the wait for
+        // `warren: ready` has a timeout, copy every line to the log file
+        // (`stderr()`), and keep draining so warren never blocks on a full pipe.
+        let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = mpsc::channel::<String>();
         std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
+            use std::io::Write as _;
+            let mut reader = BufReader::new(stderr);
             let mut line = String::new();
             loop {
                 line.clear();
                 match reader.read_line(&mut line) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
+                        let _ = log.write_all(line.as_bytes());
                         // The receiver is gone once startup is over; ignore.
                         let _ = tx.send(line.trim_end().to_string());
                     }
@@ -193,8 +196,8 @@ impl Broker {
                     let _ = child.kill();
                     let _ = child.wait();
                     panic!(
-                        "warren did not print `warren: ready` within {STARTUP_TIMEOUT:?} \
-                         (exit status: {status:?}); stdout so far: {seen:?}; stderr:\n{}",
+                        "warren did not log `warren: ready` within {STARTUP_TIMEOUT:?} \
+                         (exit status: {status:?}); its log:\n{}",
                         read_tail(&log_path)
                     );
                 }
