@@ -5,7 +5,7 @@
 mod support;
 
 use broker_core::amqp::method::*;
-use broker_core::amqp::Method;
+use broker_core::amqp::{Frame, Method};
 use support::{body_of, Delivery, Harness};
 
 fn tag_of(d: &Delivery) -> u64 {
@@ -336,4 +336,82 @@ fn a_stuck_consumer_never_stops_publishers() {
         h.send(consumer, 1, BasicAck { delivery_tag: tag_of(&d), multiple: false });
     }
     assert_eq!(h.broker.queue_counts("/", "q"), Some((0, 0, 1)));
+}
+
+/// Takes what the consumer has been sent and acks it all; returns how many.
+fn ack_all(h: &mut Harness, consumer: broker_core::ConnectionId) -> usize {
+    let tags: Vec<u64> = h
+        .drain(consumer)
+        .into_iter()
+        .filter_map(|f| match f {
+            Frame::Method { method: Method::BasicDeliver(d), .. } => Some(d.delivery_tag),
+            _ => None,
+        })
+        .collect();
+    if let Some(&last) = tags.last() {
+        h.send(consumer, 1, BasicAck { delivery_tag: last, multiple: true });
+    }
+    tags.len()
+}
+
+#[test]
+fn credit_flow_pauses_a_publisher_briefly_and_only_while_the_queue_drains_fast() {
+    use broker_core::Event::{PauseReading, ResumeReading};
+    let config = broker_core::Config { flow_backlog: 100, ..broker_core::Config::default() };
+    let mut h = Harness::with_config(config);
+    let publisher = h.connect();
+    let consumer = h.connect();
+    h.declare_queue(consumer, 1, "q");
+    h.send(consumer, 1, BasicQos { prefetch_count: 10, ..Default::default() });
+    h.expect_method(consumer);
+    h.consume(consumer, 1, "q", "fast", false);
+    let burst = |h: &mut Harness, n: usize| {
+        let mut b = bytes::BytesMut::new();
+        for _ in 0..n {
+            b.extend_from_slice(&Harness::publish_bytes(1, "", "q", &Default::default(), b"x", false));
+        }
+        h.send_bytes(publisher, b.freeze());
+    };
+    // A backlog in a queue that has not been seen draining holds no one back.
+    burst(&mut h, 300);
+    assert_eq!(h.events, []);
+    // The consumer takes 10 a millisecond (10,000/s): the queue drains fast.
+    for _ in 0..150 {
+        h.advance(1);
+        ack_all(&mut h, consumer);
+    }
+    assert!(h.broker.queue_counts("/", "q").unwrap().0 < 100);
+    assert_eq!(h.events, []);
+    // Now a burst beyond the backlog pauses the publisher...
+    burst(&mut h, 400);
+    assert_eq!(h.events, [PauseReading { connection: publisher }]);
+    // ...until the queue is down to half the backlog, well within a pause.
+    let mut waited = 0;
+    while h.events.len() == 1 {
+        h.advance(1);
+        waited += 1;
+        ack_all(&mut h, consumer);
+    }
+    assert_eq!(h.events[1], ResumeReading { connection: publisher });
+    assert!(h.broker.queue_counts("/", "q").unwrap().0 <= 50);
+    assert!(waited < 100, "paused {waited} ms");
+    // The consumer gets stuck: after two quiet windows the queue no longer
+    // counts as draining, and a burst is simply queued.
+    h.events.clear();
+    h.advance(300);
+    burst(&mut h, 400);
+    assert_eq!(h.events, []);
+    assert!(h.broker.queue_counts("/", "q").unwrap().0 > 400);
+    // It drains fast again, a burst pauses the publisher, and the consumer
+    // stops right then: the pause ends by itself after 500 ms.
+    for _ in 0..60 {
+        h.advance(1);
+        ack_all(&mut h, consumer);
+    }
+    burst(&mut h, 400);
+    assert_eq!(h.events, [PauseReading { connection: publisher }]);
+    h.advance(499);
+    assert_eq!(h.events.len(), 1);
+    h.advance(1);
+    assert_eq!(h.events, [PauseReading { connection: publisher }, ResumeReading { connection: publisher }]);
 }

@@ -182,7 +182,7 @@ def test_a_slow_consumer_does_not_hold_the_publisher_back():
 # A flood with no consumer: blocked at the memory watermark
 # --------------------------------------------------------------------------
 
-FLOOD_BODY = 1024
+FLOOD_BODY = 8192
 FLOOD_LIMIT = 2_000_000  # failure guard: the alarm must come long before
 
 

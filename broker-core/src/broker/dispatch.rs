@@ -7,7 +7,7 @@
 
 use super::deadletter::Reason;
 use super::trace::TraceEvent;
-use super::{queues, Config, State, Timer};
+use super::{flow, queues, Config, State, Timer};
 use crate::amqp::FieldValue;
 use crate::connection::channel::Unacked;
 use crate::connection::Connection;
@@ -18,7 +18,14 @@ use crate::queue::{QueueEntry, QueueKind};
 /// Delivers from every queue marked dirty.
 pub(super) fn run(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, config: &Config, now: u64) {
     while let Some(qid) = state.dirty_queues.pop() {
+        let taken = |s: &State| s.queues.get(qid).map_or(0, |q| q.stats.deliver + q.stats.deliver_no_ack);
+        let before = taken(state);
         deliver_from(state, conns, config, qid, now);
+        let n = taken(state) - before;
+        if let Some(q) = state.queues.get_mut(qid) {
+            q.drain.taken(now, n);
+        }
+        flow::drained(state, qid, config.flow_backlog);
         queues::arm_ttl_timer(state, qid);
     }
 }

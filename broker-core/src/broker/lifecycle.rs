@@ -112,7 +112,10 @@ pub(crate) fn remove_consumer(state: &mut State, id: ConsumerId, now: u64) {
     let Some(q) = state.queues.get_mut(c.queue) else { return };
     q.remove_consumer(id);
     q.last_used = now;
+    // Without consumers there is nothing to wait for.
+    let waiters = if q.consumers.is_empty() { core::mem::take(&mut q.flow_waiters) } else { Vec::new() };
     let auto_delete = q.consumers.is_empty() && q.auto_delete && q.had_consumer;
+    state.release_flow(waiters);
     if auto_delete {
         delete_queue(state, c.queue);
     } else {
@@ -143,6 +146,7 @@ pub(crate) fn delete_queue(state: &mut State, id: QueueId) -> usize {
         }
     }
     state.note_queue_deleted(&q);
+    state.release_flow(core::mem::take(&mut q.flow_waiters));
     let ready = q.ready.drain();
     let n = ready.len();
     for e in ready {

@@ -3,6 +3,7 @@
 pub mod alarms;
 pub(crate) mod deadletter;
 pub(crate) mod dispatch;
+pub(crate) mod flow;
 pub(crate) mod input;
 pub(crate) mod lifecycle;
 pub mod limits;
@@ -57,6 +58,10 @@ pub struct Config {
     /// connection at all (a peer that sends requests but never reads the
     /// replies), until half of it is written.
     pub output_hard_limit: usize,
+    /// Credit flow: a queue with consumers and more ready messages than
+    /// this may pause its publishers briefly, if it drains fast enough to
+    /// catch up (see `broker::flow`; never for slow or stuck consumers).
+    pub flow_backlog: usize,
     /// Seed for server-generated names (`amq.gen-…`, `amq.ctag-…`).
     pub seed: u64,
     /// A delivery not acknowledged within this many ms closes its channel
@@ -90,6 +95,7 @@ impl Default for Config {
             handshake_timeout_ms: 10_000,
             output_high_watermark: 1024 * 1024,
             output_hard_limit: 16 * 1024 * 1024,
+            flow_backlog: 20_000,
             seed: 0x5741_5252_454e,
             consumer_timeout_ms: Some(30 * 60 * 1000),
             login_failure_delay_ms: 3000,
@@ -140,6 +146,8 @@ pub(crate) enum Timer {
     ConsumerTimeout(ConnectionId, u16),
     /// A refused login is answered after a short delay.
     LoginRefused(ConnectionId),
+    /// A publisher's credit-flow pause is over.
+    FlowResume(ConnectionId),
     /// Sample the message counters for rates.
     StatsSample,
 }
@@ -191,6 +199,10 @@ pub(crate) struct State {
     pub(crate) tracer: trace::Tracer,
     next_trace: u64,
     pub(crate) counts: limits::Counts,
+    /// Connections whose reasons to pause reading changed (credit flow).
+    pub(crate) reading_changed: Vec<ConnectionId>,
+    /// Publishers released by a queue that drained.
+    pub(crate) flow_released: Vec<ConnectionId>,
     /// Buffers the publish path reuses, so routing a message allocates
     /// nothing (taken with `mem::take` and put back; a nested use, such as
     /// dead-lettering inside an enqueue, simply gets a fresh one).
@@ -324,6 +336,8 @@ impl Broker {
             tracer: trace::Tracer::default(),
             next_trace: 0,
             counts: limits::Counts::default(),
+            reading_changed: Vec::new(),
+            flow_released: Vec::new(),
         };
         state.stats.sample(now);
         state.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);
@@ -579,6 +593,17 @@ impl Broker {
         }
         reply_to::deliver(&mut self.state, &mut self.connections);
         routing::flush_confirms(&mut self.state, &mut self.connections);
+        for id in core::mem::take(&mut self.state.flow_released) {
+            if let Some(conn) = self.connections.get_mut(id) {
+                conn.flow_paused_until = None;
+                reading_switch(&mut self.events, conn, now);
+            }
+        }
+        for id in core::mem::take(&mut self.state.reading_changed) {
+            if let Some(conn) = self.connections.get_mut(id) {
+                reading_switch(&mut self.events, conn, now);
+            }
+        }
         if self.state.persist.enabled {
             self.state.collect_freed();
             self.state.relieve_memory();
@@ -587,7 +612,7 @@ impl Broker {
 }
 
 /// Tells the driver to stop or resume reading from a connection when the
-/// reasons to pause it (alarm, unread output) change.
+/// reasons to pause it (alarm, unread output, credit flow) change.
 pub(crate) fn reading_switch(events: &mut VecDeque<Event>, conn: &mut Connection, now: u64) {
     let want = conn.wants_pause();
     if want != conn.reading_paused {

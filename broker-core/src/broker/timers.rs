@@ -2,7 +2,7 @@
 //! in one heap; a fired timer re-checks its condition, so stale timers
 //! (for connections or queues since gone or changed) do nothing.
 
-use super::{lifecycle, queue_transmit, queues, stats, Broker, Ctx, Timer};
+use super::{flow, lifecycle, queue_transmit, queues, reading_switch, stats, Broker, Ctx, Timer};
 use crate::connection::ConnState;
 use crate::error::AmqpError;
 
@@ -61,6 +61,12 @@ pub(super) fn fire(broker: &mut Broker, timer: Timer, at: u64, now: u64) {
                 lifecycle::connection_error(&mut ctx, err);
             } else {
                 lifecycle::finish(state, conn, text);
+            }
+        }
+        Timer::FlowResume(id) => {
+            let Some(conn) = broker.connections.get_mut(id) else { return };
+            if flow::pause_over(conn, now) {
+                reading_switch(&mut broker.events, conn, now);
             }
         }
         Timer::QueueTtl(q) => queues::ttl_timer(state, q, at, now),

@@ -286,6 +286,7 @@ pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<Ex
     let returned = (mandatory && targets.is_empty()).then(|| message.clone());
     let result = queues::enqueue(ctx.state, &targets, message, ctx.now);
     ctx.state.stats.totals.routed += !targets.is_empty() as u64;
+    crate::broker::flow::hold_back(ctx, &targets);
     if targets.is_empty() {
         let counter = if mandatory { &mut ctx.state.stats.totals.return_unroutable } else { &mut ctx.state.stats.totals.drop_unroutable };
         *counter += 1;

@@ -236,6 +236,8 @@ pub(crate) fn purge(ctx: &mut Ctx, channel: u16, m: QueuePurge) -> Result<()> {
     ctx.permit(Access::Read, "queue", &name)?;
     let id = ctx.queue(&name)?;
     let ready = ctx.state.queues.get_mut(id).map(|q| q.ready.drain()).unwrap_or_default();
+    let waiters = ctx.state.queues.get_mut(id).map(|q| core::mem::take(&mut q.flow_waiters)).unwrap_or_default();
+    ctx.state.release_flow(waiters);
     let count = ready.len() as u32;
     ctx.state.note_purged(id);
     for e in ready {

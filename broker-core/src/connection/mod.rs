@@ -114,6 +114,8 @@ pub struct Connection {
     pub blocked: bool,
     /// Not read because its unwritten output passed the hard limit.
     pub output_paused: bool,
+    /// Not read until then (credit flow, `broker::flow`).
+    pub flow_paused_until: Option<u64>,
     /// Whether the driver was last told to stop reading from it.
     pub reading_paused: bool,
     /// The identity in a verified TLS client certificate, for EXTERNAL.
@@ -160,6 +162,7 @@ impl Connection {
             has_published: false,
             blocked: false,
             output_paused: false,
+            flow_paused_until: None,
             reading_paused: false,
             certificate_user: None,
             permit_cache: PermitCache::default(),
@@ -214,7 +217,7 @@ impl Connection {
 
     /// Whether the driver should be reading from this connection now.
     pub fn wants_pause(&self) -> bool {
-        self.blocked || self.output_paused
+        self.blocked || self.output_paused || self.flow_paused_until.is_some()
     }
 
     /// Octets queued or in flight to the socket.

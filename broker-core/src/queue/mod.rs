@@ -86,6 +86,10 @@ pub struct Queue {
     pub policy: Option<String>,
     /// The queue's number in the message store, when it keeps messages on disk.
     pub durable_id: Option<u32>,
+    /// How fast its consumers have been taking messages, and the publishers
+    /// it holds back meanwhile (credit flow, `broker::flow`).
+    pub drain: crate::broker::flow::DrainRate,
+    pub flow_waiters: Vec<ConnectionId>,
 }
 
 impl Queue {
@@ -114,6 +118,8 @@ impl Queue {
             rate_window: RateWindow::default(),
             policy: None,
             durable_id: None,
+            drain: Default::default(),
+            flow_waiters: Vec::new(),
         }
     }
 
