@@ -137,7 +137,16 @@ fn start_warren(program: &Path, base: &Path, keep_dir: bool) -> Result<Broker, S
             let _ = tx.send(line);
         }
     });
-    let mut broker = Broker { kind: Kind::Warren, addr: "127.0.0.1:0".parse().unwrap(), pid, server: String::new(), dir, child: Some(child), epmd: None, keep_dir };
+    let mut broker = Broker {
+        kind: Kind::Warren,
+        addr: "127.0.0.1:0".parse().unwrap(),
+        pid,
+        server: String::new(),
+        dir,
+        child: Some(child),
+        epmd: None,
+        keep_dir,
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut addr = None;
     loop {
@@ -174,9 +183,7 @@ fn find_epmd() -> Option<PathBuf> {
         }
     }
     let erts = std::fs::read_dir("/usr/lib/erlang").ok()?;
-    erts.filter_map(|e| e.ok())
-        .map(|e| e.path().join("bin/epmd"))
-        .find(|p| p.is_file())
+    erts.filter_map(|e| e.ok()).map(|e| e.path().join("bin/epmd")).find(|p| p.is_file())
 }
 
 fn start_rabbitmq(server: &Path, base: &Path, keep_dir: bool) -> Result<Broker, String> {
@@ -227,7 +234,16 @@ fn start_rabbitmq(server: &Path, base: &Path, keep_dir: bool) -> Result<Broker, 
     let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", server.display()))?;
     let script_pid = child.id();
     let addr: SocketAddr = format!("127.0.0.1:{node_port}").parse().unwrap();
-    let mut broker = Broker { kind: Kind::RabbitMq, addr, pid: script_pid, server: String::new(), dir: dir.clone(), child: Some(child), epmd: Some(epmd), keep_dir };
+    let mut broker = Broker {
+        kind: Kind::RabbitMq,
+        addr,
+        pid: script_pid,
+        server: String::new(),
+        dir: dir.clone(),
+        child: Some(child),
+        epmd: Some(epmd),
+        keep_dir,
+    };
 
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {

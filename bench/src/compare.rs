@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use crate::brokers::{self, Broker, Kind, Recipe};
 use crate::load::RunResult;
+use crate::procfs;
 use crate::report::{self, int, num};
 use crate::scenarios::{self, Client, Measurement, Scenario};
 use crate::wire::Credentials;
-use crate::procfs;
 
 pub struct Options {
     pub warren: PathBuf,
@@ -38,7 +38,10 @@ pub fn compare(o: Options) -> Result<(), String> {
         brokers::ensure_rabbitmq(&o.rabbitmq_server)?;
     }
     if o.brokers.contains(&Kind::Warren) && !o.warren.is_file() {
-        return Err(format!("{} not found: build it with `cargo build --release -p gateway` (or use `cargo xtask bench`)", o.warren.display()));
+        return Err(format!(
+            "{} not found: build it with `cargo build --release -p gateway` (or use `cargo xtask bench`)",
+            o.warren.display()
+        ));
     }
     let base = std::env::temp_dir().join(format!("warren-bench-{}", std::process::id()));
     std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
@@ -70,7 +73,12 @@ fn run_all(o: &Options, recipes: &[Recipe]) -> Result<(), String> {
     let selected: Vec<Scenario> = o
         .scenarios
         .iter()
-        .map(|n| all.iter().find(|s| s.name == n).cloned().ok_or_else(|| format!("unknown scenario {n:?} (known: {})", scenarios::NAMES.join(", "))))
+        .map(|n| {
+            all.iter()
+                .find(|s| s.name == n)
+                .cloned()
+                .ok_or_else(|| format!("unknown scenario {n:?} (known: {})", scenarios::NAMES.join(", ")))
+        })
         .collect::<Result<_, _>>()?;
 
     println!("# warren-bench compare: {} rep(s), {:?} measured after {:?} warm-up", o.reps, o.duration, o.warmup);
@@ -133,7 +141,11 @@ fn run_all(o: &Options, recipes: &[Recipe]) -> Result<(), String> {
         let per: Vec<&[Measurement]> = results[si].iter().map(|v| v.as_slice()).collect();
         rows.extend(report::rows(s, &per));
     }
-    println!("\n## summary (median of {} run(s) per broker; ratio = {})", o.reps, if columns.len() == 2 { format!("{}/{}", columns[0], columns[1]) } else { "-".into() });
+    println!(
+        "\n## summary (median of {} run(s) per broker; ratio = {})",
+        o.reps,
+        if columns.len() == 2 { format!("{}/{}", columns[0], columns[1]) } else { "-".into() }
+    );
     print!("{}", report::table(&columns, &rows, false));
     if o.markdown {
         println!("\n## summary (Markdown)\n");
@@ -143,8 +155,9 @@ fn run_all(o: &Options, recipes: &[Recipe]) -> Result<(), String> {
         println!("\n## crosscheck summary\n");
         print!("{}", crosscheck_table(&cross, o.markdown));
     }
-    let failures: usize = results.iter().flatten().flatten().filter(|m| m.error.is_some() || m.run.as_ref().is_some_and(|r| r.errors() > 0)).count()
-        + cross.iter().filter(|(_, _, r)| r.as_ref().map_or(true, |r| r.errors() > 0)).count();
+    let failures: usize =
+        results.iter().flatten().flatten().filter(|m| m.error.is_some() || m.run.as_ref().is_some_and(|r| r.errors() > 0)).count()
+            + cross.iter().filter(|(_, _, r)| r.as_ref().map_or(true, |r| r.errors() > 0)).count();
     if failures > 0 {
         println!("\n# {failures} run(s) failed or reported loss/duplication/reordering: see the lines above");
     }
@@ -152,7 +165,19 @@ fn run_all(o: &Options, recipes: &[Recipe]) -> Result<(), String> {
 }
 
 fn crosscheck_table(cross: &[(Kind, Client, Result<RunResult, String>)], markdown: bool) -> String {
-    let header = ["broker", "client", "published", "confirmed", "consumed", "total pub", "total cons", "missing/dup/ooo", "p50 us", "p99 us", "gen CPU %"];
+    let header = [
+        "broker",
+        "client",
+        "published",
+        "confirmed",
+        "consumed",
+        "total pub",
+        "total cons",
+        "missing/dup/ooo",
+        "p50 us",
+        "p99 us",
+        "gen CPU %",
+    ];
     let mut lines = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
     for (kind, client, r) in cross {
         let mut l = vec![kind.name().to_string(), format!("{client:?}").to_lowercase()];

@@ -30,11 +30,8 @@ struct Counters {
 }
 
 fn uri(addr: SocketAddr, creds: &Credentials) -> String {
-    let vhost: String = creds
-        .vhost
-        .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
+    let vhost: String =
+        creds.vhost.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
     format!("amqp://{}:{}@{}/{}", creds.user, creds.password, addr, vhost)
 }
 

@@ -98,10 +98,7 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(run_id: &str, load: &Load) -> Topology {
-        Topology {
-            exchange: format!("wb-{run_id}-x"),
-            queues: (0..load.queues.max(1)).map(|i| format!("wb-{run_id}-q{i}")).collect(),
-        }
+        Topology { exchange: format!("wb-{run_id}-x"), queues: (0..load.queues.max(1)).map(|i| format!("wb-{run_id}-q{i}")).collect() }
     }
 
     /// The binding key of queue `q`.

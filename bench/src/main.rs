@@ -180,24 +180,52 @@ fn build_load(a: &LoadArgs) -> Result<scenarios::Kind, String> {
 }
 
 fn apply(a: &LoadArgs, l: &mut Load) -> Result<(), String> {
-    if let Some(v) = a.producers { l.producers = v }
-    if let Some(v) = a.consumers { l.consumers = v }
-    if let Some(v) = a.size { l.size = v }
-    if let Some(v) = a.duration { l.duration = secs(v) }
-    if let Some(v) = a.warmup { l.warmup = secs(v) }
-    if let Some(v) = a.confirm { l.confirm = Some(v) }
-    if a.persistent { l.persistent = true }
-    if let Some(v) = &a.ack { l.auto_ack = v == "auto" }
-    if let Some(v) = a.ack_every { l.ack_every = v }
-    if let Some(v) = a.prefetch { l.prefetch = v }
-    if let Some(v) = &a.exchange { l.exchange = ExchangeType::parse(v)? }
-    if let Some(v) = a.queues { l.queues = v.max(1) }
-    if let Some(v) = a.rate { l.rate = Some(v) }
+    if let Some(v) = a.producers {
+        l.producers = v
+    }
+    if let Some(v) = a.consumers {
+        l.consumers = v
+    }
+    if let Some(v) = a.size {
+        l.size = v
+    }
+    if let Some(v) = a.duration {
+        l.duration = secs(v)
+    }
+    if let Some(v) = a.warmup {
+        l.warmup = secs(v)
+    }
+    if let Some(v) = a.confirm {
+        l.confirm = Some(v)
+    }
+    if a.persistent {
+        l.persistent = true
+    }
+    if let Some(v) = &a.ack {
+        l.auto_ack = v == "auto"
+    }
+    if let Some(v) = a.ack_every {
+        l.ack_every = v
+    }
+    if let Some(v) = a.prefetch {
+        l.prefetch = v
+    }
+    if let Some(v) = &a.exchange {
+        l.exchange = ExchangeType::parse(v)?
+    }
+    if let Some(v) = a.queues {
+        l.queues = v.max(1)
+    }
+    if let Some(v) = a.rate {
+        l.rate = Some(v)
+    }
     if let Some(v) = a.count {
         l.count = Some(v);
         l.warmup = Duration::ZERO;
     }
-    if let Some(v) = a.drain_timeout { l.drain_timeout = secs(v) }
+    if let Some(v) = a.drain_timeout {
+        l.drain_timeout = secs(v)
+    }
     if l.size < track::STAMP_LEN {
         return Err(format!("--size must be at least {} (timestamp, producer id, sequence)", track::STAMP_LEN));
     }

@@ -301,9 +301,7 @@ impl DeliveryReader {
                             self.expect = Expect::Header;
                         }
                         (60, 30) => return Err(format!("consumer {}: cancelled by the broker", self.idx)),
-                        (20, 40) | (10, 50) => {
-                            return Err(format!("consumer {}: {}", self.idx, describe_close(payload)))
-                        }
+                        (20, 40) | (10, 50) => return Err(format!("consumer {}: {}", self.idx, describe_close(payload))),
                         _ => {}
                     }
                 }
@@ -333,9 +331,7 @@ impl DeliveryReader {
                     }
                 }
                 (8, _) => {}
-                (1, _) | (2, _) | (3, _) => {
-                    return Err(format!("consumer {}: unexpected frame type {kind} mid-delivery", self.idx))
-                }
+                (1, _) | (2, _) | (3, _) => return Err(format!("consumer {}: unexpected frame type {kind} mid-delivery", self.idx)),
                 _ => return Err(format!("consumer {}: unknown frame type {kind}", self.idx)),
             }
             at += total;
@@ -528,13 +524,7 @@ pub fn run(
     Ok(result)
 }
 
-fn run_declared(
-    addr: SocketAddr,
-    creds: &Credentials,
-    load: &Load,
-    topo: &Topology,
-    broker_pid: Option<u32>,
-) -> Result<RunResult, String> {
+fn run_declared(addr: SocketAddr, creds: &Credentials, load: &Load, topo: &Topology, broker_pid: Option<u32>) -> Result<RunResult, String> {
     let poll = Poll::new().map_err(|e| e.to_string())?;
     let mut consumers = Vec::new();
     for c in 0..load.consumers {
@@ -600,13 +590,7 @@ fn run_declared(
             out_to: 0,
             published: 0,
             writable: true,
-            confirms: load.confirm.map(|w| Confirms {
-                window: w.max(1) as u64,
-                below: 1,
-                singles: BTreeSet::new(),
-                acked: 0,
-                nacked: 0,
-            }),
+            confirms: load.confirm.map(|w| Confirms { window: w.max(1) as u64, below: 1, singles: BTreeSet::new(), acked: 0, nacked: 0 }),
             limit: load.count,
             rbuf: vec![0u8; 256 * 1024],
             rlen: 0,

@@ -125,15 +125,37 @@ pub fn detail(r: &RunResult) -> String {
     let mut s = String::new();
     s += &format!("client            {}\n", r.client);
     s += &format!("window            {:.2} s (warm-up excluded)\n", r.secs);
-    s += &format!("published         {} msg/s ({} in window, {} total)\n", int(r.publish_rate()), int(r.published as f64), int(r.total_published as f64));
+    s += &format!(
+        "published         {} msg/s ({} in window, {} total)\n",
+        int(r.publish_rate()),
+        int(r.published as f64),
+        int(r.total_published as f64)
+    );
     if r.total_confirmed + r.total_nacked > 0 {
-        s += &format!("confirmed         {} msg/s ({} in window, {} total, {} nacked)\n", int(r.confirm_rate()), int(r.confirmed as f64), int(r.total_confirmed as f64), r.total_nacked);
+        s += &format!(
+            "confirmed         {} msg/s ({} in window, {} total, {} nacked)\n",
+            int(r.confirm_rate()),
+            int(r.confirmed as f64),
+            int(r.total_confirmed as f64),
+            r.total_nacked
+        );
     }
-    s += &format!("consumed          {} msg/s ({} in window, {} total)\n", int(r.consume_rate()), int(r.consumed as f64), int(r.total_consumed as f64));
+    s += &format!(
+        "consumed          {} msg/s ({} in window, {} total)\n",
+        int(r.consume_rate()),
+        int(r.consumed as f64),
+        int(r.total_consumed as f64)
+    );
     if let Some(l) = &r.latency {
         s += &format!(
             "latency (us)      p50 {}  p75 {}  p95 {}  p99 {}  p99.9 {}  max {}  ({} samples)\n",
-            num(l.p50), num(l.p75), num(l.p95), num(l.p99), num(l.p999), num(l.max), int(l.count as f64)
+            num(l.p50),
+            num(l.p75),
+            num(l.p95),
+            num(l.p99),
+            num(l.p999),
+            num(l.max),
+            int(l.count as f64)
         );
     }
     s += &format!("generator CPU     {:.2} s ({} of one core)\n", r.gen_cpu, pct(r.gen_cpu, r.secs));

@@ -65,7 +65,16 @@ pub fn all(duration: Duration, warmup: Duration) -> Vec<Scenario> {
         Scenario {
             name: "many",
             about: "4 producers x 4 consumers on 4 queues, 1 KB, manual ack, prefetch 100",
-            kind: Kind::Load(Load { producers: 4, consumers: 4, queues: 4, size: 1024, auto_ack: false, prefetch: 100, ack_every: 50, ..base.clone() }),
+            kind: Kind::Load(Load {
+                producers: 4,
+                consumers: 4,
+                queues: 4,
+                size: 1024,
+                auto_ack: false,
+                prefetch: 100,
+                ack_every: 50,
+                ..base.clone()
+            }),
         },
         Scenario {
             name: "latency",

@@ -8,7 +8,7 @@
 
 use hdrhistogram::Histogram;
 
-use crate::load::{Latency, Topology, ExchangeType};
+use crate::load::{ExchangeType, Latency, Topology};
 
 /// Octets of the stamp at the start of every body.
 pub const STAMP_LEN: usize = 16;
@@ -207,7 +207,7 @@ mod tests {
         }
         assert_eq!(t.duplicates, 1);
         assert_eq!(t.out_of_order, 1); // the 2 (the second 3 is a duplicate)
-        // Published 8: 4 is a gap below 5, 6 and 7 are the tail.
+                                       // Published 8: 4 is a gap below 5, 6 and 7 are the tail.
         assert_eq!(t.verdict(&[8]), (1, 2));
         assert_eq!(t.outstanding(&[8]), 3);
         assert_eq!(t.malformed, 0);

@@ -53,9 +53,7 @@ impl SyncConn {
         c.stream.write_all(&PROTOCOL_HEADER)?;
         match c.recv()? {
             (0, Method::ConnectionStart(start)) => {
-                let prop = |k: &str| {
-                    start.server_properties.get(k).and_then(|v| v.as_str()).map(str::to_owned)
-                };
+                let prop = |k: &str| start.server_properties.get(k).and_then(|v| v.as_str()).map(str::to_owned);
                 c.server = format!("{} {}", prop("product").unwrap_or_default(), prop("version").unwrap_or_default());
             }
             (_, other) => return Err(err(format!("expected connection.start, got {}", other.name()))),
@@ -133,19 +131,14 @@ impl SyncConn {
                 let _ = self.send(1, ChannelCloseOk {});
                 Err(err(format!("{name}: channel closed {} {}", c.reply_code, c.reply_text)))
             }
-            (_, Method::ConnectionClose(c)) => {
-                Err(err(format!("{name}: connection closed {} {}", c.reply_code, c.reply_text)))
-            }
+            (_, Method::ConnectionClose(c)) => Err(err(format!("{name}: connection closed {} {}", c.reply_code, c.reply_text))),
             (_, reply) => Ok(reply),
         }
     }
 
     /// connection.close and wait for close-ok (best effort).
     pub fn close(mut self) {
-        let _ = self.send(
-            0,
-            ConnectionClose { reply_code: 200, reply_text: "bye".into(), class_id: 0, method_id: 0 },
-        );
+        let _ = self.send(0, ConnectionClose { reply_code: 200, reply_text: "bye".into(), class_id: 0, method_id: 0 });
         let _ = self.stream.set_read_timeout(Some(Duration::from_secs(2)));
         for _ in 0..100 {
             match self.recv() {

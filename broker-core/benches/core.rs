@@ -68,12 +68,16 @@ impl Driver {
         let c = self.broker.handle_connect(self.now, peer);
         self.broker.handle_bytes(c, self.now, Bytes::from_static(&PROTOCOL_HEADER));
         self.output(c);
-        self.send(c, 0, ConnectionStartOk {
-            client_properties: FieldTable::new(),
-            mechanism: "PLAIN".into(),
-            response: Bytes::from_static(b"\0guest\0guest"),
-            locale: "en_US".into(),
-        });
+        self.send(
+            c,
+            0,
+            ConnectionStartOk {
+                client_properties: FieldTable::new(),
+                mechanism: "PLAIN".into(),
+                response: Bytes::from_static(b"\0guest\0guest"),
+                locale: "en_US".into(),
+            },
+        );
         self.output(c);
         self.send(c, 0, ConnectionTuneOk { channel_max: 2047, frame_max: FRAME_MAX, heartbeat: 0 });
         self.send(c, 0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
@@ -165,7 +169,10 @@ fn topic_broker(bindings: usize) -> (Driver, ConnectionId) {
         d.declare_queue(c, &format!("q{q}"), FieldTable::from([("x-max-length", FieldValue::I32(1))]));
     }
     for i in 0..bindings {
-        let m = d.rpc(c, QueueBind { queue: format!("q{}", i % 10).into(), exchange: "t".into(), routing_key: pattern(i).into(), ..Default::default() });
+        let m = d.rpc(
+            c,
+            QueueBind { queue: format!("q{}", i % 10).into(), exchange: "t".into(), routing_key: pattern(i).into(), ..Default::default() },
+        );
         assert!(matches!(m, Method::QueueBindOk(_)));
     }
     (d, c)

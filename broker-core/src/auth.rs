@@ -22,12 +22,7 @@ pub struct User {
 
 impl User {
     pub fn new(name: &str, password: &str, salt: [u8; 4]) -> Self {
-        User {
-            name: name.to_string(),
-            password_hash: hash_password(password, salt),
-            tags: Vec::new(),
-            loopback_only: false,
-        }
+        User { name: name.to_string(), password_hash: hash_password(password, salt), tags: Vec::new(), loopback_only: false }
     }
 
     pub fn check_password(&self, password: &[u8]) -> bool {
@@ -78,10 +73,7 @@ pub fn parse_response(mechanism: &str, response: &Bytes) -> Option<Credentials> 
                 return None;
             }
             let start = response.len() - pass.len();
-            Some(Credentials {
-                username: String::from_utf8(user.to_vec()).ok()?,
-                password: response.slice(start..),
-            })
+            Some(Credentials { username: String::from_utf8(user.to_vec()).ok()?, password: response.slice(start..) })
         }
         // A field table's entries without its length prefix.
         "AMQPLAIN" => {

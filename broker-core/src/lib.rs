@@ -23,15 +23,15 @@ mod queue;
 mod vhost;
 
 pub use auth::{hash_password, User};
-pub use broker::stats::{MessageCounters, MessageRates};
 pub use broker::alarms::Alarm;
 pub use broker::limits::Limits;
 pub use broker::persist::StoreOp;
 pub use broker::restore::RestoredMessage;
+pub use broker::stats::{MessageCounters, MessageRates};
 pub use broker::trace::{TraceEvent, TraceFilter};
 pub use broker::{Broker, Config, Event, Transmit};
 pub use connection::{PeerInfo, Transport};
 pub use error::AmqpError;
+pub use ids::ConnectionId;
 pub use message::BodyLoader;
 pub use permissions::Permission;
-pub use ids::ConnectionId;

@@ -78,7 +78,13 @@ mod tests {
 
     #[test]
     fn unanchored_matching_and_empty_means_nothing() {
-        let p = Permission { user: "u".into(), vhost: "/".into(), configure: "".into(), write: "^amq\\.default$|^logs".into(), read: "tmp".into() };
+        let p = Permission {
+            user: "u".into(),
+            vhost: "/".into(),
+            configure: "".into(),
+            write: "^amq\\.default$|^logs".into(),
+            read: "tmp".into(),
+        };
         let c = Compiled::new(&p).unwrap();
         assert!(!c.allows(Access::Configure, "anything"));
         assert!(c.allows(Access::Write, "logs.info"));

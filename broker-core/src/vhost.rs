@@ -17,10 +17,5 @@ impl VHost {
 }
 
 /// The exchanges every vhost starts with (besides the nameless default).
-pub const STANDARD_EXCHANGES: &[(&str, &str)] = &[
-    ("amq.direct", "direct"),
-    ("amq.fanout", "fanout"),
-    ("amq.topic", "topic"),
-    ("amq.headers", "headers"),
-    ("amq.match", "headers"),
-];
+pub const STANDARD_EXCHANGES: &[(&str, &str)] =
+    &[("amq.direct", "direct"), ("amq.fanout", "fanout"), ("amq.topic", "topic"), ("amq.headers", "headers"), ("amq.match", "headers")];

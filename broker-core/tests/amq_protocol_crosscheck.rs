@@ -25,19 +25,13 @@
 use std::collections::BTreeSet;
 
 use amq_protocol::frame::{gen_frame, parse_frame, AMQPContentHeader, AMQPFrame, ProtocolVersion, WriteContext};
-use amq_protocol::protocol::{
-    access, basic, channel, confirm, connection, exchange, queue, tx, AMQPClass, BasicProperties as AmqProps,
-};
+use amq_protocol::protocol::{access, basic, channel, confirm, connection, exchange, queue, tx, AMQPClass, BasicProperties as AmqProps};
 use amq_protocol::types::generation::gen_field_table;
 use amq_protocol::types::parsing::parse_field_table;
-use amq_protocol::types::{
-    AMQPValue, ByteArray, DecimalValue, FieldArray, FieldTable as AmqTable, LongString, ShortString,
-};
+use amq_protocol::types::{AMQPValue, ByteArray, DecimalValue, FieldArray, FieldTable as AmqTable, LongString, ShortString};
 use broker_core::amqp::frame::{take_frame, write_body, write_content_header, write_heartbeat, write_method};
 use broker_core::amqp::method::*;
-use broker_core::amqp::{
-    BasicProperties, DecodeError, FieldTable, FieldValue, Frame, PropertiesScan, ShortStr, PROTOCOL_HEADER,
-};
+use broker_core::amqp::{BasicProperties, DecodeError, FieldTable, FieldValue, Frame, PropertiesScan, ShortStr, PROTOCOL_HEADER};
 use bytes::{Bytes, BytesMut};
 
 // ---------------------------------------------------------------------------
@@ -541,8 +535,7 @@ fn rabbitmq_format_bytes_decode_and_encode() {
     // Read-only forms: RabbitMQ reads any non-zero octet as true, and reads
     // 'L' as a signed 64-bit int exactly like 'l' (so does amq-protocol).
     // Our decoder used to reject 'L' with BadFieldType; fixed.
-    let read_only: Vec<(&[u8], FieldValue)> =
-        vec![(b"t\x07", Bool(true)), (b"L\xff\xff\xff\xff\xff\xff\xff\xfe", I64(-2))];
+    let read_only: Vec<(&[u8], FieldValue)> = vec![(b"t\x07", Bool(true)), (b"L\xff\xff\xff\xff\xff\xff\xff\xfe", I64(-2))];
     for (value, expected) in read_only {
         let wire = one_entry(value);
         let expected = table([("k", expected)]);

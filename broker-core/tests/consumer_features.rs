@@ -37,7 +37,15 @@ fn tag_of(d: &Delivery) -> u64 {
 fn single_active_consumer_hands_over_on_cancel_and_channel_close() {
     let mut h = Harness::new();
     let c = h.connect();
-    h.send(c, 1, QueueDeclare { queue: "sac".into(), arguments: args(&[("x-single-active-consumer", FieldValue::Bool(true))]), ..Default::default() });
+    h.send(
+        c,
+        1,
+        QueueDeclare {
+            queue: "sac".into(),
+            arguments: args(&[("x-single-active-consumer", FieldValue::Bool(true))]),
+            ..Default::default()
+        },
+    );
     h.expect_method(c);
     h.open_channel(c, 2);
     h.consume(c, 1, "sac", "first", true);
@@ -66,16 +74,37 @@ fn higher_priority_consumers_receive_first_while_they_have_credit() {
     h.send(c, 1, BasicQos { prefetch_count: 2, ..Default::default() });
     h.expect_method(c);
     h.consume(c, 1, "q", "low", false);
-    h.send(c, 1, BasicConsume { queue: "q".into(), consumer_tag: "high".into(), arguments: args(&[("x-priority", FieldValue::I32(10))]), ..Default::default() });
+    h.send(
+        c,
+        1,
+        BasicConsume {
+            queue: "q".into(),
+            consumer_tag: "high".into(),
+            arguments: args(&[("x-priority", FieldValue::I32(10))]),
+            ..Default::default()
+        },
+    );
     h.expect_method(c);
     for i in 0..3 {
         h.publish(c, 1, "", "q", format!("m{i}").as_bytes());
     }
     let got: Vec<(String, String)> = (0..3).map(|_| h.expect_delivery(c)).map(|d| (consumer_of(&d), body_of(&d).to_string())).collect();
     assert_eq!(got, [("high".into(), "m0".into()), ("high".into(), "m1".into()), ("low".into(), "m2".into())]);
-    h.send(c, 1, BasicConsume { queue: "q".into(), consumer_tag: "bad".into(), arguments: args(&[("x-priority", FieldValue::str("high"))]), ..Default::default() });
+    h.send(
+        c,
+        1,
+        BasicConsume {
+            queue: "q".into(),
+            consumer_tag: "bad".into(),
+            arguments: args(&[("x-priority", FieldValue::str("high"))]),
+            ..Default::default()
+        },
+    );
     let close = h.expect_channel_close(c, 1, 406);
-    assert_eq!(&*close.reply_text, "PRECONDITION_FAILED - invalid arg 'x-priority' for queue 'q' in vhost '/': \"expected integer, got longstr\"");
+    assert_eq!(
+        &*close.reply_text,
+        "PRECONDITION_FAILED - invalid arg 'x-priority' for queue 'q' in vhost '/': \"expected integer, got longstr\""
+    );
 }
 
 #[test]
@@ -141,7 +170,16 @@ fn quorum_queues_count_deliveries_and_dead_letter_at_the_limit() {
     let close = h.expect_channel_close(c, 1, 406);
     assert_eq!(&*close.reply_text, "PRECONDITION_FAILED - invalid property 'non-durable' for queue 'qq2' in vhost '/'");
     h.open_channel(c, 1);
-    h.send(c, 1, QueueDeclare { queue: "s".into(), durable: true, arguments: args(&[("x-queue-type", FieldValue::str("stream"))]), ..Default::default() });
+    h.send(
+        c,
+        1,
+        QueueDeclare {
+            queue: "s".into(),
+            durable: true,
+            arguments: args(&[("x-queue-type", FieldValue::str("stream"))]),
+            ..Default::default()
+        },
+    );
     h.expect_connection_close(c, 540);
 }
 
@@ -158,7 +196,11 @@ fn direct_reply_to_round_trip() {
     let close = h.expect_channel_close(client, 1, 406);
     assert_eq!(&*close.reply_text, "PRECONDITION_FAILED - fast reply consumer does not exist");
     h.open_channel(client, 1);
-    h.send(client, 1, BasicConsume { queue: "amq.rabbitmq.reply-to".into(), consumer_tag: "r".into(), no_ack: false, ..Default::default() });
+    h.send(
+        client,
+        1,
+        BasicConsume { queue: "amq.rabbitmq.reply-to".into(), consumer_tag: "r".into(), no_ack: false, ..Default::default() },
+    );
     let close = h.expect_channel_close(client, 1, 406);
     assert_eq!(&*close.reply_text, "PRECONDITION_FAILED - reply consumer cannot acknowledge");
     h.open_channel(client, 1);
@@ -206,11 +248,11 @@ fn login(h: &mut Harness, user: &str, pass: &str, vhost: &str) -> broker_core::C
     let c = h.raw_connect(true);
     h.send_bytes(c, bytes::Bytes::from_static(&broker_core::amqp::PROTOCOL_HEADER));
     h.expect_method(c);
-    h.send(c, 0, ConnectionStartOk {
-        mechanism: "PLAIN".into(),
-        response: format!("\0{user}\0{pass}").into_bytes().into(),
-        ..Default::default()
-    });
+    h.send(
+        c,
+        0,
+        ConnectionStartOk { mechanism: "PLAIN".into(), response: format!("\0{user}\0{pass}").into_bytes().into(), ..Default::default() },
+    );
     h.expect_method(c);
     h.send(c, 0, ConnectionTuneOk { channel_max: 2047, frame_max: 131_072, heartbeat: 0 });
     h.send(c, 0, ConnectionOpen { virtual_host: vhost.into(), ..Default::default() });

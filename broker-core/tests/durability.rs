@@ -93,10 +93,7 @@ fn deliveries_acks_purges_and_deletes_are_recorded() {
     assert_eq!(ops(&mut h), [StoreOp::Ack { key: keys[0], queue: 1 }, StoreOp::Forget { key: keys[0] }]);
     h.send(c, 1, QueuePurge { queue: "d".into(), ..Default::default() });
     assert_eq!(h.expect_method(c), (1, QueuePurgeOk { message_count: 2 }.into()));
-    assert_eq!(
-        ops(&mut h),
-        [StoreOp::Purged { queue: 1 }, StoreOp::Forget { key: keys[1] }, StoreOp::Forget { key: keys[2] }]
-    );
+    assert_eq!(ops(&mut h), [StoreOp::Purged { queue: 1 }, StoreOp::Forget { key: keys[1] }, StoreOp::Forget { key: keys[2] }]);
     h.send(c, 1, QueueDelete { queue: "d".into(), ..Default::default() });
     h.expect_method(c);
     assert_eq!(ops(&mut h), [StoreOp::QueueDeleted { queue: 1 }]);

@@ -313,11 +313,18 @@ fn rabbitmq_compatible_edge_cases() {
     let ttl = |v| FieldTable::from([("x-message-ttl", FieldValue::I32(v))]);
     h.send(c, 1, QueueDeclare { queue: "ttl".into(), arguments: ttl(1000), ..Default::default() });
     h.expect_method(c);
-    h.send(c, 1, QueueDeclare { queue: "ttl".into(), arguments: FieldTable::from([("x-message-ttl", FieldValue::I64(1000))]), ..Default::default() });
+    h.send(
+        c,
+        1,
+        QueueDeclare { queue: "ttl".into(), arguments: FieldTable::from([("x-message-ttl", FieldValue::I64(1000))]), ..Default::default() },
+    );
     h.expect_method(c); // same value, another integer width: equivalent
     h.send(c, 1, QueueDeclare { queue: "ttl".into(), arguments: ttl(2000), ..Default::default() });
     let close = h.expect_channel_close(c, 1, 406);
-    assert_eq!(&*close.reply_text, "PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue 'ttl' in vhost '/': received '2000' but current is '1000'");
+    assert_eq!(
+        &*close.reply_text,
+        "PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue 'ttl' in vhost '/': received '2000' but current is '1000'"
+    );
     h.open_channel(c, 1);
     h.send(c, 1, QueueDeclare { queue: "ttl".into(), ..Default::default() });
     let close = h.expect_channel_close(c, 1, 406);
@@ -326,7 +333,11 @@ fn rabbitmq_compatible_edge_cases() {
     // Unbinding is idempotent, even when the exchange is missing.
     h.send(c, 1, QueueUnbind { queue: "shared".into(), exchange: "nope".into(), routing_key: "k".into(), ..Default::default() });
     assert_eq!(h.expect_method(c), (1, QueueUnbindOk {}.into()));
-    h.send(c, 1, ExchangeUnbind { destination: "amq.topic".into(), source: "amq.fanout".into(), routing_key: "zz".into(), ..Default::default() });
+    h.send(
+        c,
+        1,
+        ExchangeUnbind { destination: "amq.topic".into(), source: "amq.fanout".into(), routing_key: "zz".into(), ..Default::default() },
+    );
     assert_eq!(h.expect_method(c), (1, ExchangeUnbindOk {}.into()));
     // The exchange is looked up before the queue; the source before the destination.
     h.send(c, 1, QueueBind { queue: "nope-q".into(), exchange: "nope-x".into(), ..Default::default() });
@@ -361,7 +372,15 @@ fn vhost_and_user_limits_refuse_like_rabbitmq() {
         let c = h.raw_connect(true);
         h.send_bytes(c, Bytes::from_static(&broker_core::amqp::PROTOCOL_HEADER));
         h.expect_method(c);
-        h.send(c, 0, ConnectionStartOk { mechanism: "PLAIN".into(), response: format!("\0{user}\0{user}").into_bytes().into(), ..Default::default() });
+        h.send(
+            c,
+            0,
+            ConnectionStartOk {
+                mechanism: "PLAIN".into(),
+                response: format!("\0{user}\0{user}").into_bytes().into(),
+                ..Default::default()
+            },
+        );
         h.expect_method(c);
         h.send(c, 0, ConnectionTuneOk { channel_max: 2047, frame_max: 131_072, heartbeat: 0 });
         h.send(c, 0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
@@ -372,7 +391,10 @@ fn vhost_and_user_limits_refuse_like_rabbitmq() {
     h.open_channel(u1, 1);
     h.send(u1, 2, ChannelOpen::default());
     let close = h.expect_connection_close(u1, 530);
-    assert_eq!(&*close.reply_text, "NOT_ALLOWED - number of channels opened for user 'limu' has reached the maximum allowed user limit of (1)");
+    assert_eq!(
+        &*close.reply_text,
+        "NOT_ALLOWED - number of channels opened for user 'limu' has reached the maximum allowed user limit of (1)"
+    );
     // The vhost already holds 2 connections (c and u1, closing): a third is refused.
     let g = login(&mut h, "guest");
     let close = h.expect_connection_close(g, 530);

@@ -56,11 +56,16 @@ fn queue_ttl_dead_letters_with_x_death() {
     h.declare_exchange(c, 1, "dlx_ex", "direct");
     h.declare_queue(c, 1, "dl_dst");
     h.bind(c, 1, "dl_dst", "dlx_ex", "dead", FieldTable::new());
-    declare_with(&mut h, c, "dl_src", args(&[
-        ("x-message-ttl", FieldValue::I32(50)),
-        ("x-dead-letter-exchange", FieldValue::str("dlx_ex")),
-        ("x-dead-letter-routing-key", FieldValue::str("dead")),
-    ]));
+    declare_with(
+        &mut h,
+        c,
+        "dl_src",
+        args(&[
+            ("x-message-ttl", FieldValue::I32(50)),
+            ("x-dead-letter-exchange", FieldValue::str("dlx_ex")),
+            ("x-dead-letter-routing-key", FieldValue::str("dead")),
+        ]),
+    );
     let props = BasicProperties { headers: Some(args(&[("a", FieldValue::I32(1))])), ..Default::default() };
     h.publish_with(c, 1, "", "dl_src", &props, b"ttl1", false);
     h.publish_with(c, 1, "", "dl_src", &BasicProperties { expiration: Some("20".into()), ..Default::default() }, b"ttl2", false);
@@ -143,11 +148,16 @@ fn max_length_drop_head_dead_letters_the_oldest() {
     let mut h = Harness::new();
     let c = h.connect();
     h.declare_queue(c, 1, "ml_dst");
-    declare_with(&mut h, c, "ml_src", args(&[
-        ("x-max-length", FieldValue::I32(2)),
-        ("x-dead-letter-exchange", FieldValue::str("")),
-        ("x-dead-letter-routing-key", FieldValue::str("ml_dst")),
-    ]));
+    declare_with(
+        &mut h,
+        c,
+        "ml_src",
+        args(&[
+            ("x-max-length", FieldValue::I32(2)),
+            ("x-dead-letter-exchange", FieldValue::str("")),
+            ("x-dead-letter-routing-key", FieldValue::str("ml_dst")),
+        ]),
+    );
     for i in 0..4 {
         h.publish(c, 1, "", "ml_src", format!("m{i}").as_bytes());
     }
@@ -177,12 +187,17 @@ fn reject_publish_nacks_and_reject_publish_dlx_dead_letters() {
     let c = h.connect();
     declare_with(&mut h, c, "rp", args(&[("x-max-length", FieldValue::I32(1)), ("x-overflow", FieldValue::str("reject-publish"))]));
     h.declare_queue(c, 1, "rp_dl");
-    declare_with(&mut h, c, "rpd", args(&[
-        ("x-max-length", FieldValue::I32(1)),
-        ("x-overflow", FieldValue::str("reject-publish-dlx")),
-        ("x-dead-letter-exchange", FieldValue::str("")),
-        ("x-dead-letter-routing-key", FieldValue::str("rp_dl")),
-    ]));
+    declare_with(
+        &mut h,
+        c,
+        "rpd",
+        args(&[
+            ("x-max-length", FieldValue::I32(1)),
+            ("x-overflow", FieldValue::str("reject-publish-dlx")),
+            ("x-dead-letter-exchange", FieldValue::str("")),
+            ("x-dead-letter-routing-key", FieldValue::str("rp_dl")),
+        ]),
+    );
     h.send(c, 1, ConfirmSelect::default());
     h.expect_method(c);
     h.publish(c, 1, "", "rp", b"one");
@@ -389,7 +404,16 @@ fn alternate_exchange_takes_unroutable_messages() {
     h.declare_exchange(c, 1, "ae", "fanout");
     h.declare_queue(c, 1, "unrouted");
     h.bind(c, 1, "unrouted", "ae", "", FieldTable::new());
-    h.send(c, 1, ExchangeDeclare { exchange: "main".into(), kind: "direct".into(), arguments: args(&[("alternate-exchange", FieldValue::str("ae"))]), ..Default::default() });
+    h.send(
+        c,
+        1,
+        ExchangeDeclare {
+            exchange: "main".into(),
+            kind: "direct".into(),
+            arguments: args(&[("alternate-exchange", FieldValue::str("ae"))]),
+            ..Default::default()
+        },
+    );
     h.expect_method(c);
     h.declare_queue(c, 1, "routed");
     h.bind(c, 1, "routed", "main", "k", FieldTable::new());
@@ -398,7 +422,19 @@ fn alternate_exchange_takes_unroutable_messages() {
     assert!(h.nothing_pending(c), "neither is returned");
     assert_eq!(body_of(&get(&mut h, c, "routed").unwrap()), "normal");
     assert_eq!(body_of(&get(&mut h, c, "unrouted").unwrap()), "alternate");
-    h.send(c, 1, ExchangeDeclare { exchange: "bad".into(), kind: "direct".into(), arguments: args(&[("alternate-exchange", FieldValue::I32(1))]), ..Default::default() });
+    h.send(
+        c,
+        1,
+        ExchangeDeclare {
+            exchange: "bad".into(),
+            kind: "direct".into(),
+            arguments: args(&[("alternate-exchange", FieldValue::I32(1))]),
+            ..Default::default()
+        },
+    );
     let close = h.expect_channel_close(c, 1, 406);
-    assert_eq!(&*close.reply_text, "PRECONDITION_FAILED - invalid type 'signedint' for arg 'alternate-exchange' in exchange 'bad' in vhost '/'");
+    assert_eq!(
+        &*close.reply_text,
+        "PRECONDITION_FAILED - invalid type 'signedint' for arg 'alternate-exchange' in exchange 'bad' in vhost '/'"
+    );
 }

@@ -130,7 +130,16 @@ fn write_seed_corpus() {
     let mut hb = BytesMut::new();
     write_heartbeat(&mut hb);
     write("frame", "publish", &[&[4u8, 0][..], &publish("amq.direct", "k", &props, b"hello"), &hb].concat());
-    write("frame", "methods", &[&[0u8, 0][..], &declare("q", FieldTable::from([("x-max-length", FieldValue::I32(1))])), &method(1, BasicConsume { queue: "q".into(), ..Default::default() }.into())].concat());
+    write(
+        "frame",
+        "methods",
+        &[
+            &[0u8, 0][..],
+            &declare("q", FieldTable::from([("x-max-length", FieldValue::I32(1))])),
+            &method(1, BasicConsume { queue: "q".into(), ..Default::default() }.into()),
+        ]
+        .concat(),
+    );
 
     // field_table: a table's octets; properties: a property list.
     let mut t = BytesMut::new();

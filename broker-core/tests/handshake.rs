@@ -53,12 +53,16 @@ fn start_ok(h: &mut Harness, c: broker_core::ConnectionId, response: &'static [u
         let t = broker_core::amqp::FieldTable::from([("authentication_failure_close", FieldValue::Bool(true))]);
         props.insert("capabilities", FieldValue::Table(t));
     }
-    h.send(c, 0, ConnectionStartOk {
-        client_properties: props,
-        mechanism: "PLAIN".into(),
-        response: Bytes::from_static(response),
-        locale: "en_US".into(),
-    });
+    h.send(
+        c,
+        0,
+        ConnectionStartOk {
+            client_properties: props,
+            mechanism: "PLAIN".into(),
+            response: Bytes::from_static(response),
+            locale: "en_US".into(),
+        },
+    );
 }
 
 #[test]
@@ -108,7 +112,9 @@ fn amqplain_login_works() {
     let mut buf = bytes::BytesMut::new();
     t.encode(&mut buf);
     h.send(c, 0, ConnectionStartOk { mechanism: "AMQPLAIN".into(), response: buf.freeze().slice(4..), ..Default::default() });
-    assert!(matches!(h.expect_method(c).1, Method::ConnectionTune(t) if t.channel_max == 2047 && t.frame_max == 131072 && t.heartbeat == 60));
+    assert!(
+        matches!(h.expect_method(c).1, Method::ConnectionTune(t) if t.channel_max == 2047 && t.frame_max == 131072 && t.heartbeat == 60)
+    );
 }
 
 /// Takes a fresh connection to tune and sends `tune_ok`; the broker must

@@ -17,11 +17,28 @@ fn operations_run_with_amqp_semantics() {
     let err = h.broker.execute("guest", "/", QueueDeclare { queue: "api_q".into(), ..Default::default() }.into()).unwrap_err();
     assert_eq!(u16::from(err.code), 406);
     assert_eq!((err.class_id, err.method_id), (50, 10));
-    h.broker.execute("guest", "/", ExchangeDeclare { exchange: "api_x".into(), kind: "topic".into(), ..Default::default() }.into()).unwrap();
-    h.broker.execute("guest", "/", QueueBind { queue: "api_q".into(), exchange: "api_x".into(), routing_key: "a.*".into(), ..Default::default() }.into()).unwrap();
+    h.broker
+        .execute("guest", "/", ExchangeDeclare { exchange: "api_x".into(), kind: "topic".into(), ..Default::default() }.into())
+        .unwrap();
+    h.broker
+        .execute(
+            "guest",
+            "/",
+            QueueBind { queue: "api_q".into(), exchange: "api_x".into(), routing_key: "a.*".into(), ..Default::default() }.into(),
+        )
+        .unwrap();
     assert!(h.broker.publish_as("guest", "/", "api_x", "a.b", &BasicProperties::default(), Bytes::from_static(b"one")).unwrap());
     assert!(!h.broker.publish_as("guest", "/", "api_x", "zzz", &BasicProperties::default(), Bytes::from_static(b"lost")).unwrap());
-    h.broker.publish_as("guest", "/", "", "api_q", &BasicProperties { content_type: Some("text/plain".into()), ..Default::default() }, Bytes::from_static(b"two")).unwrap();
+    h.broker
+        .publish_as(
+            "guest",
+            "/",
+            "",
+            "api_q",
+            &BasicProperties { content_type: Some("text/plain".into()), ..Default::default() },
+            Bytes::from_static(b"two"),
+        )
+        .unwrap();
     let err = h.broker.publish_as("guest", "/", "nope", "k", &BasicProperties::default(), Bytes::new()).unwrap_err();
     assert_eq!(u16::from(err.code), 404);
 
@@ -54,7 +71,15 @@ fn operations_respect_permissions_and_vhosts() {
     assert!(h.broker.add_vhost("other"));
     let err = h.broker.execute("guest", "other", QueueDeclare { queue: "q".into(), ..Default::default() }.into()).unwrap_err();
     assert_eq!(u16::from(err.code), 403);
-    h.broker.set_permission(broker_core::Permission { user: "guest".into(), vhost: "other".into(), configure: "".into(), write: ".*".into(), read: ".*".into() }).unwrap();
+    h.broker
+        .set_permission(broker_core::Permission {
+            user: "guest".into(),
+            vhost: "other".into(),
+            configure: "".into(),
+            write: ".*".into(),
+            read: ".*".into(),
+        })
+        .unwrap();
     let err = h.broker.execute("guest", "other", QueueDeclare { queue: "q".into(), ..Default::default() }.into()).unwrap_err();
     assert_eq!(err.text, "ACCESS_REFUSED - access to queue 'q' in vhost 'other' refused for user 'guest'");
     assert!(h.broker.delete_vhost("other"));

@@ -81,11 +81,8 @@ fn headers_exchange_all_and_any() {
     h.declare_queue(c, 1, "all");
     h.declare_queue(c, 1, "any");
     let all = FieldTable::from([("format", FieldValue::str("pdf")), ("type", FieldValue::str("report"))]);
-    let any = FieldTable::from([
-        ("x-match", FieldValue::str("any")),
-        ("format", FieldValue::str("pdf")),
-        ("type", FieldValue::str("report")),
-    ]);
+    let any =
+        FieldTable::from([("x-match", FieldValue::str("any")), ("format", FieldValue::str("pdf")), ("type", FieldValue::str("report"))]);
     h.bind(c, 1, "all", "amq.headers", "", all);
     h.bind(c, 1, "any", "amq.match", "", any);
     let with = |pairs: &[(&str, &str)]| {
@@ -117,12 +114,22 @@ fn headers_bindings_with_a_bad_x_match_are_refused() {
     let x_match = |v: FieldValue| FieldTable::from([("x-match", v), ("k", FieldValue::str("v"))]);
     let bad_value = "PRECONDITION_FAILED - Invalid x-match field value <<\"foo\">>; expected all, any, all-with-x, or any-with-x";
     let bad_type = "PRECONDITION_FAILED - Invalid x-match field type signedint (value 5); expected longstr";
-    let bind_foo = QueueBind { queue: "hq".into(), exchange: "amq.headers".into(), arguments: x_match(FieldValue::str("foo")), ..Default::default() };
+    let bind_foo =
+        QueueBind { queue: "hq".into(), exchange: "amq.headers".into(), arguments: x_match(FieldValue::str("foo")), ..Default::default() };
     h.send(c, 1, bind_foo.clone());
     let close = h.expect_channel_close(c, 1, 406);
     assert_eq!((&*close.reply_text, close.class_id, close.method_id), (bad_value, 50, 20));
     h.open_channel(c, 1);
-    h.send(c, 1, ExchangeBind { destination: "amq.direct".into(), source: "amq.match".into(), arguments: x_match(FieldValue::I32(5)), ..Default::default() });
+    h.send(
+        c,
+        1,
+        ExchangeBind {
+            destination: "amq.direct".into(),
+            source: "amq.match".into(),
+            arguments: x_match(FieldValue::I32(5)),
+            ..Default::default()
+        },
+    );
     let close = h.expect_channel_close(c, 1, 406);
     assert_eq!((&*close.reply_text, close.class_id, close.method_id), (bad_type, 40, 30));
     h.open_channel(c, 1);
@@ -134,7 +141,16 @@ fn headers_bindings_with_a_bad_x_match_are_refused() {
         h.bind(c, 1, "hq", "amq.headers", "", x_match(FieldValue::str(mode)));
     }
     h.bind(c, 1, "hq", "amq.direct", "", x_match(FieldValue::str("foo")));
-    h.send(c, 1, ExchangeBind { destination: "amq.topic".into(), source: "amq.fanout".into(), arguments: x_match(FieldValue::I32(5)), ..Default::default() });
+    h.send(
+        c,
+        1,
+        ExchangeBind {
+            destination: "amq.topic".into(),
+            source: "amq.fanout".into(),
+            arguments: x_match(FieldValue::I32(5)),
+            ..Default::default()
+        },
+    );
     assert_eq!(h.expect_method(c), (1, ExchangeBindOk {}.into()));
 }
 

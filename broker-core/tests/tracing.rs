@@ -22,7 +22,9 @@ fn shape(e: &TraceEvent) -> String {
         TraceEvent::Overflow { queue, mode, .. } => format!("overflow {queue} {mode}"),
         TraceEvent::Expired { queue, .. } => format!("expired {queue}"),
         TraceEvent::DeadLettered { queue, reason, exchange, .. } => format!("dead-lettered {queue} {reason} -> {exchange}"),
-        TraceEvent::Delivered { queue, consumer, delivery_tag, redelivered, .. } => format!("delivered {queue} to '{consumer}' tag {delivery_tag} redelivered={redelivered}"),
+        TraceEvent::Delivered { queue, consumer, delivery_tag, redelivered, .. } => {
+            format!("delivered {queue} to '{consumer}' tag {delivery_tag} redelivered={redelivered}")
+        }
         TraceEvent::Acked { queue, .. } => format!("acked {queue}"),
         TraceEvent::Rejected { queue, requeue, .. } => format!("rejected {queue} requeue={requeue}"),
         TraceEvent::Requeued { queue, .. } => format!("requeued {queue}"),
@@ -78,18 +80,31 @@ fn dead_letters_alternate_exchanges_and_queue_filters() {
     h.declare_exchange(c, 1, "ae", "fanout");
     h.declare_queue(c, 1, "caught");
     h.bind(c, 1, "caught", "ae", "", FieldTable::new());
-    h.send(c, 1, ExchangeDeclare { exchange: "main".into(), kind: "direct".into(), arguments: FieldTable::from([("alternate-exchange", FieldValue::str("ae"))]), ..Default::default() });
+    h.send(
+        c,
+        1,
+        ExchangeDeclare {
+            exchange: "main".into(),
+            kind: "direct".into(),
+            arguments: FieldTable::from([("alternate-exchange", FieldValue::str("ae"))]),
+            ..Default::default()
+        },
+    );
     h.expect_method(c);
     h.declare_queue(c, 1, "dlq");
-    h.send(c, 1, QueueDeclare {
-        queue: "ttl".into(),
-        arguments: FieldTable::from([
-            ("x-message-ttl", FieldValue::I32(10)),
-            ("x-dead-letter-exchange", FieldValue::str("")),
-            ("x-dead-letter-routing-key", FieldValue::str("dlq")),
-        ]),
-        ..Default::default()
-    });
+    h.send(
+        c,
+        1,
+        QueueDeclare {
+            queue: "ttl".into(),
+            arguments: FieldTable::from([
+                ("x-message-ttl", FieldValue::I32(10)),
+                ("x-dead-letter-exchange", FieldValue::str("")),
+                ("x-dead-letter-routing-key", FieldValue::str("dlq")),
+            ]),
+            ..Default::default()
+        },
+    );
     h.expect_method(c);
     h.broker.set_tracing(Some(TraceFilter::All));
     h.publish(c, 1, "main", "nothing-bound", b"a");

@@ -38,9 +38,18 @@ pub enum Input {
     /// until the core has handled this one (`credit` is released when the
     /// input is dropped), so one busy publisher cannot fill the input queue
     /// and delay everybody else's requests behind megabytes of its data.
-    Data { connection: ConnectionId, data: Bytes, credit: Option<tokio::sync::OwnedSemaphorePermit> },
-    Written { connection: ConnectionId, bytes: usize },
-    Disconnected { connection: ConnectionId },
+    Data {
+        connection: ConnectionId,
+        data: Bytes,
+        credit: Option<tokio::sync::OwnedSemaphorePermit>,
+    },
+    Written {
+        connection: ConnectionId,
+        bytes: usize,
+    },
+    Disconnected {
+        connection: ConnectionId,
+    },
     /// Runs a closure on the broker (management). Output it causes (e.g. a
     /// connection.close) is flushed like any other input's.
     Call(Box<dyn FnOnce(&mut Broker) + Send>),
@@ -131,7 +140,12 @@ type Conns = FxHashMap<ConnectionId, Io>;
 
 /// Runs until shutdown, or until durability can no longer be guaranteed
 /// (the store failed): then every client is told and the error returned.
-pub async fn run(mut broker: Broker, mut services: Services, receiver: CoreReceiver, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
+pub async fn run(
+    mut broker: Broker,
+    mut services: Services,
+    receiver: CoreReceiver,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
     let CoreReceiver { mut inputs, mut urgent } = receiver;
     let mut conns: Conns = FxHashMap::default();
     let mut batch = Vec::with_capacity(BATCH);

@@ -106,11 +106,7 @@ pub fn open_fds() -> u64 {
 /// The soft limit on open files.
 pub fn max_fds() -> u64 {
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
-    limits
-        .lines()
-        .find_map(|l| l.strip_prefix("Max open files"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    limits.lines().find_map(|l| l.strip_prefix("Max open files")).and_then(|rest| rest.split_whitespace().next()?.parse().ok()).unwrap_or(0)
 }
 
 /// One metric family: TYPE, then HELP (RabbitMQ's order), then samples.
@@ -147,18 +143,12 @@ type QueueMetric = (&'static str, &'static str, &'static str, fn(&QueueInfo) -> 
 
 const QUEUE_METRICS: &[QueueMetric] = &[
     ("rabbitmq_queue_messages_ready", "gauge", "Messages ready to be delivered to consumers", |q| q.messages_ready as u64),
-    (
-        "rabbitmq_queue_messages_unacked",
-        "gauge",
-        "Messages delivered to consumers but not yet acknowledged",
-        |q| q.messages_unacknowledged as u64,
-    ),
-    (
-        "rabbitmq_queue_messages",
-        "gauge",
-        "Sum of ready and unacknowledged messages - total queue depth",
-        |q| q.messages_ready as u64 + q.messages_unacknowledged as u64,
-    ),
+    ("rabbitmq_queue_messages_unacked", "gauge", "Messages delivered to consumers but not yet acknowledged", |q| {
+        q.messages_unacknowledged as u64
+    }),
+    ("rabbitmq_queue_messages", "gauge", "Sum of ready and unacknowledged messages - total queue depth", |q| {
+        q.messages_ready as u64 + q.messages_unacknowledged as u64
+    }),
     ("rabbitmq_queue_consumers", "gauge", "Consumers on a queue", |q| q.consumers as u64),
     ("rabbitmq_queue_messages_ready_bytes", "gauge", "Size in bytes of ready messages", |q| q.message_bytes_ready as u64),
     ("rabbitmq_queue_messages_published_total", "counter", "Total number of messages published to queues", |q| q.stats.publish),
@@ -307,20 +297,12 @@ pub fn render(snap: &Snapshot, per_object: bool) -> String {
             "Total number of messages delivered to consumers using basic.get with automatic acknowledgment",
             t.get_no_ack,
         ),
-        (
-            "delivered_get_manual_ack",
-            "Total number of messages delivered to consumers using basic.get with manual acknowledgment",
-            t.get,
-        ),
+        ("delivered_get_manual_ack", "Total number of messages delivered to consumers using basic.get with manual acknowledgment", t.get),
         ("delivered", "Total number of messages delivered to consumers", t.deliver_get()),
         ("get_empty", "Total number of times basic.get operations fetched no message", t.get_empty),
         ("received", "Total number of messages received from publishers", t.publish),
         ("redelivered", "Total number of messages redelivered to consumers", t.redeliver),
-        (
-            "routed",
-            "Total number of messages routed to queues or streams",
-            t.routed,
-        ),
+        ("routed", "Total number of messages routed to queues or streams", t.routed),
         (
             "unroutable_dropped",
             "Total number of messages published as non-mandatory into an exchange and dropped as unroutable",

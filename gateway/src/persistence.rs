@@ -173,7 +173,8 @@ impl Durable {
             }
             StoreOp::Append { ticket, key, queues, exchange, routing_key, properties, body } => {
                 let queues = queues.iter().map(|q| self.queue(*q)).collect::<Result<Vec<_>, _>>()?;
-                let msg = NewMessage { queues: &queues, exchange: &exchange, routing_key: &routing_key, properties: &properties, body: &body };
+                let msg =
+                    NewMessage { queues: &queues, exchange: &exchange, routing_key: &routing_key, properties: &properties, body: &body };
                 let a = self.store.append_as(key, &msg)?;
                 self.locations.lock().expect("locations lock").insert(key, a.location);
                 self.tickets.push_back((ticket, a.seq));
@@ -256,10 +257,7 @@ pub fn leave_clean_stop_marker(data: &DataDir) {
 const DELIVERED_HORIZON: &str = "delivered-horizon";
 
 fn read_delivered_horizon(data: &DataDir) -> u64 {
-    std::fs::read_to_string(data.path().join(DELIVERED_HORIZON))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
+    std::fs::read_to_string(data.path().join(DELIVERED_HORIZON)).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
 }
 
 /// Atomically replaced and fsynced before anything is delivered.

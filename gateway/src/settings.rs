@@ -56,12 +56,7 @@ pub fn apply(args: &AccessArgs, config: &mut Config, mut salt: impl FnMut() -> [
         }
         let tags = parts.next().map(|t| t.split(',').filter(|t| !t.is_empty()).map(String::from).collect()).unwrap_or_default();
         config.users.retain(|u| u.name != name);
-        config.users.push(User {
-            name: name.to_string(),
-            password_hash: hash_password(password, salt()),
-            tags,
-            loopback_only: false,
-        });
+        config.users.push(User { name: name.to_string(), password_hash: hash_password(password, salt()), tags, loopback_only: false });
     }
     for vhost in &args.vhosts {
         if !config.vhosts.contains(vhost) {

@@ -83,11 +83,7 @@ where
         Some(local) => format!("{peer} -> {local}"),
         None => peer.to_string(),
     };
-    let info = PeerInfo {
-        address,
-        loopback: peer.ip().to_canonical().is_loopback(),
-        transport: Transport::Tcp,
-    };
+    let info = PeerInfo { address, loopback: peer.ip().to_canonical().is_loopback(), transport: Transport::Tcp };
     let (pause_tx, paused) = watch::channel(false);
     let (linger_tx, mut linger_rx) = oneshot::channel();
     let connected =
@@ -122,7 +118,13 @@ where
 
 /// Feeds what the peer sends to the core until it closes its side (`None`)
 /// or `stop` fires: then the read half is handed back.
-async fn read_loop<R>(mut rd: R, core: CoreSender, id: ConnectionId, mut paused: watch::Receiver<bool>, mut stop: oneshot::Receiver<()>) -> Option<R>
+async fn read_loop<R>(
+    mut rd: R,
+    core: CoreSender,
+    id: ConnectionId,
+    mut paused: watch::Receiver<bool>,
+    mut stop: oneshot::Receiver<()>,
+) -> Option<R>
 where
     R: AsyncRead + Unpin,
 {
@@ -160,10 +162,7 @@ where
 /// Reads and drops whatever arrives until the peer closes or `linger` passes.
 async fn discard_until_closed<R: AsyncRead + Unpin>(mut rd: R, linger: Duration) {
     let mut scratch = vec![0u8; 16 * 1024];
-    let _ = tokio::time::timeout(linger, async {
-        while let Ok(1..) = rd.read(&mut scratch).await {}
-    })
-    .await;
+    let _ = tokio::time::timeout(linger, async { while let Ok(1..) = rd.read(&mut scratch).await {} }).await;
 }
 
 /// Waits while the core has paused reading; `Err` if the core is gone.
@@ -177,7 +176,12 @@ pub async fn wait_while_paused(paused: &mut watch::Receiver<bool>) -> Result<(),
 /// Writes what the core hands over until it drops the channel (the
 /// connection is finished): the write half is then handed back, still
 /// open. `None` if a write failed (the core is told).
-async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::UnboundedReceiver<Bytes>, core: CoreSender, id: ConnectionId) -> Option<W> {
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    core: CoreSender,
+    id: ConnectionId,
+) -> Option<W> {
     let mut pending: Vec<Bytes> = Vec::with_capacity(MAX_GATHER);
     while rx.recv_many(&mut pending, MAX_GATHER).await > 0 {
         let total: usize = pending.iter().map(Bytes::len).sum();

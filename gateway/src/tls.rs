@@ -111,10 +111,7 @@ impl Tls {
             None => builder.with_no_client_auth(),
         };
         let config = builder.with_single_cert(chain, key).map_err(|e| format!("TLS certificate and key: {e}"))?;
-        Ok(Some(Tls {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
-            timeout: Duration::from_millis(args.tls_handshake_timeout_ms),
-        }))
+        Ok(Some(Tls { acceptor: TlsAcceptor::from(Arc::new(config)), timeout: Duration::from_millis(args.tls_handshake_timeout_ms) }))
     }
 
     /// The server handshake, bounded by the handshake timeout. Returns the
@@ -142,12 +139,7 @@ pub fn common_name(der: &[u8]) -> Option<String> {
 /// (a slow handshake never holds up the next accept), then serves the
 /// connection exactly as a plain TCP one, logged in as the certificate's CN
 /// when the client picks EXTERNAL.
-pub async fn accept_loop(
-    listener: TcpListener,
-    tls: Tls,
-    core: crate::core_task::CoreSender,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn accept_loop(listener: TcpListener, tls: Tls, core: crate::core_task::CoreSender, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

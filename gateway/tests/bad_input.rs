@@ -353,12 +353,15 @@ const CASES: &[Case] = &[
         stage: Stage::Started,
         input: |c| {
             let caps = FieldTable::from([("authentication_failure_close", FieldValue::Bool(true))]);
-            c.send_method(0, ConnectionStartOk {
-                client_properties: FieldTable::from([("capabilities", FieldValue::Table(caps))]),
-                mechanism: "NOT-A-MECHANISM".into(),
-                response: Bytes::from_static(b"\0guest\0guest"),
-                locale: "en_US".into(),
-            });
+            c.send_method(
+                0,
+                ConnectionStartOk {
+                    client_properties: FieldTable::from([("capabilities", FieldValue::Table(caps))]),
+                    mechanism: "NOT-A-MECHANISM".into(),
+                    response: Bytes::from_static(b"\0guest\0guest"),
+                    locale: "en_US".into(),
+                },
+            );
         },
         expect: Expect::Eof,
         rabbit: None,
@@ -398,10 +401,7 @@ const CASES: &[Case] = &[
             write_content_header(&mut b, 1, 60, 1_000_000_000, &[0, 0]);
             c.send(&b);
         },
-        expect: Expect::ChannelClose(
-            406,
-            "PRECONDITION_FAILED - message size 1000000000 is larger than configured max size 134217728",
-        ),
+        expect: Expect::ChannelClose(406, "PRECONDITION_FAILED - message size 1000000000 is larger than configured max size 134217728"),
         // RabbitMQ checks the size only once the whole body has arrived.
         rabbit: Some(Expect::Silent),
     },

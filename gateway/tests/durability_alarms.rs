@@ -41,7 +41,9 @@ impl RssProbe {
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-                    if let Some(kb) = text.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok()) {
+                    if let Some(kb) =
+                        text.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                    {
                         p.fetch_max(kb * 1024, Ordering::Relaxed);
                     }
                 }
@@ -179,11 +181,7 @@ async fn a_memory_alarm_blocks_publishers_but_not_consumers() {
     );
     // What was already read (up to one confirm window) may still be
     // processed; nothing beyond it.
-    assert!(
-        grown <= (FLOOD_WINDOW * FLOOD_BODY) as u64 + 8 * MIB,
-        "RSS grew by {} while the publisher was blocked",
-        mib(grown)
-    );
+    assert!(grown <= (FLOOD_WINDOW * FLOOD_BODY) as u64 + 8 * MIB, "RSS grew by {} while the publisher was blocked", mib(grown));
     // The alarm is checked every 500 ms, so warren can overshoot the
     // watermark by what one publisher gets in during that time: at the
     // rate of this machine (measured: the flood's bytes per second) plus
@@ -198,12 +196,10 @@ async fn a_memory_alarm_blocks_publishers_but_not_consumers() {
     let consumer_conn = connect(&broker.url).await;
     let cch = channel(&consumer_conn).await;
     within("basic.qos", cch.basic_qos(200, BasicQosOptions::default())).await.expect("qos");
-    let mut deliveries = within(
-        "basic.consume",
-        cch.basic_consume(s("flood"), s("drainer"), BasicConsumeOptions::default(), FieldTable::default()),
-    )
-    .await
-    .expect("basic.consume");
+    let mut deliveries =
+        within("basic.consume", cch.basic_consume(s("flood"), s("drainer"), BasicConsumeOptions::default(), FieldTable::default()))
+            .await
+            .expect("basic.consume");
     let mut seen: HashMap<u64, u32> = HashMap::new();
     let mut unblocked = false;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -273,9 +269,10 @@ async fn a_queue_larger_than_the_memory_budget_keeps_bodies_on_disk() {
 
     let mut next = 0u64;
     within("basic.qos", ch.basic_qos(50, BasicQosOptions::default())).await.expect("qos");
-    let mut consumer = within("basic.consume", ch.basic_consume(s("big"), s("reader"), BasicConsumeOptions::default(), FieldTable::default()))
-        .await
-        .expect("basic.consume");
+    let mut consumer =
+        within("basic.consume", ch.basic_consume(s("big"), s("reader"), BasicConsumeOptions::default(), FieldTable::default()))
+            .await
+            .expect("basic.consume");
     while next < COUNT {
         let d = within("a delivery", consumer.next()).await.expect("stream").expect("delivery");
         assert_eq!(seq_of(&d.data, BODY), next, "in order");
@@ -324,9 +321,10 @@ async fn a_queue_larger_than_the_memory_budget_is_recovered_without_its_bodies()
     let ch = channel(&conn).await;
     assert_eq!(message_count(&ch, "big").await as u64, COUNT);
     within("basic.qos", ch.basic_qos(50, BasicQosOptions::default())).await.expect("qos");
-    let mut consumer = within("basic.consume", ch.basic_consume(s("big"), s("reader"), BasicConsumeOptions::default(), FieldTable::default()))
-        .await
-        .expect("basic.consume");
+    let mut consumer =
+        within("basic.consume", ch.basic_consume(s("big"), s("reader"), BasicConsumeOptions::default(), FieldTable::default()))
+            .await
+            .expect("basic.consume");
     for i in 0..COUNT {
         let d = within("a delivery", consumer.next()).await.expect("stream").expect("delivery");
         assert_eq!(seq_of(&d.data, BODY), i, "in order");

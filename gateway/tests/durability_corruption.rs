@@ -84,11 +84,7 @@ async fn a_torn_last_record_is_cut_off_and_everything_before_it_recovered() {
             "cut {cut}: recovery should log the torn tail of {}:\n{stderr}",
             seg.display()
         );
-        assert_eq!(
-            std::fs::metadata(&seg).unwrap().len(),
-            last.offset as u64,
-            "cut {cut}: the file is truncated to the last whole record"
-        );
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), last.offset as u64, "cut {cut}: the file is truncated to the last whole record");
         let conn = connect(&broker.url).await;
         let ch = confirm_channel(&conn).await;
         let got = drain(&ch, "q").await;
@@ -136,12 +132,7 @@ async fn a_flipped_byte_mid_segment_stops_warren_naming_file_and_offset() {
     let victim = messages[N / 2];
 
     // (what is damaged, offset of the flipped byte within the frame)
-    let cases = [
-        ("payload", victim.len - 2),
-        ("kind byte", FRAME_HEADER_LEN),
-        ("length field", 1),
-        ("payload checksum", 5),
-    ];
+    let cases = [("payload", victim.len - 2), ("kind byte", FRAME_HEADER_LEN), ("length field", 1), ("payload checksum", 5)];
     for (what, within_frame) in cases {
         let data = tmp.path().join(what.replace(' ', "-"));
         copy_data(&original, &data);
@@ -153,11 +144,7 @@ async fn a_flipped_byte_mid_segment_stops_warren_naming_file_and_offset() {
         let (status, stdout, stderr) = run_to_exit(&data, &[], REFUSE);
         assert!(!status.success(), "{what}: warren must refuse to start; stdout: {stdout}\nstderr: {stderr}");
         assert!(!stderr.contains("warren: ready"), "{what}: never ready; log: {stderr}");
-        assert!(
-            stderr.contains(&seg.display().to_string()),
-            "{what}: the error names the file {}:\n{stderr}",
-            seg.display()
-        );
+        assert!(stderr.contains(&seg.display().to_string()), "{what}: the error names the file {}:\n{stderr}", seg.display());
         assert!(
             stderr.contains(&format!("byte offset {}", victim.offset)),
             "{what}: the error names the damaged record's offset {}:\n{stderr}",

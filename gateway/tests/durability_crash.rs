@@ -137,9 +137,9 @@ fn body(id: MsgId, route: usize, extra: usize) -> Vec<u8> {
 
 /// The message a body stands for and its route, if the body is intact.
 fn parse(b: &[u8]) -> Result<(MsgId, usize), String> {
-    let head = std::str::from_utf8(b.get(..HEADER_LEN).ok_or("body shorter than its header")?)
-        .map_err(|_| "header is not text")?;
-    let field = |from: usize, to: usize, radix: u32| u32::from_str_radix(&head[from..to], radix).map_err(|_| format!("bad header {head:?}"));
+    let head = std::str::from_utf8(b.get(..HEADER_LEN).ok_or("body shorter than its header")?).map_err(|_| "header is not text")?;
+    let field =
+        |from: usize, to: usize, radix: u32| u32::from_str_radix(&head[from..to], radix).map_err(|_| format!("bad header {head:?}"));
     let (producer, seq, route, extra) = (field(1, 9, 16)?, field(10, 18, 16)?, field(19, 20, 10)? as usize, field(21, 27, 10)? as usize);
     let id = (producer, seq);
     if route >= ROUTES.len() || b.len() != HEADER_LEN + extra {
@@ -643,9 +643,8 @@ fn env_number(name: &str) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirmed_messages_survive_random_kills_exactly_once() {
     let cycles = env_number("WARREN_CRASH_CYCLES").map_or(DEFAULT_CYCLES, |n| n as usize);
-    let seed = env_number("WARREN_CRASH_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    });
+    let seed = env_number("WARREN_CRASH_SEED")
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
     eprintln!("durability_crash: {cycles} cycles, seed {seed} (rerun with WARREN_CRASH_SEED={seed})");
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

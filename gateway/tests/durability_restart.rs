@@ -45,18 +45,22 @@ impl Api {
     }
 
     async fn put(&self, path: &str, body: Value) {
-        let resp = within(&format!("PUT {path}"), self.client.put(format!("{}{path}", self.base)).basic_auth("guest", Some("guest")).json(&body).send())
-            .await
-            .unwrap_or_else(|e| panic!("PUT {path}: {e}"));
+        let resp = within(
+            &format!("PUT {path}"),
+            self.client.put(format!("{}{path}", self.base)).basic_auth("guest", Some("guest")).json(&body).send(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("PUT {path}: {e}"));
         let status = resp.status();
         assert!(status.is_success(), "PUT {path}: {status} {}", resp.text().await.unwrap_or_default());
     }
 
     /// Status and JSON body.
     async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = within(&format!("GET {path}"), self.client.get(format!("{}{path}", self.base)).basic_auth("guest", Some("guest")).send())
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let resp =
+            within(&format!("GET {path}"), self.client.get(format!("{}{path}", self.base)).basic_auth("guest", Some("guest")).send())
+                .await
+                .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
@@ -74,10 +78,8 @@ fn rich_properties(i: usize) -> BasicProperties {
     // Not AMQPValue::ShortString: lapin writes it as `s`, which RabbitMQ (and warren) read as a short int.
     nested.insert("deep".into(), AMQPValue::LongString("yes".into()));
     headers.insert("nested".into(), AMQPValue::FieldTable(nested));
-    headers.insert(
-        "list".into(),
-        AMQPValue::FieldArray(FieldArray::from(vec![AMQPValue::LongInt(1), AMQPValue::LongString("two".into())])),
-    );
+    headers
+        .insert("list".into(), AMQPValue::FieldArray(FieldArray::from(vec![AMQPValue::LongInt(1), AMQPValue::LongString("two".into())])));
     BasicProperties::default()
         .with_delivery_mode(2)
         .with_content_type("application/json".into())
@@ -218,7 +220,10 @@ async fn a_clean_restart_keeps_exactly_what_is_durable() {
     assert!(user["password_hash"].as_str().is_some_and(|h| !h.is_empty()), "{user}");
     let (status, perm) = api.get("/permissions/v1/alice").await;
     assert_eq!(status, 200);
-    assert_eq!((perm["configure"].as_str(), perm["write"].as_str(), perm["read"].as_str()), (Some("^(alice\\..*|capped)$"), Some(".*"), Some(".*")));
+    assert_eq!(
+        (perm["configure"].as_str(), perm["write"].as_str(), perm["read"].as_str()),
+        (Some("^(alice\\..*|capped)$"), Some(".*"), Some(".*"))
+    );
     let (status, policy) = api.get("/policies/v1/cap").await;
     assert_eq!(status, 200, "the policy survives");
     assert_eq!(policy["definition"], json!({"max-length": 2}));

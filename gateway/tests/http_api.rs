@@ -10,9 +10,9 @@
 //! counting checks assume a fresh broker, and RabbitMQ's statistics lag a
 //! few seconds behind, so some of those fail against a busy RabbitMQ).
 
-mod common;
 #[path = "api_support/mod.rs"]
 mod api_support;
+mod common;
 
 use api_support::{creds, named, Api};
 use common::{unique, Broker};
@@ -178,9 +178,11 @@ async fn vhosts_users_and_permissions() {
     assert_eq!(mine.as_array().map(Vec::len), Some(1));
     assert_eq!(api.get(&format!("/vhosts/{vhost}/permissions")).await.body.as_array().map(Vec::len), Some(2));
     api.put(&path, json!({"configure": ".*"})).await.assert_error(400, "bad_request", "[{key_missing,write},{key_missing,read}]");
-    api.put(&format!("/permissions/{vhost}/nobody"), json!({"configure": "", "write": "", "read": ""}))
-        .await
-        .assert_error(400, "bad_request", "vhost_or_user_not_found");
+    api.put(&format!("/permissions/{vhost}/nobody"), json!({"configure": "", "write": "", "read": ""})).await.assert_error(
+        400,
+        "bad_request",
+        "vhost_or_user_not_found",
+    );
     assert_eq!(api.delete(&path).await.status, 204);
     api.delete(&path).await.assert_error(404, "Object Not Found", "Not Found");
     api.get(&path).await.assert_error(404, "Object Not Found", "Not Found");
@@ -203,7 +205,10 @@ async fn queues_and_exchanges() {
 
     let r = api.put(&qp, json!({"durable": true, "arguments": {"x-max-length": 10, "x-dead-letter-exchange": "dlx"}})).await;
     assert_eq!((r.status, r.text.as_str()), (201, ""));
-    assert_eq!(api.put(&qp, json!({"durable": true, "arguments": {"x-max-length": 10, "x-dead-letter-exchange": "dlx"}})).await.status, 204);
+    assert_eq!(
+        api.put(&qp, json!({"durable": true, "arguments": {"x-max-length": 10, "x-dead-letter-exchange": "dlx"}})).await.status,
+        204
+    );
     api.put(&qp, json!({"durable": false})).await.assert_error(
         400,
         "bad_request",
@@ -235,8 +240,14 @@ async fn queues_and_exchanges() {
 
     // Exchanges.
     let xp = format!("/exchanges/%2F/{x}");
-    assert_eq!(api.put(&xp, json!({"type": "topic", "durable": true, "arguments": {"alternate-exchange": "amq.fanout"}})).await.status, 201);
-    assert_eq!(api.put(&xp, json!({"type": "topic", "durable": true, "arguments": {"alternate-exchange": "amq.fanout"}})).await.status, 204);
+    assert_eq!(
+        api.put(&xp, json!({"type": "topic", "durable": true, "arguments": {"alternate-exchange": "amq.fanout"}})).await.status,
+        201
+    );
+    assert_eq!(
+        api.put(&xp, json!({"type": "topic", "durable": true, "arguments": {"alternate-exchange": "amq.fanout"}})).await.status,
+        204
+    );
     api.put(&xp, json!({"type": "direct", "durable": true})).await.assert_error(
         400,
         "bad_request",
@@ -358,8 +369,11 @@ async fn bindings() {
     assert_eq!(dest.as_array().unwrap().iter().filter(|b| b["source"] == x.as_str()).count(), 1);
     // A queue's bindings include the default exchange's implicit one.
     let of_queue = api.get(&format!("/queues/%2F/{q}/bindings")).await.body;
-    assert_eq!(of_queue[0], json!({"source": "", "vhost": "/", "destination": q, "destination_type": "queue", "routing_key": q,
-                                   "arguments": {}, "properties_key": q}));
+    assert_eq!(
+        of_queue[0],
+        json!({"source": "", "vhost": "/", "destination": q, "destination_type": "queue", "routing_key": q,
+                                   "arguments": {}, "properties_key": q})
+    );
     assert_eq!(of_queue.as_array().map(Vec::len), Some(3));
     assert!(api.get("/bindings/%2F").await.body.as_array().unwrap().len() >= 4);
 
@@ -414,13 +428,21 @@ async fn policies() {
     api.put(&format!("/queues/%2F/{q}"), json!({})).await;
 
     api.put(&path, json!({"pattern": "^x"})).await.assert_error(400, "bad_request", "[{key_missing,definition}]");
-    api.put(&path, json!({"pattern": "^x", "definition": {}})).await.assert_error(400, "bad_request", "Validation failed\n\nno policy provided\n");
+    api.put(&path, json!({"pattern": "^x", "definition": {}})).await.assert_error(
+        400,
+        "bad_request",
+        "Validation failed\n\nno policy provided\n",
+    );
     api.put(&path, json!({"pattern": "^x", "definition": {"max-length": 1}, "apply-to": "bogus"})).await.assert_error(
         400,
         "bad_request",
         "Validation failed\n\napply-to 'bogus' unrecognised; should be 'queues', 'exchanges' or 'all'\n",
     );
-    api.put("/policies/nowhere/p", json!({"pattern": "^x", "definition": {"max-length": 1}})).await.assert_error(404, "not_found", "vhost_not_found");
+    api.put("/policies/nowhere/p", json!({"pattern": "^x", "definition": {"max-length": 1}})).await.assert_error(
+        404,
+        "not_found",
+        "vhost_not_found",
+    );
 
     let body = json!({"pattern": format!("^{name}"), "definition": {"max-length": 5}, "apply-to": "queues", "priority": 2});
     assert_eq!(api.put(&path, body.clone()).await.status, 201);
@@ -435,7 +457,14 @@ async fn policies() {
     // A policymaker may change policies on its vhosts.
     let maker = api.user(&unique("maker"), "policymaker").await;
     api.put(&format!("/permissions/%2F/{}", maker.0), json!({"configure": "", "write": "", "read": ""})).await;
-    let r = api.as_user(creds(&maker), Method::PUT, &format!("/policies/%2F/{name}-2"), Some(json!({"pattern": "^zz", "definition": {"expires": 100000}}))).await;
+    let r = api
+        .as_user(
+            creds(&maker),
+            Method::PUT,
+            &format!("/policies/%2F/{name}-2"),
+            Some(json!({"pattern": "^zz", "definition": {"expires": 100000}})),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(api.as_user(creds(&maker), Method::DELETE, &format!("/policies/%2F/{name}-2"), None).await.status, 204);
 
@@ -443,7 +472,6 @@ async fn policies() {
     api.delete(&path).await.assert_error(404, "Object Not Found", "Not Found");
     assert_eq!(api.get(&format!("/queues/%2F/{q}")).await.body["policy"], Value::Null);
 }
-
 
 #[tokio::test]
 async fn nodes_and_health_checks() {

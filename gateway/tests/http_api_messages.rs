@@ -2,9 +2,9 @@
 //! refusals, the request body cap and the definitions round trip between
 //! two warrens, checked against RabbitMQ 3.10's answers (see `http_api.rs`).
 
-mod common;
 #[path = "api_support/mod.rs"]
 mod api_support;
+mod common;
 
 use api_support::{connect, creds, Api, GUEST};
 use common::{unique, within, Broker};
@@ -22,9 +22,7 @@ async fn publish_get_purge_and_browse() {
     let q = unique("msgs");
     let qp = format!("/queues/%2F/{q}");
     api.put(&qp, json!({})).await;
-    let publish = |payload: Value, enc: &str, props: Value| {
-        json!({"properties": props, "routing_key": q, "payload": payload, "payload_encoding": enc})
-    };
+    let publish = |payload: Value, enc: &str, props: Value| json!({"properties": props, "routing_key": q, "payload": payload, "payload_encoding": enc});
 
     let props = json!({"delivery_mode": 2, "priority": 3, "content_type": "text/plain", "headers": {"i": 1, "s": "x", "b": true,
                         "n": {"a": 1}, "arr": [1, "two"]}, "correlation_id": "c", "message_id": "m", "timestamp": 1700000000,
@@ -37,24 +35,32 @@ async fn publish_get_purge_and_browse() {
     assert_eq!(r.body, json!({"routed": false}));
 
     // Publish errors, in RabbitMQ's words.
-    api.post("/exchanges/%2F/nope/publish", publish(json!("x"), "string", json!({})))
-        .await
-        .assert_error(400, "bad_request", "404 NOT_FOUND - no exchange 'nope' in vhost '/'");
-    api.post("/exchanges/%2F/amq.default/publish", json!({"properties": {}, "routing_key": "k"}))
-        .await
-        .assert_error(400, "bad_request", "[{key_missing,payload},{key_missing,payload_encoding}]");
+    api.post("/exchanges/%2F/nope/publish", publish(json!("x"), "string", json!({}))).await.assert_error(
+        400,
+        "bad_request",
+        "404 NOT_FOUND - no exchange 'nope' in vhost '/'",
+    );
+    api.post("/exchanges/%2F/amq.default/publish", json!({"properties": {}, "routing_key": "k"})).await.assert_error(
+        400,
+        "bad_request",
+        "[{key_missing,payload},{key_missing,payload_encoding}]",
+    );
     let r = api.post("/exchanges/%2F/amq.default/publish", publish(json!("x"), "string", json!({"delivery_mode": "x"}))).await;
     assert_eq!(r.body, json!({"error": "bad_request", "reason": ["not_int", "delivery_mode"]}));
     let r = api.post("/exchanges/%2F/amq.default/publish", publish(json!("!!"), "base64", json!({}))).await;
     assert_eq!(r.body, json!({"error": "bad_request", "reason": ["not_base64", "!!"]}));
     let r = api.post("/exchanges/%2F/amq.default/publish", publish(json!("x"), "rot13", json!({}))).await;
     assert_eq!(r.body, json!({"error": "bad_request", "reason": ["unsupported_encoding", "rot13"]}));
-    api.post("/exchanges/%2F/amq.default/publish", publish(json!("x"), "string", json!({"headers": {"h": null}})))
-        .await
-        .assert_error(400, "bad_request", "null_not_allowed");
-    api.post("/exchanges/%2F/amq.default/publish", publish(json!("x"), "string", json!({"user_id": "mallory"})))
-        .await
-        .assert_error(400, "bad_request", "406 PRECONDITION_FAILED - user_id property set to 'mallory' but authenticated user was 'guest'");
+    api.post("/exchanges/%2F/amq.default/publish", publish(json!("x"), "string", json!({"headers": {"h": null}}))).await.assert_error(
+        400,
+        "bad_request",
+        "null_not_allowed",
+    );
+    api.post("/exchanges/%2F/amq.default/publish", publish(json!("x"), "string", json!({"user_id": "mallory"}))).await.assert_error(
+        400,
+        "bad_request",
+        "406 PRECONDITION_FAILED - user_id property set to 'mallory' but authenticated user was 'guest'",
+    );
 
     if api.warren {
         // Browse shows both messages and takes none.
@@ -84,7 +90,8 @@ async fn publish_get_purge_and_browse() {
         json!({"payload_bytes": 3, "redelivered": false, "exchange": "", "routing_key": q, "message_count": 0,
                "properties": [], "payload": "////", "payload_encoding": "base64"})
     );
-    let r = api.post(&format!("{qp}/get"), json!({"count": "1", "ackmode": "ack_requeue_false", "encoding": "base64", "truncate": 2})).await;
+    let r =
+        api.post(&format!("{qp}/get"), json!({"count": "1", "ackmode": "ack_requeue_false", "encoding": "base64", "truncate": 2})).await;
     assert_eq!(r.body.as_array().map(Vec::len), Some(1));
     assert_eq!((r.body[0]["redelivered"].clone(), r.body[0]["payload"].clone()), (json!(true), json!("aGU=")));
     assert_eq!(r.body[0]["payload_bytes"], 5);
@@ -134,14 +141,25 @@ async fn permissions_refuse_operations_as_amqp_would() {
     // Declare and delete: the bare "Access refused.".
     let mine = format!("{prefix}-q");
     assert_eq!(api.as_user(who, Method::PUT, &format!("/queues/%2F/{mine}"), Some(json!({}))).await.status, 201);
-    api.as_user(who, Method::PUT, &format!("/queues/%2F/{}", unique("theirs")), Some(json!({})))
-        .await
-        .assert_error(401, "not_authorised", "Access refused.");
+    api.as_user(who, Method::PUT, &format!("/queues/%2F/{}", unique("theirs")), Some(json!({}))).await.assert_error(
+        401,
+        "not_authorised",
+        "Access refused.",
+    );
     api.as_user(who, Method::DELETE, &format!("/queues/%2F/{other}"), None).await.assert_error(401, "not_authorised", "Access refused.");
     // Get: the AMQP reply text.
-    api.as_user(who, Method::POST, &format!("/queues/%2F/{other}/get"), Some(json!({"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"})))
-        .await
-        .assert_error(401, "not_authorised", &format!("ACCESS_REFUSED - access to queue '{other}' in vhost '/' refused for user '{}'", user.0));
+    api.as_user(
+        who,
+        Method::POST,
+        &format!("/queues/%2F/{other}/get"),
+        Some(json!({"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"})),
+    )
+    .await
+    .assert_error(
+        401,
+        "not_authorised",
+        &format!("ACCESS_REFUSED - access to queue '{other}' in vhost '/' refused for user '{}'", user.0),
+    );
     // Publish: 400 with the reply code in front.
     api.as_user(
         who,
@@ -150,13 +168,26 @@ async fn permissions_refuse_operations_as_amqp_would() {
         Some(json!({"properties": {}, "routing_key": "k", "payload": "x", "payload_encoding": "string"})),
     )
     .await
-    .assert_error(400, "bad_request", &format!("403 ACCESS_REFUSED - access to exchange 'amq.direct' in vhost '/' refused for user '{}'", user.0));
+    .assert_error(
+        400,
+        "bad_request",
+        &format!("403 ACCESS_REFUSED - access to exchange 'amq.direct' in vhost '/' refused for user '{}'", user.0),
+    );
     // Bind from an exchange it may not read.
-    api.as_user(who, Method::POST, &format!("/bindings/%2F/e/amq.direct/q/{mine}"), Some(json!({"routing_key": "k"})))
-        .await
-        .assert_error(401, "not_authorised", "Access refused.");
+    api.as_user(who, Method::POST, &format!("/bindings/%2F/e/amq.direct/q/{mine}"), Some(json!({"routing_key": "k"}))).await.assert_error(
+        401,
+        "not_authorised",
+        "Access refused.",
+    );
     // Its own queue is fine, and it sees only vhosts it has permissions on.
-    let r = api.as_user(who, Method::POST, &format!("/queues/%2F/{mine}/get"), Some(json!({"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"}))).await;
+    let r = api
+        .as_user(
+            who,
+            Method::POST,
+            &format!("/queues/%2F/{mine}/get"),
+            Some(json!({"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"})),
+        )
+        .await;
     assert_eq!((r.status, r.body), (200, json!([])));
     if api.warren {
         api.as_user(who, Method::GET, &format!("/queues/%2F/{other}/browse"), None).await.assert_error(
@@ -167,9 +198,11 @@ async fn permissions_refuse_operations_as_amqp_would() {
     }
     let vhost = unique("private");
     api.put(&format!("/vhosts/{vhost}"), json!({})).await;
-    api.as_user(who, Method::PUT, &format!("/queues/{vhost}/{prefix}"), Some(json!({})))
-        .await
-        .assert_error(401, "not_authorised", "User not authorised to access virtual host");
+    api.as_user(who, Method::PUT, &format!("/queues/{vhost}/{prefix}"), Some(json!({}))).await.assert_error(
+        401,
+        "not_authorised",
+        "User not authorised to access virtual host",
+    );
     let vhosts = api.as_user(who, Method::GET, "/vhosts", None).await.body;
     assert_eq!(vhosts.as_array().unwrap().iter().map(|v| v["name"].clone()).collect::<Vec<_>>(), [json!("/")]);
     // An administrator without permissions on a vhost may look but not act.
@@ -187,12 +220,10 @@ async fn connections_channels_and_consumers() {
     let ch = within("channel", conn.create_channel()).await.unwrap();
     within("qos", ch.basic_qos(7, BasicQosOptions::default())).await.unwrap();
     within("declare", ch.queue_declare(q.as_str().into(), QueueDeclareOptions::default(), LapinTable::default())).await.unwrap();
-    let mut consumer = within(
-        "consume",
-        ch.basic_consume(q.as_str().into(), "ctag-1".into(), BasicConsumeOptions::default(), LapinTable::default()),
-    )
-    .await
-    .unwrap();
+    let mut consumer =
+        within("consume", ch.basic_consume(q.as_str().into(), "ctag-1".into(), BasicConsumeOptions::default(), LapinTable::default()))
+            .await
+            .unwrap();
 
     let conns = api.get("/connections").await.body;
     assert_eq!(conns.as_array().map(Vec::len), Some(1), "{conns}");
@@ -206,7 +237,8 @@ async fn connections_channels_and_consumers() {
     // RabbitMQ's naming: "peer -> local".
     assert_eq!(name, format!("127.0.0.1:{} -> 127.0.0.1:{}", c["peer_port"], broker.port));
     assert_eq!((c["host"].clone(), c["port"].clone()), (json!("127.0.0.1"), json!(broker.port)));
-    let encoded: String = name.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'.' { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+    let encoded: String =
+        name.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'.' { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
     assert_eq!(api.get(&format!("/connections/{encoded}")).await.body["name"], name.as_str());
 
     let chans = api.get("/channels").await.body;
@@ -239,7 +271,14 @@ async fn connections_channels_and_consumers() {
     assert_eq!(api.as_user(creds(&monitor), Method::GET, "/connections", None).await.body.as_array().map(Vec::len), Some(1));
 
     // DELETE closes it with 320 and the X-Reason text.
-    let r = api.client.delete(format!("{}/connections/{encoded}", api.base)).basic_auth("guest", Some("guest")).header("X-Reason", "go away").send().await.unwrap();
+    let r = api
+        .client
+        .delete(format!("{}/connections/{encoded}", api.base))
+        .basic_auth("guest", Some("guest"))
+        .header("X-Reason", "go away")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 204);
     let ended = within("consumer stream ends", consumer.next()).await;
     assert!(!matches!(ended, Some(Ok(_))), "no more deliveries: {ended:?}");
@@ -272,7 +311,11 @@ async fn definitions_round_trip_between_two_brokers() {
     api.put(&format!("/vhosts/{vhost}"), json!({})).await;
     api.put("/users/ops", json!({"password": "pw", "tags": "monitoring,policymaker"})).await;
     api.put(&format!("/permissions/{vhost}/ops"), json!({"configure": "^ops", "write": ".*", "read": ""})).await;
-    api.put("/policies/defs/limit", json!({"pattern": "^q", "definition": {"max-length": 100, "overflow": "reject-publish"}, "apply-to": "queues", "priority": 1})).await;
+    api.put(
+        "/policies/defs/limit",
+        json!({"pattern": "^q", "definition": {"max-length": 100, "overflow": "reject-publish"}, "apply-to": "queues", "priority": 1}),
+    )
+    .await;
     api.put("/queues/defs/q1", json!({"durable": true, "arguments": {"x-message-ttl": 60000, "x-queue-type": "classic"}})).await;
     api.put("/queues/defs/q2", json!({"durable": false, "auto_delete": true})).await;
     api.put("/queues/%2F/plain", json!({"durable": true})).await;
@@ -284,9 +327,12 @@ async fn definitions_round_trip_between_two_brokers() {
     // An exclusive queue is not exported.
     let conn = connect(&source).await;
     let ch = within("channel", conn.create_channel()).await.unwrap();
-    within("declare", ch.queue_declare("mine".into(), QueueDeclareOptions { exclusive: true, ..Default::default() }, LapinTable::default()))
-        .await
-        .unwrap();
+    within(
+        "declare",
+        ch.queue_declare("mine".into(), QueueDeclareOptions { exclusive: true, ..Default::default() }, LapinTable::default()),
+    )
+    .await
+    .unwrap();
 
     let exported = api.get("/definitions").await;
     assert_eq!(exported.status, 200);
@@ -319,7 +365,12 @@ async fn definitions_round_trip_between_two_brokers() {
     assert_eq!(again, doc);
     // The imported user logs in with its old password; the objects work.
     assert_eq!(api2.as_user(("ops", "pw"), Method::GET, "/whoami", None).await.status, 200);
-    let r = api2.post("/exchanges/defs/events/publish", json!({"properties": {}, "routing_key": "a.b", "payload": "x", "payload_encoding": "string"})).await;
+    let r = api2
+        .post(
+            "/exchanges/defs/events/publish",
+            json!({"properties": {}, "routing_key": "a.b", "payload": "x", "payload_encoding": "string"}),
+        )
+        .await;
     assert_eq!(r.body, json!({"routed": true}));
     assert_eq!(api2.get("/queues/defs/q1").await.body["policy"], "limit");
 
@@ -332,8 +383,17 @@ async fn definitions_round_trip_between_two_brokers() {
     assert_eq!(api2.get("/definitions/copy").await.body, part);
 
     // Errors.
-    api2.call(Method::POST, "/definitions", Some(GUEST), Some(b"garbage".to_vec())).await.assert_error(400, "bad_request", "failed_to_parse_json");
-    let r = api2.post("/definitions", json!({"queues": [{"name": "q", "vhost": "nowhere", "durable": true, "auto_delete": false, "arguments": {}}]})).await;
+    api2.call(Method::POST, "/definitions", Some(GUEST), Some(b"garbage".to_vec())).await.assert_error(
+        400,
+        "bad_request",
+        "failed_to_parse_json",
+    );
+    let r = api2
+        .post(
+            "/definitions",
+            json!({"queues": [{"name": "q", "vhost": "nowhere", "durable": true, "auto_delete": false, "arguments": {}}]}),
+        )
+        .await;
     assert_eq!((r.status, r.body), (400, json!({"error": "bad_request", "reason": ["no_such_vhost", "nowhere"]})));
     drop(conn);
 }
@@ -384,9 +444,12 @@ async fn vhost_paths_decode_percent_2f() {
     let ch = within("channel", conn.create_channel()).await.unwrap();
     let q = unique("slash");
     within("declare", ch.queue_declare(q.as_str().into(), QueueDeclareOptions::default(), LapinTable::default())).await.unwrap();
-    within("publish", ch.basic_publish("".into(), q.as_str().into(), BasicPublishOptions::default(), b"over amqp", BasicProperties::default()))
-        .await
-        .unwrap();
+    within(
+        "publish",
+        ch.basic_publish("".into(), q.as_str().into(), BasicPublishOptions::default(), b"over amqp", BasicProperties::default()),
+    )
+    .await
+    .unwrap();
     for path in [format!("/queues/%2F/{q}"), format!("/queues/%2f/{q}")] {
         let r = api.get(&path).await;
         assert_eq!((r.status, r.body["vhost"].clone()), (200, json!("/")), "{path}");

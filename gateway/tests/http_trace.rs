@@ -1,9 +1,9 @@
 //! Warren extension: tracing one queue of a live broker through the API
 //! (`/api/queues/{vhost}/{name}/trace`).
 
-mod common;
 #[path = "api_support/mod.rs"]
 mod api_support;
+mod common;
 
 use api_support::Api;
 use common::{unique, Broker};

@@ -8,9 +8,9 @@
 //! The HTTP checks also run against RabbitMQ (`WARREN_TEST_AMQP_URL` and
 //! `WARREN_TEST_HTTP_URL`); the flag and restart checks are Warren's.
 
-mod common;
 #[path = "api_support/mod.rs"]
 mod api_support;
+mod common;
 
 use api_support::Api;
 use common::{unique, within, Broker};
@@ -178,7 +178,16 @@ async fn definitions_carry_limits_and_they_survive_a_restart() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    let args = ["--vhost", "lim", "--user", "bob:pw", "--vhost-limit", "lim:max-connections=10,max-queues=5", "--user-limit", "bob:max-connections=3,max-channels=7"];
+    let args = [
+        "--vhost",
+        "lim",
+        "--user",
+        "bob:pw",
+        "--vhost-limit",
+        "lim:max-connections=10,max-queues=5",
+        "--user-limit",
+        "bob:max-connections=3,max-channels=7",
+    ];
     let mut broker = Broker::start_on(data.path(), &args);
     let api = Api::new(&broker).unwrap();
     let doc = api.get("/definitions").await.body;
@@ -192,7 +201,10 @@ async fn definitions_carry_limits_and_they_survive_a_restart() {
     let guest = doc["users"].as_array().unwrap().iter().find(|u| u["name"] == "guest").unwrap();
     assert_eq!(guest["limits"], json!({}));
     let per_vhost = api.get("/definitions/lim").await.body;
-    assert_eq!(per_vhost["parameters"], json!([{"component": "vhost-limits", "name": "limits", "value": {"max-connections": 10, "max-queues": 5}}]));
+    assert_eq!(
+        per_vhost["parameters"],
+        json!([{"component": "vhost-limits", "name": "limits", "value": {"max-connections": 10, "max-queues": 5}}])
+    );
 
     // Into a fresh warren.
     let fresh = Broker::start();
@@ -241,10 +253,9 @@ async fn max_message_size_flag_refuses_larger_bodies() {
     assert!(text.contains("PRECONDITION_FAILED - message size 1025 is larger than configured max size 1024"), "{text}");
 
     let dir = tempfile::tempdir().unwrap();
-    for (args, text) in [
-        (&["--max-message-size", "1GiB"][..], "must be between 1 octet and 512MiB"),
-        (&["--max-message-size", "lots"][..], "lots"),
-    ] {
+    for (args, text) in
+        [(&["--max-message-size", "1GiB"][..], "must be between 1 octet and 512MiB"), (&["--max-message-size", "lots"][..], "lots")]
+    {
         let (status, _, stderr) = common::run_to_exit(&dir.path().join("data"), args, std::time::Duration::from_secs(30));
         assert!(!status.success(), "{args:?}");
         assert!(stderr.contains(text), "{args:?}: {stderr}");

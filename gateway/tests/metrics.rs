@@ -53,9 +53,12 @@ async fn publish(ch: &Channel, exchange: &str, key: &str, mandatory: bool) {
 
 /// A round trip on `ch`, so everything sent on it before has been handled.
 async fn sync(ch: &Channel, queue: &str) {
-    within("passive declare", ch.queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()))
-        .await
-        .expect("passive declare");
+    within(
+        "passive declare",
+        ch.queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()),
+    )
+    .await
+    .expect("passive declare");
 }
 
 #[tokio::test]
@@ -205,9 +208,10 @@ async fn metrics_count_known_traffic_exactly() {
     assert!(!p.contains_key("rabbitmq_queue_messages_ready"), "no unlabelled queue series per object:\n{text}");
 
     // Unacked messages show while a consumer holds them.
-    let mut held = within("consume", ch2.basic_consume(q1.as_str().into(), "h".into(), BasicConsumeOptions::default(), FieldTable::default()))
-        .await
-        .unwrap();
+    let mut held =
+        within("consume", ch2.basic_consume(q1.as_str().into(), "h".into(), BasicConsumeOptions::default(), FieldTable::default()))
+            .await
+            .unwrap();
     for _ in 0..3 {
         within("delivery", held.next()).await.expect("stream").expect("delivery");
     }

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use common::{unique, within, Broker};
 use lapin::options::*;
-use lapin::Confirmation;
 use lapin::types::{AMQPValue, FieldTable};
+use lapin::Confirmation;
 use lapin::{BasicProperties, ExchangeKind};
 use sem::*;
 
@@ -197,9 +197,7 @@ async fn x_expires_deletes_the_queue_once_unused() {
     let c = consume(&ch, &q, "keeper", true, FieldTable::default()).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(message_count(&ch, &q).await, 0, "still there while consumed");
-    within("basic.cancel", ch.basic_cancel(c.tag(), BasicCancelOptions::default()))
-        .await
-        .expect("basic.cancel");
+    within("basic.cancel", ch.basic_cancel(c.tag(), BasicCancelOptions::default())).await.expect("basic.cancel");
     let cancelled = std::time::Instant::now();
     // Polled every 400 ms (> x-expires) so that the poll itself does not keep it alive.
     let close = loop {
@@ -298,7 +296,14 @@ async fn overflow_reject_publish_nacks_when_any_target_queue_refuses() {
     let full = unique("rp-full");
     let open = unique("rp-open");
     let ex = unique("rp-fanout");
-    declare_exchange(&ch, &ex, ExchangeKind::Fanout, ExchangeDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()).await;
+    declare_exchange(
+        &ch,
+        &ex,
+        ExchangeKind::Fanout,
+        ExchangeDeclareOptions { auto_delete: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await;
     declare_q(&ch, &full, ft(&[("x-max-length", int(1)), ("x-overflow", ls("reject-publish"))])).await;
     declare_q(&ch, &open, FieldTable::default()).await;
     bind(&ch, &full, &ex, "", FieldTable::default()).await;
@@ -322,7 +327,10 @@ async fn invalid_queue_arguments_are_refused_with_rabbitmqs_texts() {
     let q = unique("badarg");
     let cases: Vec<(FieldTable, &str)> = vec![
         (ft(&[("x-message-ttl", int(-1))]), "invalid arg 'x-message-ttl' for queue '{q}' in vhost '/': {value_negative,-1}"),
-        (ft(&[("x-message-ttl", ls("abc"))]), "invalid arg 'x-message-ttl' for queue '{q}' in vhost '/': \"expected integer, got longstr\""),
+        (
+            ft(&[("x-message-ttl", ls("abc"))]),
+            "invalid arg 'x-message-ttl' for queue '{q}' in vhost '/': \"expected integer, got longstr\"",
+        ),
         (ft(&[("x-expires", int(0))]), "invalid arg 'x-expires' for queue '{q}' in vhost '/': {value_zero,0}"),
         (ft(&[("x-expires", int(-5))]), "invalid arg 'x-expires' for queue '{q}' in vhost '/': {value_negative,-5}"),
         (ft(&[("x-max-length", int(-1))]), "invalid arg 'x-max-length' for queue '{q}' in vhost '/': {value_negative,-1}"),
@@ -330,24 +338,49 @@ async fn invalid_queue_arguments_are_refused_with_rabbitmqs_texts() {
         (ft(&[("x-max-length-bytes", int(-1))]), "invalid arg 'x-max-length-bytes' for queue '{q}' in vhost '/': {value_negative,-1}"),
         (ft(&[("x-overflow", ls("bogus"))]), "invalid arg 'x-overflow' for queue '{q}' in vhost '/': invalid_overflow"),
         (ft(&[("x-overflow", int(1))]), "invalid arg 'x-overflow' for queue '{q}' in vhost '/': {unacceptable_type,signedint}"),
-        (ft(&[("x-dead-letter-exchange", int(1))]), "invalid type 'signedint' for arg 'x-dead-letter-exchange' in queue '{q}' in vhost '/'"),
-        (ft(&[("x-dead-letter-routing-key", ls("k"))]), "invalid arg 'x-dead-letter-routing-key' for queue '{q}' in vhost '/': routing_key_but_no_dlx_defined"),
+        (
+            ft(&[("x-dead-letter-exchange", int(1))]),
+            "invalid type 'signedint' for arg 'x-dead-letter-exchange' in queue '{q}' in vhost '/'",
+        ),
+        (
+            ft(&[("x-dead-letter-routing-key", ls("k"))]),
+            "invalid arg 'x-dead-letter-routing-key' for queue '{q}' in vhost '/': routing_key_but_no_dlx_defined",
+        ),
         (ft(&[("x-max-priority", int(256))]), "invalid arg 'x-max-priority' for queue '{q}' in vhost '/': {max_value_exceeded,256}"),
         (ft(&[("x-max-priority", int(-1))]), "invalid arg 'x-max-priority' for queue '{q}' in vhost '/': {value_negative,-1}"),
-        (ft(&[("x-max-priority", ls("x"))]), "invalid arg 'x-max-priority' for queue '{q}' in vhost '/': \"expected integer, got longstr\""),
-        (ft(&[("x-single-active-consumer", ls("yes"))]), "invalid arg 'x-single-active-consumer' for queue '{q}' in vhost '/': {unacceptable_type,longstr}"),
-        (ft(&[("x-single-active-consumer", int(1))]), "invalid arg 'x-single-active-consumer' for queue '{q}' in vhost '/': {unacceptable_type,signedint}"),
-        (ft(&[("x-queue-type", ls("weird"))]), "invalid arg 'x-queue-type' for queue '{q}' in vhost '/': \"unsupported queue type 'weird'\""),
+        (
+            ft(&[("x-max-priority", ls("x"))]),
+            "invalid arg 'x-max-priority' for queue '{q}' in vhost '/': \"expected integer, got longstr\"",
+        ),
+        (
+            ft(&[("x-single-active-consumer", ls("yes"))]),
+            "invalid arg 'x-single-active-consumer' for queue '{q}' in vhost '/': {unacceptable_type,longstr}",
+        ),
+        (
+            ft(&[("x-single-active-consumer", int(1))]),
+            "invalid arg 'x-single-active-consumer' for queue '{q}' in vhost '/': {unacceptable_type,signedint}",
+        ),
+        (
+            ft(&[("x-queue-type", ls("weird"))]),
+            "invalid arg 'x-queue-type' for queue '{q}' in vhost '/': \"unsupported queue type 'weird'\"",
+        ),
         (ft(&[("x-queue-type", int(5))]), "invalid arg 'x-queue-type' for queue '{q}' in vhost '/': {unacceptable_type,signedint}"),
-        (ft(&[("x-queue-mode", ls("bogus"))]), "invalid arg 'x-queue-mode' for queue '{q}' in vhost '/': \"unsupported queue mode 'bogus'\""),
+        (
+            ft(&[("x-queue-mode", ls("bogus"))]),
+            "invalid arg 'x-queue-mode' for queue '{q}' in vhost '/': \"unsupported queue mode 'bogus'\"",
+        ),
         // Quorum-only arguments on a classic queue.
-        (ft(&[("x-delivery-limit", int(5))]), "invalid arg 'x-delivery-limit' for queue '{q}' in vhost '/' of queue type rabbit_classic_queue"),
+        (
+            ft(&[("x-delivery-limit", int(5))]),
+            "invalid arg 'x-delivery-limit' for queue '{q}' in vhost '/' of queue type rabbit_classic_queue",
+        ),
     ];
     // Every case is tried; the mismatches are reported together.
     let mut mismatches = Vec::new();
     for (args, text) in cases {
         let ch = channel(&conn).await;
-        let close = expect_close("queue.declare with a bad argument", ch.queue_declare(s(&q), QueueDeclareOptions::default(), args.clone())).await;
+        let close =
+            expect_close("queue.declare with a bad argument", ch.queue_declare(s(&q), QueueDeclareOptions::default(), args.clone())).await;
         let expected = (406, format!("PRECONDITION_FAILED - {}", text.replace("{q}", &q)));
         if close != expected {
             mismatches.push(format!("arguments {args:?}\n  got:      {close:?}\n  expected: {expected:?}"));
@@ -409,7 +442,12 @@ async fn redeclaring_with_other_arguments_is_inequivalent() {
     .await;
     assert_eq!(
         close,
-        (406, format!("PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue '{q}' in vhost '/': received '11' but current is '10'"))
+        (
+            406,
+            format!(
+                "PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue '{q}' in vhost '/': received '11' but current is '10'"
+            )
+        )
     );
     let ch = channel(&conn).await;
     let close = expect_close(
@@ -439,16 +477,8 @@ async fn priority_queue_delivers_highest_first_and_fifo_within_a_priority() {
     let q = unique("prio");
     declare_q(&ch, &q, ft(&[("x-max-priority", int(5))])).await;
     // Priorities above x-max-priority count as the maximum.
-    let sent: [(&str, Option<u8>); 8] = [
-        ("a", Some(1)),
-        ("b", Some(5)),
-        ("c", None),
-        ("d", Some(5)),
-        ("e", Some(9)),
-        ("f", Some(0)),
-        ("g", Some(1)),
-        ("h", Some(200)),
-    ];
+    let sent: [(&str, Option<u8>); 8] =
+        [("a", Some(1)), ("b", Some(5)), ("c", None), ("d", Some(5)), ("e", Some(9)), ("f", Some(0)), ("g", Some(1)), ("h", Some(200))];
     for (b, p) in sent {
         let props = match p {
             Some(p) => BasicProperties::default().with_priority(p),
@@ -655,10 +685,7 @@ async fn quorum_queue_counts_deliveries_in_x_delivery_count() {
     for _ in 0..3 {
         let m = get(&ch, &q, false).await.expect("the message");
         counts.push((header(&m.delivery.properties, "x-delivery-count").cloned(), m.delivery.redelivered));
-        m.delivery
-            .nack(BasicNackOptions { requeue: true, ..Default::default() })
-            .await
-            .expect("nack");
+        m.delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.expect("nack");
     }
     assert_eq!(
         counts,

@@ -62,8 +62,7 @@ const ACCESS_ARGS: &[&str] = &[
     r"sem-bob:sem-dev:^bob\.:^(bob\..*|amq\.default)$:^bob\.",
 ];
 
-const LOGIN_REFUSED: &str =
-    "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.";
+const LOGIN_REFUSED: &str = "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.";
 
 fn start() -> Broker {
     Broker::start_with_args(ACCESS_ARGS)
@@ -127,11 +126,23 @@ async fn vhosts_keep_separate_namespaces() {
     assert_eq!(drain(&bch, &name).await, ["in sem-dev"]);
     // Exchanges too: amq.* exist in every vhost, user ones only where declared.
     let bx = format!("bob.{}", unique("x"));
-    declare_exchange(&bch, &bx, ExchangeKind::Fanout, ExchangeDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()).await;
+    declare_exchange(
+        &bch,
+        &bx,
+        ExchangeKind::Fanout,
+        ExchangeDeclareOptions { auto_delete: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await;
     let gch = channel(&guest).await;
     let close = expect_close(
         "passive exchange.declare in /",
-        gch.exchange_declare(s(&bx), ExchangeKind::Fanout, ExchangeDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()),
+        gch.exchange_declare(
+            s(&bx),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions { passive: true, ..Default::default() },
+            FieldTable::default(),
+        ),
     )
     .await;
     assert_eq!(close, (404, format!("NOT_FOUND - no exchange '{bx}' in vhost '/'")));
@@ -153,7 +164,14 @@ async fn permissions_are_checked_per_operation() {
     // configure: ^bob\.
     let ch = confirm_channel(&bob).await;
     declare_q(&ch, &q, FieldTable::default()).await;
-    declare_exchange(&ch, &x, ExchangeKind::Direct, ExchangeDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()).await;
+    declare_exchange(
+        &ch,
+        &x,
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions { auto_delete: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await;
     let close = expect_close("declare alice.q", ch.queue_declare(s(&alice_q), QueueDeclareOptions::default(), FieldTable::default())).await;
     assert_eq!(close, refused_q(&alice_q));
     let ch = channel(&bob).await;
@@ -189,11 +207,9 @@ async fn permissions_are_checked_per_operation() {
     let close = expect_close("basic.get alice.q", ch.basic_get(s(&alice_q), BasicGetOptions { no_ack: true })).await;
     assert_eq!(close, refused_q(&alice_q));
     let ch = channel(&bob).await;
-    let close = expect_close(
-        "basic.consume alice.q",
-        ch.basic_consume(s(&alice_q), s(""), BasicConsumeOptions::default(), FieldTable::default()),
-    )
-    .await;
+    let close =
+        expect_close("basic.consume alice.q", ch.basic_consume(s(&alice_q), s(""), BasicConsumeOptions::default(), FieldTable::default()))
+            .await;
     assert_eq!(close, refused_q(&alice_q));
     let ch = channel(&bob).await;
     assert_eq!(drain(&ch, &q).await, ["via default", "via bob.x"]);
@@ -252,9 +268,7 @@ async fn failed_login_without_authentication_failure_close_is_a_delayed_silent_c
     // capability gets no connection.close: RabbitMQ 3.10 waits about three
     // seconds and then drops the TCP connection.
     let broker = start();
-    let mut sock = within("tcp connect", tokio::net::TcpStream::connect((broker.host.as_str(), broker.port)))
-        .await
-        .expect("tcp connect");
+    let mut sock = within("tcp connect", tokio::net::TcpStream::connect((broker.host.as_str(), broker.port))).await.expect("tcp connect");
     sock.write_all(b"AMQP\x00\x00\x09\x01").await.unwrap();
     let (kind, ch, start) = within("connection.start", read_frame(&mut sock)).await.expect("connection.start");
     assert_eq!((kind, ch, &start[..4]), (1, 0, &[0, 10, 0, 10][..]));
@@ -278,10 +292,7 @@ async fn failed_login_without_authentication_failure_close_is_a_delayed_silent_c
     let got = within("the broker to drop the connection", read_frame(&mut sock)).await;
     let took = sent.elapsed();
     assert!(got.is_none(), "expected a silent close, got frame {got:?}");
-    assert!(
-        took >= Duration::from_millis(2500) && took < Duration::from_millis(6000),
-        "silent close after {took:?} (RabbitMQ: about 3 s)"
-    );
+    assert!(took >= Duration::from_millis(2500) && took < Duration::from_millis(6000), "silent close after {took:?} (RabbitMQ: about 3 s)");
 }
 
 /// A local address that is not loopback, for connecting to a broker that
@@ -347,16 +358,12 @@ async fn update_secret_keeps_the_connection_working() {
     let ch = confirm_channel(&bob).await;
     let q = format!("bob.{}", unique("secret"));
     declare_q(&ch, &q, FieldTable::default()).await;
-    within("connection.update-secret", bob.update_secret(BOB_PASS.into(), s("rotation")))
-        .await
-        .expect("update-secret-ok");
+    within("connection.update-secret", bob.update_secret(BOB_PASS.into(), s("rotation"))).await.expect("update-secret-ok");
     publish_acked(&ch, "", &q, b"after update", BasicProperties::default()).await;
     // Surprising: RabbitMQ 3.10's internal user database does not check the
     // new secret at all (its update_state accepts anything), so even a wrong
     // one gets update-secret-ok and the connection carries on.
-    within("connection.update-secret", bob.update_secret("not-the-password".into(), s("rotation")))
-        .await
-        .expect("update-secret-ok");
+    within("connection.update-secret", bob.update_secret("not-the-password".into(), s("rotation"))).await.expect("update-secret-ok");
     publish_acked(&ch, "", &q, b"after bogus update", BasicProperties::default()).await;
     assert_eq!(drain(&ch, &q).await, ["after update", "after bogus update"]);
     let ch2 = channel(&bob).await;

@@ -54,11 +54,7 @@ fn assert_death(
     assert_eq!(field(entry, "reason"), Some(&ls(reason)), "reason in {entry:?}");
     assert_eq!(field(entry, "queue"), Some(&ls(queue)), "queue in {entry:?}");
     assert_eq!(field(entry, "exchange"), Some(&ls(exchange)), "exchange in {entry:?}");
-    assert_eq!(
-        field(entry, "routing-keys"),
-        Some(&array(routing_keys.iter().map(|k| ls(k)).collect())),
-        "routing-keys in {entry:?}"
-    );
+    assert_eq!(field(entry, "routing-keys"), Some(&array(routing_keys.iter().map(|k| ls(k)).collect())), "routing-keys in {entry:?}");
     if let Some(exp) = original_expiration {
         assert_eq!(field(entry, "original-expiration"), Some(&ls(exp)), "original-expiration in {entry:?}");
     }
@@ -99,7 +95,14 @@ async fn expired_messages_are_dead_lettered_with_a_full_x_death() {
     let dlx = unique("dlx");
     let src = unique("dl-src");
     let dst = unique("dl-dst");
-    declare_exchange(&ch, &dlx, ExchangeKind::Direct, ExchangeDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()).await;
+    declare_exchange(
+        &ch,
+        &dlx,
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions { auto_delete: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await;
     declare_q(&ch, &dst, FieldTable::default()).await;
     bind(&ch, &dst, &dlx, "dead", FieldTable::default()).await;
     declare_q(
@@ -109,10 +112,7 @@ async fn expired_messages_are_dead_lettered_with_a_full_x_death() {
     )
     .await;
     let t0 = unix_now();
-    let props = BasicProperties::default()
-        .with_headers(ft(&[("a", int(1))]))
-        .with_message_id(s("m-1"))
-        .with_delivery_mode(2);
+    let props = BasicProperties::default().with_headers(ft(&[("a", int(1))])).with_message_id(s("m-1")).with_delivery_mode(2);
     publish_acked(&ch, "", &src, b"ttl1", props).await;
     publish_acked(&ch, "", &src, b"ttl2", BasicProperties::default().with_expiration(s("20"))).await;
     let mut c = consume(&ch, &dst, "dead-reader", true, FieldTable::default()).await;
@@ -244,12 +244,8 @@ async fn max_length_dead_letters_the_dropped_head_with_reason_maxlen() {
     let src = unique("ml-src");
     let dst = unique("ml-dst");
     declare_q(&ch, &dst, FieldTable::default()).await;
-    declare_q(
-        &ch,
-        &src,
-        ft(&[("x-max-length", int(2)), ("x-dead-letter-exchange", ls("")), ("x-dead-letter-routing-key", ls(&dst))]),
-    )
-    .await;
+    declare_q(&ch, &src, ft(&[("x-max-length", int(2)), ("x-dead-letter-exchange", ls("")), ("x-dead-letter-routing-key", ls(&dst))]))
+        .await;
     let t0 = unix_now();
     for i in 0..4 {
         publish_acked(&ch, "", &src, format!("m{i}").as_bytes(), BasicProperties::default()).await;
@@ -320,12 +316,8 @@ async fn deaths_in_successive_queues_stack_most_recent_first() {
     let q2 = unique("hop2");
     let q3 = unique("hop3");
     declare_q(&ch, &q3, FieldTable::default()).await;
-    declare_q(
-        &ch,
-        &q2,
-        ft(&[("x-message-ttl", int(20)), ("x-dead-letter-exchange", ls("")), ("x-dead-letter-routing-key", ls(&q3))]),
-    )
-    .await;
+    declare_q(&ch, &q2, ft(&[("x-message-ttl", int(20)), ("x-dead-letter-exchange", ls("")), ("x-dead-letter-routing-key", ls(&q3))]))
+        .await;
     declare_q(&ch, &q1, ft(&[("x-dead-letter-exchange", ls("")), ("x-dead-letter-routing-key", ls(&q2))])).await;
     let t0 = unix_now();
     publish_acked(&ch, "", &q1, b"hopper", BasicProperties::default()).await;
@@ -456,7 +448,14 @@ async fn cc_keys_are_recorded_in_x_death_routing_keys() {
     let ex = unique("ssd-dl");
     let src = unique("ssd-src");
     let dst = unique("ssd-dst");
-    declare_exchange(&ch, &ex, ExchangeKind::Direct, ExchangeDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()).await;
+    declare_exchange(
+        &ch,
+        &ex,
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions { auto_delete: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await;
     declare_q(&ch, &dst, FieldTable::default()).await;
     declare_q(&ch, &src, ft(&[("x-dead-letter-exchange", ls("")), ("x-dead-letter-routing-key", ls(&dst))])).await;
     bind(&ch, &src, &ex, "cc-key", FieldTable::default()).await;
@@ -483,12 +482,8 @@ async fn a_requeued_message_past_its_ttl_is_dead_lettered_not_redelivered() {
     let src = unique("ttl-requeue");
     let dst = unique("ttl-requeue-dl");
     declare_q(&ch, &dst, FieldTable::default()).await;
-    declare_q(
-        &ch,
-        &src,
-        ft(&[("x-message-ttl", int(100)), ("x-dead-letter-exchange", ls("")), ("x-dead-letter-routing-key", ls(&dst))]),
-    )
-    .await;
+    declare_q(&ch, &src, ft(&[("x-message-ttl", int(100)), ("x-dead-letter-exchange", ls("")), ("x-dead-letter-routing-key", ls(&dst))]))
+        .await;
     let t0 = unix_now();
     publish_acked(&ch, "", &src, b"late", BasicProperties::default()).await;
     let m = get(&ch, &src, false).await.expect("late");

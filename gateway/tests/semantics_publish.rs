@@ -15,8 +15,8 @@ mod sem;
 use common::{unique, within, Broker};
 use futures_lite::StreamExt;
 use lapin::options::*;
-use lapin::Confirmation;
 use lapin::types::{AMQPValue, FieldTable};
+use lapin::Confirmation;
 use lapin::{BasicProperties, ExchangeKind};
 use sem::*;
 
@@ -209,16 +209,27 @@ async fn internal_exchanges_refuse_publishes_but_route_from_other_exchanges() {
     let inner = unique("internal");
     let front = unique("front");
     let q = unique("behind-internal");
-    declare_exchange(&ch, &inner, ExchangeKind::Fanout, ExchangeDeclareOptions { internal: true, auto_delete: true, ..Default::default() }, FieldTable::default()).await;
-    declare_exchange(&ch, &front, ExchangeKind::Fanout, ExchangeDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()).await;
+    declare_exchange(
+        &ch,
+        &inner,
+        ExchangeKind::Fanout,
+        ExchangeDeclareOptions { internal: true, auto_delete: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await;
+    declare_exchange(
+        &ch,
+        &front,
+        ExchangeKind::Fanout,
+        ExchangeDeclareOptions { auto_delete: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await;
     declare_q(&ch, &q, FieldTable::default()).await;
     bind(&ch, &q, &inner, "", FieldTable::default()).await;
-    within(
-        "exchange.bind",
-        ch.exchange_bind(s(&inner), s(&front), s(""), ExchangeBindOptions::default(), FieldTable::default()),
-    )
-    .await
-    .expect("exchange.bind");
+    within("exchange.bind", ch.exchange_bind(s(&inner), s(&front), s(""), ExchangeBindOptions::default(), FieldTable::default()))
+        .await
+        .expect("exchange.bind");
     publish_acked(&ch, &front, "k", b"via front", BasicProperties::default()).await;
     assert_eq!(drain(&ch, &q).await, ["via front"]);
     let close = publish_expect_close(&ch, &inner, "k", b"direct", BasicProperties::default()).await;
@@ -234,7 +245,14 @@ async fn headers_exchange_match_modes() {
     let conn = connect(&broker).await;
     let ch = confirm_channel(&conn).await;
     let ex = unique("headers");
-    declare_exchange(&ch, &ex, ExchangeKind::Headers, ExchangeDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()).await;
+    declare_exchange(
+        &ch,
+        &ex,
+        ExchangeKind::Headers,
+        ExchangeDeclareOptions { auto_delete: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await;
     let bindings: Vec<(&str, FieldTable)> = vec![
         ("all", ft(&[("x-match", ls("all")), ("format", ls("pdf")), ("type", ls("report"))])),
         ("default", ft(&[("format", ls("pdf")), ("type", ls("report"))])),
@@ -382,7 +400,8 @@ async fn direct_reply_to_round_trip() {
     assert_eq!((ret.reply_code, ret.reply_text.as_str()), (312, "NO_ROUTE"));
     // The pseudo queue exists for passive declares. RabbitMQ always answers
     // 0 messages and 1 consumer, even on a channel that never consumed from it.
-    let q = declare(&srv_ch, "amq.rabbitmq.reply-to", QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()).await;
+    let q =
+        declare(&srv_ch, "amq.rabbitmq.reply-to", QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()).await;
     assert_eq!((q.message_count(), q.consumer_count()), (0, 1));
     client.close(200, s("bye")).await.ok();
     server.close(200, s("bye")).await.ok();
@@ -452,7 +471,14 @@ async fn cc_and_bcc_headers_add_routing_keys_and_bcc_is_removed() {
     let conn = connect(&broker).await;
     let ch = confirm_channel(&conn).await;
     let ex = unique("ssd");
-    declare_exchange(&ch, &ex, ExchangeKind::Direct, ExchangeDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()).await;
+    declare_exchange(
+        &ch,
+        &ex,
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions { auto_delete: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await;
     let mut queues = Vec::new();
     for key in ["main", "cc1", "cc2", "bcc1"] {
         let q = unique(&format!("ssd-{key}"));
@@ -460,11 +486,7 @@ async fn cc_and_bcc_headers_add_routing_keys_and_bcc_is_removed() {
         bind(&ch, &q, &ex, key, FieldTable::default()).await;
         queues.push(q);
     }
-    let headers = ft(&[
-        ("CC", array(vec![ls("cc1"), ls("cc2")])),
-        ("BCC", array(vec![ls("bcc1")])),
-        ("other", int(1)),
-    ]);
+    let headers = ft(&[("CC", array(vec![ls("cc1"), ls("cc2")])), ("BCC", array(vec![ls("bcc1")])), ("other", int(1))]);
     publish_acked(&ch, &ex, "main", b"selected", BasicProperties::default().with_headers(headers)).await;
     for q in &queues {
         let m = get(&ch, q, true).await.unwrap_or_else(|| panic!("a copy in {q}"));

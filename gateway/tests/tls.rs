@@ -97,10 +97,22 @@ impl Pki {
     fn start(&self, extra: &[&str]) -> Tls {
         let (cert, key, ca) = (self.path("server.pem"), self.path("server.key"), self.path("ca.pem"));
         let mut args = vec![
-            "--tls-cert", &cert, "--tls-key", &key, "--tls-ca", &ca,
-            "--amqps-bind", "127.0.0.1:0", "--https-bind", "127.0.0.1:0",
-            "--amqp-bind", "127.0.0.1:0",
-            "--user", "carol:pw", "--permission", "carol:/:.*:.*:.*",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--tls-ca",
+            &ca,
+            "--amqps-bind",
+            "127.0.0.1:0",
+            "--https-bind",
+            "127.0.0.1:0",
+            "--amqp-bind",
+            "127.0.0.1:0",
+            "--user",
+            "carol:pw",
+            "--permission",
+            "carol:/:.*:.*:.*",
         ];
         args.extend_from_slice(extra);
         let broker = Broker::start_on(&self.dir.path().join(common::unique("data")), &args);
@@ -177,12 +189,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Amqp<S> {
         self.io.write_all(&PROTOCOL_HEADER).await.unwrap();
         let Method::ConnectionStart(start) = self.method().await else { panic!("expected connection.start") };
         let caps = FieldTable::from([("authentication_failure_close", FieldValue::Bool(true))]);
-        self.send_method(0, ConnectionStartOk {
-            client_properties: FieldTable::from([("capabilities", FieldValue::Table(caps))]),
-            mechanism: mechanism.into(),
-            response: Bytes::copy_from_slice(response),
-            locale: "en_US".into(),
-        })
+        self.send_method(
+            0,
+            ConnectionStartOk {
+                client_properties: FieldTable::from([("capabilities", FieldValue::Table(caps))]),
+                mechanism: mechanism.into(),
+                response: Bytes::copy_from_slice(response),
+                locale: "en_US".into(),
+            },
+        )
         .await;
         (String::from_utf8_lossy(&start.mechanisms).into_owned(), self.method().await)
     }
@@ -373,12 +388,17 @@ async fn https_api_and_amqp_over_wss() {
     };
     assert!(matches!(next(&mut ws).await, Frame::Method { method: Method::ConnectionStart(_), .. }));
     let mut b = BytesMut::new();
-    write_method(&mut b, 0, &ConnectionStartOk {
-        client_properties: FieldTable::new(),
-        mechanism: "PLAIN".into(),
-        response: Bytes::from_static(b"\0carol\0pw"),
-        locale: "en_US".into(),
-    }.into());
+    write_method(
+        &mut b,
+        0,
+        &ConnectionStartOk {
+            client_properties: FieldTable::new(),
+            mechanism: "PLAIN".into(),
+            response: Bytes::from_static(b"\0carol\0pw"),
+            locale: "en_US".into(),
+        }
+        .into(),
+    );
     ws.send(Message::Binary(b.freeze())).await.unwrap();
     let Frame::Method { method: Method::ConnectionTune(t), .. } = next(&mut ws).await else { panic!("expected tune") };
     let mut b = BytesMut::new();

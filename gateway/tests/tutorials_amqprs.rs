@@ -16,10 +16,9 @@ use std::time::Duration;
 
 use amqprs::callbacks::{ChannelCallback, DefaultConnectionCallback};
 use amqprs::channel::{
-    BasicAckArguments, BasicCancelArguments, BasicConsumeArguments, BasicGetArguments,
-    BasicNackArguments, BasicPublishArguments, BasicQosArguments, Channel, ConfirmSelectArguments,
-    ConsumerMessage, ExchangeDeclareArguments, QueueBindArguments, QueueDeclareArguments,
-    QueueDeleteArguments,
+    BasicAckArguments, BasicCancelArguments, BasicConsumeArguments, BasicGetArguments, BasicNackArguments, BasicPublishArguments,
+    BasicQosArguments, Channel, ConfirmSelectArguments, ConsumerMessage, ExchangeDeclareArguments, QueueBindArguments,
+    QueueDeclareArguments, QueueDeleteArguments,
 };
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, Nack, Return};
@@ -29,26 +28,10 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 #[derive(Debug)]
 enum Event {
-    Closed {
-        code: u16,
-        text: String,
-    },
-    Ack {
-        tag: u64,
-        multiple: bool,
-    },
-    Nack {
-        tag: u64,
-        multiple: bool,
-    },
-    Returned {
-        code: u16,
-        text: String,
-        exchange: String,
-        routing_key: String,
-        body: Vec<u8>,
-        props: BasicProperties,
-    },
+    Closed { code: u16, text: String },
+    Ack { tag: u64, multiple: bool },
+    Nack { tag: u64, multiple: bool },
+    Returned { code: u16, text: String, exchange: String, routing_key: String, body: Vec<u8>, props: BasicProperties },
     Cancelled,
 }
 
@@ -57,10 +40,7 @@ struct Events(UnboundedSender<Event>);
 #[async_trait]
 impl ChannelCallback for Events {
     async fn close(&mut self, _: &Channel, close: CloseChannel) -> Result<(), amqprs::error::Error> {
-        let _ = self.0.send(Event::Closed {
-            code: close.reply_code(),
-            text: close.reply_text().clone(),
-        });
+        let _ = self.0.send(Event::Closed { code: close.reply_code(), text: close.reply_text().clone() });
         Ok(())
     }
     async fn cancel(&mut self, _: &Channel, _: Cancel) -> Result<(), amqprs::error::Error> {
@@ -71,16 +51,10 @@ impl ChannelCallback for Events {
         Ok(active)
     }
     async fn publish_ack(&mut self, _: &Channel, ack: Ack) {
-        let _ = self.0.send(Event::Ack {
-            tag: ack.delivery_tag(),
-            multiple: ack.mutiple(),
-        });
+        let _ = self.0.send(Event::Ack { tag: ack.delivery_tag(), multiple: ack.mutiple() });
     }
     async fn publish_nack(&mut self, _: &Channel, nack: Nack) {
-        let _ = self.0.send(Event::Nack {
-            tag: nack.delivery_tag(),
-            multiple: nack.multiple(),
-        });
+        let _ = self.0.send(Event::Nack { tag: nack.delivery_tag(), multiple: nack.multiple() });
     }
     async fn publish_return(&mut self, _: &Channel, ret: Return, props: BasicProperties, body: Vec<u8>) {
         let _ = self.0.send(Event::Returned {
@@ -101,41 +75,26 @@ struct Chan {
 
 impl Chan {
     async fn next_event(&mut self, what: &str) -> Event {
-        within(what, self.events.recv())
-            .await
-            .expect("channel callback dropped")
+        within(what, self.events.recv()).await.expect("channel callback dropped")
     }
 }
 
 async fn connect(broker: &Broker) -> Connection {
-    let args = OpenConnectionArguments::new(&broker.host, broker.port, &broker.user, &broker.password)
-        .virtual_host(&broker.vhost)
-        .finish();
-    let conn = within("amqprs connect", Connection::open(&args))
-        .await
-        .unwrap_or_else(|e| panic!("connect to {}: {e}", broker.url));
-    conn.register_callback(DefaultConnectionCallback)
-        .await
-        .expect("register connection callback");
+    let args = OpenConnectionArguments::new(&broker.host, broker.port, &broker.user, &broker.password).virtual_host(&broker.vhost).finish();
+    let conn = within("amqprs connect", Connection::open(&args)).await.unwrap_or_else(|e| panic!("connect to {}: {e}", broker.url));
+    conn.register_callback(DefaultConnectionCallback).await.expect("register connection callback");
     conn
 }
 
 async fn channel(conn: &Connection) -> Chan {
-    let ch = within("channel.open", conn.open_channel(None))
-        .await
-        .expect("channel.open");
+    let ch = within("channel.open", conn.open_channel(None)).await.expect("channel.open");
     let (tx, events) = unbounded_channel();
-    ch.register_callback(Events(tx))
-        .await
-        .expect("register channel callback");
+    ch.register_callback(Events(tx)).await.expect("register channel callback");
     Chan { ch, events }
 }
 
 async fn declare(ch: &Channel, args: QueueDeclareArguments) -> (String, u32, u32) {
-    within("queue.declare", ch.queue_declare(args))
-        .await
-        .expect("queue.declare")
-        .expect("declare-ok")
+    within("queue.declare", ch.queue_declare(args)).await.expect("queue.declare").expect("declare-ok")
 }
 
 async fn declare_named(ch: &Channel, name: &str) -> String {
@@ -153,12 +112,9 @@ async fn message_count(ch: &Channel, name: &str) -> u32 {
 }
 
 async fn declare_exchange(ch: &Channel, name: &str, kind: &str) {
-    within(
-        "exchange.declare",
-        ch.exchange_declare(ExchangeDeclareArguments::new(name, kind).auto_delete(true).finish()),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("exchange.declare {name:?}: {e}"));
+    within("exchange.declare", ch.exchange_declare(ExchangeDeclareArguments::new(name, kind).auto_delete(true).finish()))
+        .await
+        .unwrap_or_else(|e| panic!("exchange.declare {name:?}: {e}"));
 }
 
 async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) {
@@ -168,21 +124,15 @@ async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) {
 }
 
 async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8], props: BasicProperties) {
-    within(
-        "basic.publish",
-        ch.basic_publish(props, body.to_vec(), BasicPublishArguments::new(exchange, key)),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("basic.publish to {exchange:?}/{key:?}: {e}"));
+    within("basic.publish", ch.basic_publish(props, body.to_vec(), BasicPublishArguments::new(exchange, key)))
+        .await
+        .unwrap_or_else(|e| panic!("basic.publish to {exchange:?}/{key:?}: {e}"));
 }
 
 async fn consume(ch: &Channel, queue: &str, auto_ack: bool) -> (String, UnboundedReceiver<ConsumerMessage>) {
-    within(
-        "basic.consume",
-        ch.basic_consume_rx(BasicConsumeArguments::new(queue, "").auto_ack(auto_ack).finish()),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("basic.consume {queue:?}: {e}"))
+    within("basic.consume", ch.basic_consume_rx(BasicConsumeArguments::new(queue, "").auto_ack(auto_ack).finish()))
+        .await
+        .unwrap_or_else(|e| panic!("basic.consume {queue:?}: {e}"))
 }
 
 struct Msg {
@@ -220,9 +170,7 @@ async fn next(rx: &mut UnboundedReceiver<ConsumerMessage>) -> Msg {
 async fn drain(ch: &Channel, queue: &str) -> Vec<String> {
     let mut out = Vec::new();
     loop {
-        let got = within("basic.get", ch.basic_get(BasicGetArguments::new(queue).no_ack(true).finish()))
-            .await
-            .expect("basic.get");
+        let got = within("basic.get", ch.basic_get(BasicGetArguments::new(queue).no_ack(true).finish())).await.expect("basic.get");
         match got {
             Some((_, _, body)) => out.push(String::from_utf8(body).unwrap()),
             None => return out,
@@ -231,15 +179,11 @@ async fn drain(ch: &Channel, queue: &str) -> Vec<String> {
 }
 
 async fn delete_queue(ch: &Channel, name: &str) {
-    within("queue.delete", ch.queue_delete(QueueDeleteArguments::new(name)))
-        .await
-        .unwrap_or_else(|e| panic!("queue.delete {name:?}: {e}"));
+    within("queue.delete", ch.queue_delete(QueueDeleteArguments::new(name))).await.unwrap_or_else(|e| panic!("queue.delete {name:?}: {e}"));
 }
 
 async fn confirm_select(ch: &Channel) {
-    within("confirm.select", ch.confirm_select(ConfirmSelectArguments::default()))
-        .await
-        .expect("confirm.select");
+    within("confirm.select", ch.confirm_select(ConfirmSelectArguments::default())).await.expect("confirm.select");
 }
 
 /// Waits until publish sequence numbers 1..=n are all acked; fails on a nack.
@@ -319,9 +263,7 @@ async fn t2_work_queues_fair_dispatch() {
     let mut worker_chans = Vec::new();
     for (name, work) in [("slow", Duration::from_millis(400)), ("fast", Duration::ZERO)] {
         let wchan = channel(&conn).await;
-        within("basic.qos", wchan.ch.basic_qos(BasicQosArguments::new(0, 1, false)))
-            .await
-            .expect("basic.qos");
+        within("basic.qos", wchan.ch.basic_qos(BasicQosArguments::new(0, 1, false))).await.expect("basic.qos");
         let (tag, mut deliveries) = consume(&wchan.ch, &queue, false).await;
         let ch = wchan.ch.clone();
         let tx = tx.clone();
@@ -348,9 +290,7 @@ async fn t2_work_queues_fair_dispatch() {
     }
     // After cancel-ok nothing more can be delivered to these consumers.
     for (wchan, tag) in &worker_chans {
-        within("basic.cancel", wchan.ch.basic_cancel(BasicCancelArguments::new(tag)))
-            .await
-            .expect("basic.cancel");
+        within("basic.cancel", wchan.ch.basic_cancel(BasicCancelArguments::new(tag))).await.expect("basic.cancel");
     }
     for w in workers {
         within("worker task end", w).await.expect("worker panicked");
@@ -439,10 +379,7 @@ async fn t4_routing_direct() {
     wait_for_acks(&mut chan, sent.len() as u64).await;
 
     assert_eq!(drain(&chan.ch, &errors_only).await, ["error: 1", "error: 2"]);
-    assert_eq!(
-        drain(&chan.ch, &everything).await,
-        ["info: 1", "error: 1", "warning: 1", "info: 2", "error: 2"]
-    );
+    assert_eq!(drain(&chan.ch, &everything).await, ["info: 1", "error: 1", "warning: 1", "info: 2", "error: 2"]);
     conn.close().await.expect("connection.close");
 }
 
@@ -481,21 +418,11 @@ async fn t5_topics() {
     }
     wait_for_acks(&mut chan, keys.len() as u64).await;
 
-    assert_eq!(
-        drain(&chan.ch, &q1).await,
-        ["quick.orange.rabbit", "lazy.orange.elephant", "quick.orange.fox"]
-    );
+    assert_eq!(drain(&chan.ch, &q1).await, ["quick.orange.rabbit", "lazy.orange.elephant", "quick.orange.fox"]);
     // lazy.pink.rabbit matches both of Q2's bindings but is delivered once.
     assert_eq!(
         drain(&chan.ch, &q2).await,
-        [
-            "quick.orange.rabbit",
-            "lazy.orange.elephant",
-            "lazy.brown.fox",
-            "lazy.pink.rabbit",
-            "lazy.orange.male.rabbit",
-            "lazy",
-        ]
+        ["quick.orange.rabbit", "lazy.orange.elephant", "lazy.brown.fox", "lazy.pink.rabbit", "lazy.orange.male.rabbit", "lazy",]
     );
     conn.close().await.expect("connection.close");
 }
@@ -512,9 +439,7 @@ async fn t6_rpc() {
 
     let server = channel(&conn).await;
     declare_named(&server.ch, &rpc_queue).await;
-    within("basic.qos", server.ch.basic_qos(BasicQosArguments::new(0, 1, false)))
-        .await
-        .expect("basic.qos");
+    within("basic.qos", server.ch.basic_qos(BasicQosArguments::new(0, 1, false))).await.expect("basic.qos");
     let (_, mut requests) = consume(&server.ch, &rpc_queue, false).await;
     let server_ch = server.ch.clone();
     let server_task = tokio::spawn(async move {
@@ -545,10 +470,7 @@ async fn t6_rpc() {
             "",
             &rpc_queue,
             n.to_string().as_bytes(),
-            BasicProperties::default()
-                .with_reply_to(&callback)
-                .with_correlation_id(&corr)
-                .finish(),
+            BasicProperties::default().with_reply_to(&callback).with_correlation_id(&corr).finish(),
         )
         .await;
         let reply = next(&mut replies).await;
@@ -576,12 +498,7 @@ async fn publisher_confirms_then_consume_in_order() {
         publish(&chan.ch, "", &queue, format!("message {i}").as_bytes(), persistent()).await;
     }
     wait_for_acks(&mut chan, N as u64).await;
-    assert_eq!(
-        declare(&chan.ch, QueueDeclareArguments::durable_client_named(&queue).passive(true).finish())
-            .await
-            .1 as usize,
-        N
-    );
+    assert_eq!(declare(&chan.ch, QueueDeclareArguments::durable_client_named(&queue).passive(true).finish()).await.1 as usize, N);
 
     let (_, mut rx) = consume(&chan.ch, &queue, false).await;
     for i in 0..N {
@@ -635,12 +552,7 @@ async fn redeclare_queue_with_other_durability_gives_406() {
         other => panic!("expected channel.close, got {other:?}"),
     }
     let chan2 = channel(&conn).await;
-    assert_eq!(
-        declare(&chan2.ch, QueueDeclareArguments::durable_client_named(&queue).passive(true).finish())
-            .await
-            .1,
-        0
-    );
+    assert_eq!(declare(&chan2.ch, QueueDeclareArguments::durable_client_named(&queue).passive(true).finish()).await.1, 0);
     delete_queue(&chan2.ch, &queue).await;
 }
 
@@ -662,14 +574,7 @@ async fn mandatory_unroutable_publish_is_returned_with_312() {
     .await
     .expect("basic.publish");
     match chan.next_event("basic.return").await {
-        Event::Returned {
-            code,
-            text,
-            exchange: ex,
-            routing_key,
-            body,
-            props,
-        } => {
+        Event::Returned { code, text, exchange: ex, routing_key, body, props } => {
             assert_eq!(code, 312);
             assert_eq!(text, "NO_ROUTE");
             assert_eq!(ex, exchange);
@@ -697,10 +602,8 @@ async fn basic_get_on_empty_queue_then_message_then_empty() {
 
     publish(&chan.ch, "", &queue, b"one", BasicProperties::default()).await;
     publish(&chan.ch, "", &queue, b"two", BasicProperties::default()).await;
-    let (get_ok, _, body) = within("basic.get", chan.ch.basic_get(BasicGetArguments::new(&queue)))
-        .await
-        .expect("basic.get")
-        .expect("a message");
+    let (get_ok, _, body) =
+        within("basic.get", chan.ch.basic_get(BasicGetArguments::new(&queue))).await.expect("basic.get").expect("a message");
     assert_eq!(body, b"one");
     assert_eq!(get_ok.message_count(), 1, "message_count counts the messages left");
     assert!(!get_ok.redelivered());
@@ -724,10 +627,7 @@ async fn nack_with_requeue_redelivers_with_redelivered_flag() {
     let first = next(&mut rx).await;
     assert_eq!(first.text(), "try again");
     assert!(!first.redelivered);
-    chan.ch
-        .basic_nack(BasicNackArguments::new(first.tag, false, true))
-        .await
-        .expect("basic.nack");
+    chan.ch.basic_nack(BasicNackArguments::new(first.tag, false, true)).await.expect("basic.nack");
     let second = next(&mut rx).await;
     assert_eq!(second.text(), "try again");
     assert!(second.redelivered, "requeued message must be flagged redelivered");

@@ -16,18 +16,13 @@ use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
 
 async fn connect(broker: &Broker) -> Connection {
-    within(
-        "lapin connect",
-        Connection::connect(&broker.url, ConnectionProperties::default()),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("connect to {}: {e}", broker.url))
+    within("lapin connect", Connection::connect(&broker.url, ConnectionProperties::default()))
+        .await
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", broker.url))
 }
 
 async fn channel(conn: &Connection) -> Channel {
-    within("channel.open", conn.create_channel())
-        .await
-        .expect("channel.open")
+    within("channel.open", conn.create_channel()).await.expect("channel.open")
 }
 
 fn s(v: &str) -> ShortString {
@@ -35,95 +30,47 @@ fn s(v: &str) -> ShortString {
 }
 
 async fn declare(ch: &Channel, name: &str, opts: QueueDeclareOptions) -> lapin::Queue {
-    within(
-        "queue.declare",
-        ch.queue_declare(s(name), opts, FieldTable::default()),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("queue.declare {name:?}: {e}"))
+    within("queue.declare", ch.queue_declare(s(name), opts, FieldTable::default()))
+        .await
+        .unwrap_or_else(|e| panic!("queue.declare {name:?}: {e}"))
 }
 
 async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind) {
     within(
         "exchange.declare",
-        ch.exchange_declare(
-            s(name),
-            kind,
-            ExchangeDeclareOptions {
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        ),
+        ch.exchange_declare(s(name), kind, ExchangeDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()),
     )
     .await
     .unwrap_or_else(|e| panic!("exchange.declare {name:?}: {e}"));
 }
 
 async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) {
-    within(
-        "queue.bind",
-        ch.queue_bind(
-            s(queue),
-            s(exchange),
-            s(key),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        ),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("queue.bind {queue:?} -> {exchange:?} ({key:?}): {e}"));
+    within("queue.bind", ch.queue_bind(s(queue), s(exchange), s(key), QueueBindOptions::default(), FieldTable::default()))
+        .await
+        .unwrap_or_else(|e| panic!("queue.bind {queue:?} -> {exchange:?} ({key:?}): {e}"));
 }
 
 async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8], props: BasicProperties) {
-    within(
-        "basic.publish",
-        ch.basic_publish(
-            s(exchange),
-            s(key),
-            BasicPublishOptions::default(),
-            body,
-            props,
-        ),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("basic.publish to {exchange:?}/{key:?}: {e}"));
+    within("basic.publish", ch.basic_publish(s(exchange), s(key), BasicPublishOptions::default(), body, props))
+        .await
+        .unwrap_or_else(|e| panic!("basic.publish to {exchange:?}/{key:?}: {e}"));
 }
 
 async fn consume(ch: &Channel, queue: &str, no_ack: bool) -> Consumer {
-    within(
-        "basic.consume",
-        ch.basic_consume(
-            s(queue),
-            s(""),
-            BasicConsumeOptions {
-                no_ack,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        ),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("basic.consume {queue:?}: {e}"))
+    within("basic.consume", ch.basic_consume(s(queue), s(""), BasicConsumeOptions { no_ack, ..Default::default() }, FieldTable::default()))
+        .await
+        .unwrap_or_else(|e| panic!("basic.consume {queue:?}: {e}"))
 }
 
 async fn next(consumer: &mut Consumer) -> lapin::message::Delivery {
-    within("a delivery", consumer.next())
-        .await
-        .expect("consumer stream ended")
-        .expect("delivery error")
+    within("a delivery", consumer.next()).await.expect("consumer stream ended").expect("delivery error")
 }
 
 /// basic.get (auto-ack) until get-empty; returns the bodies in order.
 async fn drain(ch: &Channel, queue: &str) -> Vec<String> {
     let mut out = Vec::new();
     loop {
-        let got = within(
-            "basic.get",
-            ch.basic_get(s(queue), BasicGetOptions { no_ack: true }),
-        )
-        .await
-        .expect("basic.get");
+        let got = within("basic.get", ch.basic_get(s(queue), BasicGetOptions { no_ack: true })).await.expect("basic.get");
         match got {
             Some(m) => out.push(String::from_utf8(m.delivery.data.clone()).unwrap()),
             None => return out,
@@ -132,12 +79,9 @@ async fn drain(ch: &Channel, queue: &str) -> Vec<String> {
 }
 
 async fn delete_queue(ch: &Channel, name: &str) {
-    within(
-        "queue.delete",
-        ch.queue_delete(s(name), QueueDeleteOptions::default()),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("queue.delete {name:?}: {e}"));
+    within("queue.delete", ch.queue_delete(s(name), QueueDeleteOptions::default()))
+        .await
+        .unwrap_or_else(|e| panic!("queue.delete {name:?}: {e}"));
 }
 
 /// The reply code of a channel- or connection-level AMQP error.
@@ -196,9 +140,7 @@ async fn t2_work_queues_fair_dispatch() {
     let mut worker_channels = Vec::new();
     for (name, work) in [("slow", Duration::from_millis(400)), ("fast", Duration::ZERO)] {
         let wch = channel(&conn).await;
-        within("basic.qos", wch.basic_qos(1, BasicQosOptions::default()))
-            .await
-            .expect("basic.qos");
+        within("basic.qos", wch.basic_qos(1, BasicQosOptions::default())).await.expect("basic.qos");
         let mut consumer = consume(&wch, &queue, false).await;
         let tx = tx.clone();
         let tag = consumer.tag();
@@ -225,20 +167,13 @@ async fn t2_work_queues_fair_dispatch() {
 
     let mut got = Vec::new();
     while got.len() < N {
-        let item = within("a processed task", rx.recv())
-            .await
-            .expect("workers stopped early");
+        let item = within("a processed task", rx.recv()).await.expect("workers stopped early");
         got.push(item);
     }
     // Cancel both consumers: after cancel-ok no further deliveries can be
     // dispatched, so anything still arriving on `rx` would be a duplicate.
     for (wch, tag) in &worker_channels {
-        within(
-            "basic.cancel",
-            wch.basic_cancel(tag.clone(), BasicCancelOptions::default()),
-        )
-        .await
-        .expect("basic.cancel");
+        within("basic.cancel", wch.basic_cancel(tag.clone(), BasicCancelOptions::default())).await.expect("basic.cancel");
     }
     for w in workers {
         within("worker task end", w).await.expect("worker panicked");
@@ -320,9 +255,7 @@ async fn t4_routing_direct() {
     }
 
     // Confirms guarantee every message is routed and enqueued before we look.
-    within("confirm.select", ch.confirm_select(ConfirmSelectOptions::default()))
-        .await
-        .expect("confirm.select");
+    within("confirm.select", ch.confirm_select(ConfirmSelectOptions::default())).await.expect("confirm.select");
     for (sev, text) in [
         ("info", "info: 1"),
         ("error", "error: 1"),
@@ -337,10 +270,7 @@ async fn t4_routing_direct() {
     assert!(returned.is_empty());
 
     assert_eq!(drain(&ch, &errors_only).await, ["error: 1", "error: 2"]);
-    assert_eq!(
-        drain(&ch, &everything).await,
-        ["info: 1", "error: 1", "warning: 1", "info: 2", "error: 2"]
-    );
+    assert_eq!(drain(&ch, &everything).await, ["info: 1", "error: 1", "warning: 1", "info: 2", "error: 2"]);
     conn.close(200, s("bye")).await.expect("connection.close");
 }
 
@@ -362,40 +292,28 @@ async fn t5_topics() {
     bind(&ch, &q2, &exchange, "*.*.rabbit").await;
     bind(&ch, &q2, &exchange, "lazy.#").await;
 
-    within("confirm.select", ch.confirm_select(ConfirmSelectOptions::default()))
-        .await
-        .expect("confirm.select");
+    within("confirm.select", ch.confirm_select(ConfirmSelectOptions::default())).await.expect("confirm.select");
     let keys = [
-        "quick.orange.rabbit",     // Q1, Q2
-        "lazy.orange.elephant",    // Q1, Q2
-        "quick.orange.fox",        // Q1
-        "lazy.brown.fox",          // Q2
-        "lazy.pink.rabbit",        // Q2 once, although it matches both of Q2's bindings
-        "quick.brown.fox",         // nobody
-        "orange",                  // nobody
+        "quick.orange.rabbit",      // Q1, Q2
+        "lazy.orange.elephant",     // Q1, Q2
+        "quick.orange.fox",         // Q1
+        "lazy.brown.fox",           // Q2
+        "lazy.pink.rabbit",         // Q2 once, although it matches both of Q2's bindings
+        "quick.brown.fox",          // nobody
+        "orange",                   // nobody
         "quick.orange.male.rabbit", // nobody
-        "lazy.orange.male.rabbit", // Q2
-        "lazy",                    // Q2: '#' matches zero words
+        "lazy.orange.male.rabbit",  // Q2
+        "lazy",                     // Q2: '#' matches zero words
     ];
     for key in keys {
         publish(&ch, &exchange, key, key.as_bytes(), BasicProperties::default()).await;
     }
     within("confirms", ch.wait_for_confirms()).await.expect("confirms");
 
-    assert_eq!(
-        drain(&ch, &q1).await,
-        ["quick.orange.rabbit", "lazy.orange.elephant", "quick.orange.fox"]
-    );
+    assert_eq!(drain(&ch, &q1).await, ["quick.orange.rabbit", "lazy.orange.elephant", "quick.orange.fox"]);
     assert_eq!(
         drain(&ch, &q2).await,
-        [
-            "quick.orange.rabbit",
-            "lazy.orange.elephant",
-            "lazy.brown.fox",
-            "lazy.pink.rabbit",
-            "lazy.orange.male.rabbit",
-            "lazy",
-        ]
+        ["quick.orange.rabbit", "lazy.orange.elephant", "lazy.brown.fox", "lazy.pink.rabbit", "lazy.orange.male.rabbit", "lazy",]
     );
     conn.close(200, s("bye")).await.expect("connection.close");
 }
@@ -414,9 +332,7 @@ async fn t6_rpc() {
     // request's correlation_id, then acks.
     let server_ch = channel(&conn).await;
     declare(&server_ch, &rpc_queue, QueueDeclareOptions::default()).await;
-    within("basic.qos", server_ch.basic_qos(1, BasicQosOptions::default()))
-        .await
-        .expect("basic.qos");
+    within("basic.qos", server_ch.basic_qos(1, BasicQosOptions::default())).await.expect("basic.qos");
     let mut requests = consume(&server_ch, &rpc_queue, false).await;
     let server = tokio::spawn({
         let server_ch = server_ch.clone();
@@ -452,16 +368,11 @@ async fn t6_rpc() {
             "",
             &rpc_queue,
             n.to_string().as_bytes(),
-            BasicProperties::default()
-                .with_reply_to(s(&callback))
-                .with_correlation_id(s(&corr)),
+            BasicProperties::default().with_reply_to(s(&callback)).with_correlation_id(s(&corr)),
         )
         .await;
         let reply = next(&mut replies).await;
-        assert_eq!(
-            reply.properties.correlation_id().as_ref().map(|c| c.as_str()),
-            Some(corr.as_str())
-        );
+        assert_eq!(reply.properties.correlation_id().as_ref().map(|c| c.as_str()), Some(corr.as_str()));
         assert_eq!(std::str::from_utf8(&reply.data).unwrap(), fib(n).to_string(), "fib({n})");
     }
     server.abort();
@@ -480,9 +391,7 @@ async fn publisher_confirms_then_consume_in_order() {
     let ch = channel(&conn).await;
     let queue = unique("confirms");
     declare(&ch, &queue, QueueDeclareOptions::durable()).await;
-    within("confirm.select", ch.confirm_select(ConfirmSelectOptions::default()))
-        .await
-        .expect("confirm.select");
+    within("confirm.select", ch.confirm_select(ConfirmSelectOptions::default())).await.expect("confirm.select");
 
     let mut pending = Vec::with_capacity(N);
     for i in 0..N {
@@ -500,9 +409,7 @@ async fn publisher_confirms_then_consume_in_order() {
         .expect("basic.publish");
         pending.push(confirm);
     }
-    let returned = within("wait_for_confirms", ch.wait_for_confirms())
-        .await
-        .expect("wait_for_confirms");
+    let returned = within("wait_for_confirms", ch.wait_for_confirms()).await.expect("wait_for_confirms");
     assert!(returned.is_empty());
     for (i, confirm) in pending.into_iter().enumerate() {
         let c = within("a confirm", confirm).await.expect("confirm");
@@ -563,18 +470,12 @@ async fn publish_to_missing_exchange_closes_channel_with_404() {
     // basic.publish is asynchronous; the broker answers with channel.close.
     // Put the channel in confirm mode so the publish has a future that
     // resolves when the broker reacts.
-    within("confirm.select", ch.confirm_select(ConfirmSelectOptions::default()))
-        .await
-        .expect("confirm.select");
-    let confirm = within(
-        "basic.publish",
-        ch.basic_publish(s(&missing), s("key"), BasicPublishOptions::default(), b"x", BasicProperties::default()),
-    )
-    .await
-    .expect("basic.publish is sent");
-    let err = within("channel.close from broker", confirm)
-        .await
-        .expect_err("publish to a missing exchange must fail");
+    within("confirm.select", ch.confirm_select(ConfirmSelectOptions::default())).await.expect("confirm.select");
+    let confirm =
+        within("basic.publish", ch.basic_publish(s(&missing), s("key"), BasicPublishOptions::default(), b"x", BasicProperties::default()))
+            .await
+            .expect("basic.publish is sent");
+    let err = within("channel.close from broker", confirm).await.expect_err("publish to a missing exchange must fail");
     assert_eq!(reply_code(&err), 404, "{err}");
     assert!(!ch.status().connected(), "channel must be closed");
 
@@ -592,12 +493,9 @@ async fn redeclare_queue_with_other_durability_gives_406() {
     let queue = unique("durability");
     declare(&ch, &queue, QueueDeclareOptions::default()).await; // transient
 
-    let err = within(
-        "conflicting queue.declare",
-        ch.queue_declare(s(&queue), QueueDeclareOptions::durable(), FieldTable::default()),
-    )
-    .await
-    .expect_err("redeclare with durable=true must fail");
+    let err = within("conflicting queue.declare", ch.queue_declare(s(&queue), QueueDeclareOptions::durable(), FieldTable::default()))
+        .await
+        .expect_err("redeclare with durable=true must fail");
     assert_eq!(reply_code(&err), 406, "{err}");
     assert!(!ch.status().connected(), "channel must be closed");
 
@@ -617,18 +515,13 @@ async fn mandatory_unroutable_publish_is_returned_with_312() {
     declare_exchange(&ch, &exchange, ExchangeKind::Direct).await;
     // lapin hands basic.return to the publisher confirm of that message, so
     // use confirm mode; the broker sends basic.return before basic.ack.
-    within("confirm.select", ch.confirm_select(ConfirmSelectOptions::default()))
-        .await
-        .expect("confirm.select");
+    within("confirm.select", ch.confirm_select(ConfirmSelectOptions::default())).await.expect("confirm.select");
     let confirm = within(
         "basic.publish",
         ch.basic_publish(
             s(&exchange),
             s("nowhere"),
-            BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
+            BasicPublishOptions { mandatory: true, ..Default::default() },
             b"undeliverable",
             BasicProperties::default().with_message_id(s("m-1")),
         ),
@@ -658,25 +551,18 @@ async fn basic_get_on_empty_queue_then_message_then_empty() {
     let queue = unique("get");
     declare(&ch, &queue, QueueDeclareOptions::default()).await;
 
-    let got = within("basic.get", ch.basic_get(s(&queue), BasicGetOptions { no_ack: false }))
-        .await
-        .expect("basic.get");
+    let got = within("basic.get", ch.basic_get(s(&queue), BasicGetOptions { no_ack: false })).await.expect("basic.get");
     assert!(got.is_none(), "empty queue must answer get-empty");
 
     publish(&ch, "", &queue, b"one", BasicProperties::default()).await;
     publish(&ch, "", &queue, b"two", BasicProperties::default()).await;
-    let m = within("basic.get", ch.basic_get(s(&queue), BasicGetOptions { no_ack: false }))
-        .await
-        .expect("basic.get")
-        .expect("a message");
+    let m = within("basic.get", ch.basic_get(s(&queue), BasicGetOptions { no_ack: false })).await.expect("basic.get").expect("a message");
     assert_eq!(m.delivery.data, b"one");
     assert_eq!(m.message_count, 1, "message_count counts the messages left");
     assert!(!m.delivery.redelivered);
     m.delivery.ack(BasicAckOptions::default()).await.expect("ack");
     assert_eq!(drain(&ch, &queue).await, ["two"]);
-    let got = within("basic.get", ch.basic_get(s(&queue), BasicGetOptions { no_ack: true }))
-        .await
-        .expect("basic.get");
+    let got = within("basic.get", ch.basic_get(s(&queue), BasicGetOptions { no_ack: true })).await.expect("basic.get");
     assert!(got.is_none());
     delete_queue(&ch, &queue).await;
 }
@@ -694,13 +580,7 @@ async fn nack_with_requeue_redelivers_with_redelivered_flag() {
     let first = next(&mut consumer).await;
     assert_eq!(first.data, b"try again");
     assert!(!first.redelivered);
-    first
-        .nack(BasicNackOptions {
-            requeue: true,
-            multiple: false,
-        })
-        .await
-        .expect("basic.nack");
+    first.nack(BasicNackOptions { requeue: true, multiple: false }).await.expect("basic.nack");
 
     let second = next(&mut consumer).await;
     assert_eq!(second.data, b"try again");

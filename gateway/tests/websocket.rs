@@ -179,10 +179,8 @@ async fn raw_request(http_url: &str, request: String) -> (u16, Vec<(String, Stri
     let head = String::from_utf8(got[..head_end].to_vec()).expect("ascii head");
     let mut lines = head.split("\r\n");
     let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
     let mut body = got[head_end + 4..].to_vec();
     if status != 101 {
         let len: usize = headers.iter().find(|(k, _)| k == "content-length").map_or(0, |(_, v)| v.parse().unwrap());
@@ -222,8 +220,7 @@ async fn subprotocol_rules_on_raw_handshakes() {
         for (offered, echoed) in cases {
             let (status, headers, _) = raw_request(&http, upgrade_request(path, offered)).await;
             assert_eq!(status, 101, "{path} offering {offered:?}");
-            let protocols: Vec<&str> =
-                headers.iter().filter(|(k, _)| k == "sec-websocket-protocol").map(|(_, v)| v.as_str()).collect();
+            let protocols: Vec<&str> = headers.iter().filter(|(k, _)| k == "sec-websocket-protocol").map(|(_, v)| v.as_str()).collect();
             assert_eq!(protocols, echoed.into_iter().collect::<Vec<_>>(), "{path} offering {offered:?}");
             assert!(headers.iter().any(|(k, v)| k == "sec-websocket-accept" && v == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
         }
@@ -236,10 +233,7 @@ async fn api_paths_answer_json_404_even_to_upgrades() {
     let Some(http) = broker.http_url.clone() else { return };
     // Unknown API paths: RabbitMQ's 404 body, never a WebSocket.
     for path in ["/api", "/api/", "/api/ws", "/api/queues/%2f/q/no/such/thing"] {
-        for request in [
-            format!("GET {path} HTTP/1.1\r\nHost: warren\r\nConnection: close\r\n\r\n"),
-            upgrade_request(path, Some("amqp")),
-        ] {
+        for request in [format!("GET {path} HTTP/1.1\r\nHost: warren\r\nConnection: close\r\n\r\n"), upgrade_request(path, Some("amqp"))] {
             let (status, headers, body) = raw_request(&http, request).await;
             assert_eq!(status, 404, "{path}");
             assert!(headers.iter().any(|(k, v)| k == "content-type" && v == "application/json"), "{path}: {headers:?}");

@@ -58,5 +58,7 @@ fn main() {
     println!(
         "native: {delivered} messages of {size} B through a topic exchange with {bindings} bindings in {secs:.3} s: {rate:.0} msgs/s ({out} octets out)"
     );
-    println!("{{\"native_msgs_per_sec\": {rate:.0}, \"messages\": {delivered}, \"bindings\": {bindings}, \"size\": {size}, \"batch\": {batch}}}");
+    println!(
+        "{{\"native_msgs_per_sec\": {rate:.0}, \"messages\": {delivered}, \"bindings\": {bindings}, \"size\": {size}, \"batch\": {batch}}}"
+    );
 }

@@ -21,12 +21,16 @@ fn method(out: &mut BytesMut, channel: u16, m: impl Into<Method>) {
 pub fn handshake() -> Vec<u8> {
     let mut out = BytesMut::new();
     out.extend_from_slice(&PROTOCOL_HEADER);
-    method(&mut out, 0, ConnectionStartOk {
-        client_properties: FieldTable::new(),
-        mechanism: "PLAIN".into(),
-        response: Bytes::from_static(b"\0guest\0guest"),
-        locale: "en_US".into(),
-    });
+    method(
+        &mut out,
+        0,
+        ConnectionStartOk {
+            client_properties: FieldTable::new(),
+            mechanism: "PLAIN".into(),
+            response: Bytes::from_static(b"\0guest\0guest"),
+            locale: "en_US".into(),
+        },
+    );
     method(&mut out, 0, ConnectionTuneOk { channel_max: 2047, frame_max: 131_072, heartbeat: 0 });
     method(&mut out, 0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
     method(&mut out, 1, ChannelOpen::default());
@@ -40,7 +44,11 @@ pub fn setup(bindings: u32) -> Vec<u8> {
     method(&mut out, 1, ExchangeDeclare { exchange: EXCHANGE.into(), kind: "topic".into(), ..Default::default() });
     method(&mut out, 1, QueueDeclare { queue: QUEUE.into(), ..Default::default() });
     for i in 0..bindings.max(1) {
-        method(&mut out, 1, QueueBind { queue: QUEUE.into(), exchange: EXCHANGE.into(), routing_key: format!("k.{i}.*").into(), ..Default::default() });
+        method(
+            &mut out,
+            1,
+            QueueBind { queue: QUEUE.into(), exchange: EXCHANGE.into(), routing_key: format!("k.{i}.*").into(), ..Default::default() },
+        );
     }
     out.to_vec()
 }

@@ -4,13 +4,15 @@
 //! Pure Rust: the native tests exercise it without a JavaScript engine.
 
 use broker_core::amqp::{BasicProperties, FieldTable, FieldValue, ShortStr};
-use broker_core::management::info::{BindingInfo, ChannelInfo, ConnectionInfo, ConsumerInfo, ExchangeInfo, MessageView, Overview, QueueInfo};
+use broker_core::management::info::{
+    BindingInfo, ChannelInfo, ConnectionInfo, ConsumerInfo, ExchangeInfo, MessageView, Overview, QueueInfo,
+};
 use broker_core::{MessageCounters, MessageRates};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-pub use broker_core::management::json::{table_to_json, value_to_json};
 use broker_core::management::json;
+pub use broker_core::management::json::{table_to_json, value_to_json};
 
 /// A JSON object as a field table, RabbitMQ's way (see
 /// `broker_core::management::json`).
@@ -89,7 +91,13 @@ pub fn overview(o: &Overview, now: u64, cluster_name: &str) -> OverviewView {
             messages_ready: o.messages_ready,
             messages_unacknowledged: o.messages_unacknowledged,
         },
-        object_totals: ObjectTotals { connections: o.connections, channels: o.channels, exchanges: o.exchanges, queues: o.queues, consumers: o.consumers },
+        object_totals: ObjectTotals {
+            connections: o.connections,
+            channels: o.channels,
+            exchanges: o.exchanges,
+            queues: o.queues,
+            consumers: o.consumers,
+        },
         messages_stored: o.messages_stored,
         message_stats: message_stats(&o.totals, &o.rates),
     }
@@ -370,11 +378,13 @@ pub fn properties(p: &BasicProperties) -> PropertiesView {
 pub fn properties_from_json(v: &Value) -> Result<BasicProperties, String> {
     let mut p = BasicProperties::default();
     let Value::Object(m) = v else { return Ok(p) };
-    let s = |k: &str| m.get(k).and_then(|v| match v {
-        Value::String(s) => Some(ShortStr::from(s.as_str())),
-        Value::Number(n) => Some(ShortStr::from(n.to_string())),
-        _ => None,
-    });
+    let s = |k: &str| {
+        m.get(k).and_then(|v| match v {
+            Value::String(s) => Some(ShortStr::from(s.as_str())),
+            Value::Number(n) => Some(ShortStr::from(n.to_string())),
+            _ => None,
+        })
+    };
     p.content_type = s("content_type");
     p.content_encoding = s("content_encoding");
     p.correlation_id = s("correlation_id");

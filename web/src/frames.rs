@@ -14,13 +14,38 @@ use crate::convert::{properties, PropertiesView};
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum FrameView {
     /// `AMQP 0 0 9 1`, what a client sends first.
-    ProtocolHeader { size: usize },
-    Method { channel: u16, size: usize, name: &'static str, class_id: u16, method_id: u16, fields: String },
-    Header { channel: u16, size: usize, class_id: u16, body_size: u64, properties: Box<PropertiesView> },
-    Body { channel: u16, size: usize, preview: String },
-    Heartbeat { channel: u16, size: usize },
+    ProtocolHeader {
+        size: usize,
+    },
+    Method {
+        channel: u16,
+        size: usize,
+        name: &'static str,
+        class_id: u16,
+        method_id: u16,
+        fields: String,
+    },
+    Header {
+        channel: u16,
+        size: usize,
+        class_id: u16,
+        body_size: u64,
+        properties: Box<PropertiesView>,
+    },
+    Body {
+        channel: u16,
+        size: usize,
+        preview: String,
+    },
+    Heartbeat {
+        channel: u16,
+        size: usize,
+    },
     /// Octets the codec refused; the decoder stops there.
-    Error { size: usize, error: String },
+    Error {
+        size: usize,
+        error: String,
+    },
 }
 
 pub struct Decoder {

@@ -108,7 +108,9 @@ impl Op {
                 ..Default::default()
             }
             .into(),
-            Op::ExchangeDelete { name, if_unused } => ExchangeDelete { exchange: name.as_str().into(), if_unused, ..Default::default() }.into(),
+            Op::ExchangeDelete { name, if_unused } => {
+                ExchangeDelete { exchange: name.as_str().into(), if_unused, ..Default::default() }.into()
+            }
             Op::QueueDeclare { name, durable, auto_delete, arguments } => QueueDeclare {
                 queue: name.as_str().into(),
                 durable,
@@ -117,7 +119,9 @@ impl Op {
                 ..Default::default()
             }
             .into(),
-            Op::QueueDelete { name, if_unused, if_empty } => QueueDelete { queue: name.as_str().into(), if_unused, if_empty, ..Default::default() }.into(),
+            Op::QueueDelete { name, if_unused, if_empty } => {
+                QueueDelete { queue: name.as_str().into(), if_unused, if_empty, ..Default::default() }.into()
+            }
             Op::QueuePurge { name } => QueuePurge { queue: name.as_str().into(), ..Default::default() }.into(),
             Op::Bind(b) => b.into_method(true)?,
             Op::Unbind(b) => b.into_method(false)?,

@@ -14,7 +14,8 @@ fn drain(tb: &mut TabBroker) -> Vec<(f64, Vec<u8>)> {
 fn operations_run_through_the_loopback_with_amqp_errors() {
     let mut tb = TabBroker::create(1_000, 7);
     tb.run_op(json!({"op": "exchange.declare", "name": "logs", "type": "topic"})).unwrap();
-    let r = tb.run_op(json!({"op": "queue.declare", "name": "q", "arguments": {"x-message-ttl": 5000, "x-dead-letter-exchange": ""}})).unwrap();
+    let r =
+        tb.run_op(json!({"op": "queue.declare", "name": "q", "arguments": {"x-message-ttl": 5000, "x-dead-letter-exchange": ""}})).unwrap();
     assert_eq!(r.method, "queue.declare-ok");
     tb.run_op(json!({"op": "bind", "source": "logs", "destination": "q", "routing_key": "*.orange.*"})).unwrap();
     // Redeclaring with other arguments is refused as AMQP refuses it.

@@ -20,11 +20,7 @@ pub fn ensure_chromium() -> Result<PathBuf, String> {
     if path.exists() {
         return Ok(path);
     }
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
+    let is_root = Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false);
     if !is_root || version_of("apt-get").is_none() {
         return Err("/usr/bin/chromium was not found; the browser tests (tests/ws, tests/dashboard) need Debian's \
                     Chromium: run `sudo apt-get install chromium` (or set CHROMIUM to a Chromium \
@@ -68,8 +64,7 @@ pub fn prepare_python_venv(root: &Path) -> Result<PathBuf, String> {
     let stamp = venv.join(".installed-requirements.txt");
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(req.as_str()) {
         let mut c = Command::new(&py);
-        c.args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r"])
-            .arg(&req_path);
+        c.args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r"]).arg(&req_path);
         status(c)?;
         std::fs::write(&stamp, &req).map_err(|e| format!("{}: {e}", stamp.display()))?;
     }

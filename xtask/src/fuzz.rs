@@ -23,9 +23,7 @@ pub fn fuzz(args: &[String]) -> Result<(), String> {
                 seconds = it.next().and_then(|s| s.parse().ok()).ok_or("--seconds needs a number")?;
             }
             t if FUZZ_TARGETS.contains(&t) => targets.push(t),
-            other => {
-                return Err(format!("fuzz: unknown argument {other:?} (usage: fuzz [--seconds N] [{}])", FUZZ_TARGETS.join("|")))
-            }
+            other => return Err(format!("fuzz: unknown argument {other:?} (usage: fuzz [--seconds N] [{}])", FUZZ_TARGETS.join("|"))),
         }
     }
     if targets.is_empty() {

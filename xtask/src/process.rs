@@ -10,10 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The workspace root (xtask's parent directory).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 /// Cargo's target directory: $CARGO_TARGET_DIR (relative to the root when
@@ -52,9 +49,7 @@ pub fn show(cmd: &Command) -> String {
 /// Runs `cmd` with inherited stdio; Err with a message on failure.
 pub fn status(mut cmd: Command) -> Result<(), String> {
     println!("xtask: $ {}", show(&cmd));
-    let st = cmd
-        .status()
-        .map_err(|e| format!("cannot run `{}`: {e}", show(&cmd)))?;
+    let st = cmd.status().map_err(|e| format!("cannot run `{}`: {e}", show(&cmd)))?;
     if st.success() {
         Ok(())
     } else {
@@ -117,16 +112,11 @@ pub fn version_of(program: impl AsRef<OsStr>) -> Option<String> {
 
 /// `program`'s version, or an error saying it is missing and `why` it is needed.
 pub fn require_tool(program: &str, why: &str) -> Result<String, String> {
-    version_of(program).ok_or_else(|| {
-        format!("`{program}` was not found on PATH; it is needed {why}. Install it and retry.")
-    })
+    version_of(program).ok_or_else(|| format!("`{program}` was not found on PATH; it is needed {why}. Install it and retry."))
 }
 
 /// A fresh path in the temp directory (not created), unique per process and moment.
 pub fn unique_temp_dir(prefix: &str) -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()))
 }

@@ -39,11 +39,7 @@ pub fn cargo_counts(out: &str) -> Counts {
 
 /// pytest's closing line, e.g. `==== 12 passed, 1 failed in 1.2s ====`.
 pub fn pytest_counts(out: &str) -> Counts {
-    let Some(line) = out
-        .lines()
-        .rev()
-        .find(|l| l.contains(" passed") || l.contains(" failed") || l.contains(" error"))
-    else {
+    let Some(line) = out.lines().rev().find(|l| l.contains(" passed") || l.contains(" failed") || l.contains(" error")) else {
         return Counts::default();
     };
     Counts {
@@ -105,13 +101,7 @@ impl Report {
 
     /// Records a step that could not run (a failure: nothing was checked).
     pub fn skip(&mut self, name: impl Into<String>, why: &str) {
-        self.steps.push(Step {
-            name: name.into(),
-            ok: false,
-            note: format!("not run: {why}"),
-            secs: 0.0,
-            counts: None,
-        });
+        self.steps.push(Step { name: name.into(), ok: false, note: format!("not run: {why}"), secs: 0.0, counts: None });
     }
 
     /// Whether any of the last `n` recorded steps failed.
@@ -124,10 +114,8 @@ impl Report {
         println!("\nxtask: ================= summary =================");
         let mut total = Counts::default();
         for s in &self.steps {
-            let counts = s
-                .counts
-                .map(|c| format!(" [{} passed, {} failed, {} skipped]", c.passed, c.failed, c.skipped))
-                .unwrap_or_default();
+            let counts =
+                s.counts.map(|c| format!(" [{} passed, {} failed, {} skipped]", c.passed, c.failed, c.skipped)).unwrap_or_default();
             println!(
                 "xtask: {:<6} {:<32} {:>6.1}s{}{}",
                 if s.ok { "ok" } else { "FAILED" },
@@ -146,10 +134,7 @@ impl Report {
         } else {
             println!("xtask: failed steps: {}", failed_steps.join(", "));
         }
-        println!(
-            "xtask: {} passed, {} failed, {} skipped",
-            total.passed, total.failed, total.skipped
-        );
+        println!("xtask: {} passed, {} failed, {} skipped", total.passed, total.failed, total.skipped);
         if failed_steps.is_empty() {
             Ok(())
         } else {

@@ -118,11 +118,7 @@ pub fn test(args: &[String]) -> Result<(), String> {
                 // The two client suites and the stop: any failure there may
                 // be warren's, so show what it logged.
                 if report.any_failed_in_last(3) || !stopped {
-                    println!(
-                        "xtask: warren's log is in {} ; its tail:\n{}",
-                        warren.log().display(),
-                        warren.log_tail()
-                    );
+                    println!("xtask: warren's log is in {} ; its tail:\n{}", warren.log().display(), warren.log_tail());
                 }
             }
         }
@@ -197,9 +193,7 @@ fn npm_ci(report: &mut Report, root: &Path, dir: &str) -> bool {
 /// per-test timeout of `timeout_ms`.
 fn node_test(root: &Path, dir: &str, timeout_ms: u32, env: &[(&str, &OsStr)]) -> Result<Option<Counts>, String> {
     let mut c = Command::new("node");
-    c.args(["--test", &format!("--test-timeout={timeout_ms}")])
-        .current_dir(root.join(dir))
-        .envs(env.iter().copied());
+    c.args(["--test", &format!("--test-timeout={timeout_ms}")]).current_dir(root.join(dir)).envs(env.iter().copied());
     run_suite(c, "node --test", node_counts)
 }
 

@@ -37,9 +37,7 @@ impl Warren {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         println!("xtask: $ {}", show(&cmd));
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -50,12 +48,7 @@ impl Warren {
                 let _ = tx.send(line);
             }
         });
-        let mut warren = Warren {
-            child: Some(child),
-            port: 0,
-            data_dir,
-            log,
-        };
+        let mut warren = Warren { child: Some(child), port: 0, data_dir, log };
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         let mut seen = Vec::new();
         loop {
@@ -114,11 +107,7 @@ impl Warren {
         if let Ok(Some(st)) = child.try_wait() {
             return Err(format!("warren had already exited ({st})"));
         }
-        let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
+        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().map(|s| s.success()).unwrap_or(false);
         if !sent {
             let _ = child.kill();
             let _ = child.wait();
@@ -132,15 +121,11 @@ impl Warren {
                     return Ok(());
                 }
                 Ok(Some(st)) => return Err(format!("warren exited with {st} after SIGTERM")),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(format!(
-                        "warren did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM (killed)"
-                    ));
+                    return Err(format!("warren did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM (killed)"));
                 }
             }
         }

@@ -12,15 +12,10 @@ pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Adds the wasm32 target with rustup when it is missing.
 pub fn ensure_wasm_target() -> Result<(), String> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output();
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
     match installed {
         Ok(out) if out.status.success() => {
-            if String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .any(|l| l.trim() == WASM_TARGET)
-            {
+            if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) {
                 return Ok(());
             }
             let mut c = Command::new("rustup");
@@ -60,9 +55,7 @@ pub fn build_web_pkg(root: &Path) -> Result<(), String> {
             ensure_wasm_bindgen_cli(&version)?;
             let wasm = target_dir().join(WASM_TARGET).join("release").join("web.wasm");
             let mut c = Command::new(wasm_bindgen_program());
-            c.args(["--target", "web", "--out-dir"])
-                .arg(root.join("www/pkg"))
-                .arg(&wasm);
+            c.args(["--target", "web", "--out-dir"]).arg(root.join("www/pkg")).arg(&wasm);
             status(c)?;
             println!("xtask: browser build written to www/pkg");
         }
@@ -103,18 +96,14 @@ fn web_wasm_bindgen_version(lock: &str) -> Option<String> {
     if let Some((_, v)) = dep.split_once(' ') {
         return Some(v.to_string());
     }
-    packages
-        .iter()
-        .find(|p| p.get("name").map(String::as_str) == Some("wasm-bindgen"))
-        .and_then(|p| p.get("version").cloned())
+    packages.iter().find(|p| p.get("name").map(String::as_str) == Some("wasm-bindgen")).and_then(|p| p.get("version").cloned())
 }
 
 /// The wasm-bindgen CLI to run.
 fn wasm_bindgen_program() -> PathBuf {
     // Prefer the one `cargo install` puts in CARGO_HOME/bin (may not be on PATH).
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let cargo_home =
+        std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
     if let Some(home) = cargo_home {
         let p = home.join("bin").join(format!("wasm-bindgen{}", std::env::consts::EXE_SUFFIX));
         if p.exists() {
@@ -132,10 +121,7 @@ fn ensure_wasm_bindgen_cli(version: &str) -> Result<(), String> {
     if have.as_deref().and_then(|v| v.split_whitespace().nth(1)) == Some(version) {
         return Ok(());
     }
-    println!(
-        "xtask: installing wasm-bindgen-cli {version} (found: {})",
-        have.as_deref().unwrap_or("none")
-    );
+    println!("xtask: installing wasm-bindgen-cli {version} (found: {})", have.as_deref().unwrap_or("none"));
     let mut c = cargo();
     c.args(["install", "wasm-bindgen-cli", "--locked", "--version", &format!("={version}")]);
     if status(c).is_ok() {

@@ -191,33 +191,18 @@ mod tests {
             (s(b"\x7f"), "<<127>>"),
             (s(b"\x00"), "<<0>>"),
             (s("café".as_bytes()), "<<\"café\">>"),
-            (
-                FieldValue::Bytes(Bytes::from_static(b"all")),
-                r#"<<"all">>"#,
-            ),
+            (FieldValue::Bytes(Bytes::from_static(b"all")), r#"<<"all">>"#),
             (FieldValue::I32(-5), "-5"),
             (FieldValue::I64(i64::MIN), "-9223372036854775808"),
             (FieldValue::Timestamp(1 << 63), "9223372036854775808"),
             (FieldValue::Bool(false), "false"),
             (FieldValue::Void, "undefined"),
-            (
-                FieldValue::Decimal {
-                    scale: 2,
-                    value: 150,
-                },
-                "{2,150}",
-            ),
+            (FieldValue::Decimal { scale: 2, value: 150 }, "{2,150}"),
             (FieldValue::Array(vec![]), "[]"),
             (FieldValue::Table(FieldTable::new()), "[]"),
+            (FieldValue::Array(vec![s(b"a"), FieldValue::I32(-1)]), r#"[{longstr,<<"a">>},{signedint,-1}]"#),
             (
-                FieldValue::Array(vec![s(b"a"), FieldValue::I32(-1)]),
-                r#"[{longstr,<<"a">>},{signedint,-1}]"#,
-            ),
-            (
-                FieldValue::Table(FieldTable::from([
-                    ("k", s(b"v")),
-                    ("n", FieldValue::I32(1)),
-                ])),
+                FieldValue::Table(FieldTable::from([("k", s(b"v")), ("n", FieldValue::I32(1))])),
                 r#"[{<<"k">>,longstr,<<"v">>},{<<"n">>,signedint,1}]"#,
             ),
         ];

@@ -173,9 +173,7 @@ impl Frame {
     pub fn encode(&self, out: &mut BytesMut) {
         match self {
             Frame::Method { channel, method } => write_method(out, *channel, method),
-            Frame::Header { channel, header } => {
-                write_content_header(out, *channel, header.class_id, header.body_size, &header.properties)
-            }
+            Frame::Header { channel, header } => write_content_header(out, *channel, header.class_id, header.body_size, &header.properties),
             Frame::Body { channel, payload } => write_frame(out, FrameType::Body, *channel, payload),
             Frame::Heartbeat { channel } => write_frame(out, FrameType::Heartbeat, *channel, &[]),
         }
@@ -256,10 +254,7 @@ mod tests {
             assert_eq!(frames[0], Frame::Method { channel: 1, method: publish.clone() });
             assert_eq!(
                 frames[1],
-                Frame::Header {
-                    channel: 1,
-                    header: ContentHeader { class_id: 60, body_size: 5, properties: Bytes::from_static(&[0, 0]) }
-                }
+                Frame::Header { channel: 1, header: ContentHeader { class_id: 60, body_size: 5, properties: Bytes::from_static(&[0, 0]) } }
             );
             assert_eq!(frames[2], Frame::Body { channel: 1, payload: Bytes::from_static(b"hello") });
             assert_eq!(frames[3], Frame::Heartbeat { channel: 0 });

@@ -267,14 +267,7 @@ mod tests {
             }
             .into(),
             BasicNack { delivery_tag: 9, multiple: true, requeue: false }.into(),
-            ExchangeDeclare {
-                exchange: "e".into(),
-                kind: "topic".into(),
-                durable: true,
-                internal: true,
-                ..Default::default()
-            }
-            .into(),
+            ExchangeDeclare { exchange: "e".into(), kind: "topic".into(), durable: true, internal: true, ..Default::default() }.into(),
             ConnectionStartOk {
                 client_properties: FieldTable::from([("product", FieldValue::str("x"))]),
                 mechanism: "PLAIN".into(),
@@ -290,10 +283,7 @@ mod tests {
 
     #[test]
     fn unknown_and_truncated_methods_are_errors() {
-        assert_eq!(
-            Method::decode(Bytes::from_static(&[0, 60, 0, 99])),
-            Err(DecodeError::UnknownMethod { class_id: 60, method_id: 99 })
-        );
+        assert_eq!(Method::decode(Bytes::from_static(&[0, 60, 0, 99])), Err(DecodeError::UnknownMethod { class_id: 60, method_id: 99 }));
         assert_eq!(Method::decode(Bytes::from_static(&[0, 60, 0, 80, 0])), Err(DecodeError::Truncated));
         assert_eq!(Method::decode(Bytes::from_static(&[0])), Err(DecodeError::Truncated));
     }

@@ -35,7 +35,10 @@ pub enum DecodeError {
     TooDeep,
     /// Property flags use bits the basic class does not define.
     BadPropertyFlags,
-    UnknownMethod { class_id: u16, method_id: u16 },
+    UnknownMethod {
+        class_id: u16,
+        method_id: u16,
+    },
     UnknownFrameType(u8),
 }
 

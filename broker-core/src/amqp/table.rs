@@ -23,7 +23,10 @@ pub enum FieldValue {
     I64(i64),
     F32(f32),
     F64(f64),
-    Decimal { scale: u8, value: u32 },
+    Decimal {
+        scale: u8,
+        value: u32,
+    },
     /// `S`: RabbitMQ's string type, opaque octets on the wire.
     LongStr(Bytes),
     Array(Vec<FieldValue>),

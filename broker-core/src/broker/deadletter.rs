@@ -141,7 +141,14 @@ fn republish(state: &mut State, dl: DeadLetter, now: u64) {
 /// one counts up the entry for the same queue and reason, or adds a new
 /// entry, either way sorted by key and moved first. An `x-death` that is
 /// not an array is replaced. The headers end up sorted by key.
-fn record_death(headers: &mut FieldTable, dl: &DeadLetter, msg: &Message, original_expiration: Option<ShortStr>, cc: Vec<FieldValue>, now: u64) {
+fn record_death(
+    headers: &mut FieldTable,
+    dl: &DeadLetter,
+    msg: &Message,
+    original_expiration: Option<ShortStr>,
+    cc: Vec<FieldValue>,
+    now: u64,
+) {
     let mut death = FieldTable::from([
         ("count", FieldValue::I64(1)),
         ("reason", FieldValue::str(dl.reason.as_str())),

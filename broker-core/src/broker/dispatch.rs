@@ -49,8 +49,7 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
                 conn.output_blocked = true;
                 return false;
             }
-            conn.channel(c.channel).is_some_and(|ch| ch.flow_active && !ch.closing && (c.no_ack || ch.has_credit()))
-                && c.has_credit()
+            conn.channel(c.channel).is_some_and(|ch| ch.flow_active && !ch.closing && (c.no_ack || ch.has_credit())) && c.has_credit()
         });
         let Some(cid) = chosen else { return };
         q.next_consumer = q.next_consumer.wrapping_add(1);

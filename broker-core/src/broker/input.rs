@@ -93,13 +93,11 @@ fn handle_frame(ctx: &mut Ctx, raw: RawFrame) {
 fn route_frame(ctx: &mut Ctx, channel: u16, frame: Frame) -> Result<()> {
     match frame {
         Frame::Heartbeat { channel: 0 } => Ok(()),
-        Frame::Heartbeat { channel } => {
-            Err(AmqpError::unexpected_frame(format_args!("heartbeat frame on channel {channel}")))
-        }
+        Frame::Heartbeat { channel } => Err(AmqpError::unexpected_frame(format_args!("heartbeat frame on channel {channel}"))),
         Frame::Method { channel: 0, method } => class::connection::handle(ctx, method),
-        _ if ctx.conn.state != ConnState::Open => Err(AmqpError::channel_error(format_args!(
-            "frame on channel {channel} before the connection is open"
-        ))),
+        _ if ctx.conn.state != ConnState::Open => {
+            Err(AmqpError::channel_error(format_args!("frame on channel {channel} before the connection is open")))
+        }
         _ if !class::channel::within_channel_max(ctx, channel) => Err(class::channel::above_channel_max(ctx, channel)),
         Frame::Method { method, .. } => handle_channel_method(ctx, channel, method),
         Frame::Header { header, .. } => handle_header(ctx, channel, header),
@@ -114,8 +112,7 @@ fn handle_channel_method(ctx: &mut Ctx, channel: u16, method: Method) -> Result<
             Method::ChannelOpen(_) => class::channel::open(ctx, channel),
             // A late close-ok for a channel we already forgot.
             Method::ChannelCloseOk(_) => Ok(()),
-            m => Err(AmqpError::channel_error(format_args!("expected 'channel.open' on channel {channel}, got '{}'", m.name()))
-                .on(ids)),
+            m => Err(AmqpError::channel_error(format_args!("expected 'channel.open' on channel {channel}, got '{}'", m.name())).on(ids)),
         };
     };
     if ch.closing {
@@ -214,10 +211,7 @@ fn handle_body(ctx: &mut Ctx, channel: u16, payload: Bytes) -> Result<()> {
     };
     let received = p.body.len() + payload.len() as u64;
     if received > p.body_size {
-        return Err(AmqpError::frame_error(format_args!(
-            "content body exceeds the declared size {}",
-            p.body_size
-        )));
+        return Err(AmqpError::frame_error(format_args!("content body exceeds the declared size {}", p.body_size)));
     }
     p.body.push(payload);
     if received == p.body_size {

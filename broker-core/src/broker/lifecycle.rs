@@ -182,11 +182,7 @@ pub(crate) fn delete_exchange(state: &mut State, id: ExchangeId, vhost: &str) {
         }
     }
     // Exchange-to-exchange bindings that end here.
-    let sources: Vec<ExchangeId> = state
-        .vhosts
-        .get(vhost)
-        .map(|vh| vh.exchanges.values().copied().collect())
-        .unwrap_or_default();
+    let sources: Vec<ExchangeId> = state.vhosts.get(vhost).map(|vh| vh.exchanges.values().copied().collect()).unwrap_or_default();
     for src in sources {
         let removed = state.exchanges.get_mut(src).map_or(0, |s| s.unbind_destination(Destination::Exchange(id)));
         if removed > 0 {

@@ -10,9 +10,9 @@ pub mod limits;
 pub mod persist;
 pub(crate) mod queues;
 pub(crate) mod reply_to;
+pub mod restore;
 pub(crate) mod routing;
 pub mod stats;
-pub mod restore;
 mod timers;
 pub mod trace;
 
@@ -25,11 +25,11 @@ use rustc_hash::FxHashMap;
 use crate::amqp::method::BasicCancel;
 use crate::amqp::{FieldTable, ShortStr};
 use crate::auth::User;
-use crate::permissions::{self, Permission};
 use crate::connection::{Connection, PeerInfo};
 use crate::exchange::{Exchange, ExchangeKind};
 use crate::ids::{ConnectionId, ConsumerId, ExchangeId, QueueId, Slab};
 use crate::message::MessageStore;
+use crate::permissions::{self, Permission};
 use crate::queue::{Consumer, Queue};
 use crate::vhost::{VHost, STANDARD_EXCHANGES};
 
@@ -123,11 +123,19 @@ pub enum Event {
     /// close-ok are still arriving, and closing with them unread would
     /// reset the connection); then close the socket. The core has already
     /// forgotten it.
-    Closed { connection: ConnectionId, reason: String, linger_ms: u64 },
+    Closed {
+        connection: ConnectionId,
+        reason: String,
+        linger_ms: u64,
+    },
     /// A resource alarm blocks this publishing connection: stop reading
     /// from its socket until `ResumeReading`.
-    PauseReading { connection: ConnectionId },
-    ResumeReading { connection: ConnectionId },
+    PauseReading {
+        connection: ConnectionId,
+    },
+    ResumeReading {
+        connection: ConnectionId,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

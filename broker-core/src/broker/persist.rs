@@ -19,30 +19,60 @@ use crate::queue::{Queue, QueueEntry, QueueKind};
 pub enum StoreOp {
     /// A durable queue exists (declared or recovered): `queue` names it in
     /// later ops.
-    QueueDeclared { queue: u32, vhost: String, name: ShortStr },
+    QueueDeclared {
+        queue: u32,
+        vhost: String,
+        name: ShortStr,
+    },
     /// Write a message for these durable queues. Once it is on disk, call
     /// `handle_persisted(ticket)` (tickets increase; one call covers all
     /// earlier ones).
-    Append { ticket: u64, key: u64, queues: Vec<u32>, exchange: ShortStr, routing_key: ShortStr, properties: Bytes, body: Bytes },
+    Append {
+        ticket: u64,
+        key: u64,
+        queues: Vec<u32>,
+        exchange: ShortStr,
+        routing_key: ShortStr,
+        properties: Bytes,
+        body: Bytes,
+    },
     /// The message was delivered from the queue for the first time (a
     /// restart brings it back marked redelivered).
-    Delivered { key: u64, queue: u32 },
+    Delivered {
+        key: u64,
+        queue: u32,
+    },
     /// The message left the queue for good (acked, dropped, expired,
     /// dead-lettered).
-    Ack { key: u64, queue: u32 },
+    Ack {
+        key: u64,
+        queue: u32,
+    },
     /// Every message of the queue is gone.
-    Purged { queue: u32 },
-    QueueDeleted { queue: u32 },
+    Purged {
+        queue: u32,
+    },
+    QueueDeleted {
+        queue: u32,
+    },
     /// Memory is short: keep this transient message's body on disk (it is
     /// not recovered after a restart). `handle_persisted(ticket)` as for
     /// appends; the core then drops the body from memory and reads it back
     /// with its `BodyLoader` when needed.
-    Page { ticket: u64, key: u64, body: Bytes },
+    Page {
+        ticket: u64,
+        key: u64,
+        body: Bytes,
+    },
     /// A paged message is gone; its copy may be dropped.
-    Unpage { key: u64 },
+    Unpage {
+        key: u64,
+    },
     /// A persisted message is gone from every queue (its acks were already
     /// sent); the driver may forget where it lives.
-    Forget { key: u64 },
+    Forget {
+        key: u64,
+    },
 }
 
 /// What the persistence side of the state tracks.

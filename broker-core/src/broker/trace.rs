@@ -22,26 +22,99 @@ const MAX_EVENTS: usize = 100_000;
 /// `DeadLettered` event links the two). Times are the broker's clock (ms).
 #[derive(Debug, Clone, PartialEq)]
 pub enum TraceEvent {
-    Published { at: u64, message: u64, vhost: String, exchange: String, routing_key: String, connection: u64, channel: u16 },
+    Published {
+        at: u64,
+        message: u64,
+        vhost: String,
+        exchange: String,
+        routing_key: String,
+        connection: u64,
+        channel: u16,
+    },
     /// A binding matched: `key` is the binding key, `arguments` its
     /// arguments (a headers exchange matches on them).
-    Routed { at: u64, message: u64, exchange: String, destination: String, to_exchange: bool, key: String, arguments: FieldTable },
-    AlternateExchange { at: u64, message: u64, from: String, to: String },
+    Routed {
+        at: u64,
+        message: u64,
+        exchange: String,
+        destination: String,
+        to_exchange: bool,
+        key: String,
+        arguments: FieldTable,
+    },
+    AlternateExchange {
+        at: u64,
+        message: u64,
+        from: String,
+        to: String,
+    },
     /// Reached no queue; `returned` if sent back to a mandatory publisher.
-    Unroutable { at: u64, message: u64, exchange: String, returned: bool },
-    Enqueued { at: u64, message: u64, queue: String, expires_at: Option<u64> },
+    Unroutable {
+        at: u64,
+        message: u64,
+        exchange: String,
+        returned: bool,
+    },
+    Enqueued {
+        at: u64,
+        message: u64,
+        queue: String,
+        expires_at: Option<u64>,
+    },
     /// Refused by a full queue (`reject-publish`) or pushed out of it
     /// (`drop-head`).
-    Overflow { at: u64, message: u64, queue: String, mode: &'static str },
-    Expired { at: u64, message: u64, queue: String },
-    DeadLettered { at: u64, message: u64, queue: String, reason: &'static str, exchange: String, new_message: u64 },
+    Overflow {
+        at: u64,
+        message: u64,
+        queue: String,
+        mode: &'static str,
+    },
+    Expired {
+        at: u64,
+        message: u64,
+        queue: String,
+    },
+    DeadLettered {
+        at: u64,
+        message: u64,
+        queue: String,
+        reason: &'static str,
+        exchange: String,
+        new_message: u64,
+    },
     /// To a consumer, or to basic.get when `consumer` is empty.
-    Delivered { at: u64, message: u64, queue: String, consumer: String, connection: u64, channel: u16, delivery_tag: u64, redelivered: bool },
-    Acked { at: u64, message: u64, queue: String },
-    Rejected { at: u64, message: u64, queue: String, requeue: bool },
-    Requeued { at: u64, message: u64, queue: String },
+    Delivered {
+        at: u64,
+        message: u64,
+        queue: String,
+        consumer: String,
+        connection: u64,
+        channel: u16,
+        delivery_tag: u64,
+        redelivered: bool,
+    },
+    Acked {
+        at: u64,
+        message: u64,
+        queue: String,
+    },
+    Rejected {
+        at: u64,
+        message: u64,
+        queue: String,
+        requeue: bool,
+    },
+    Requeued {
+        at: u64,
+        message: u64,
+        queue: String,
+    },
     /// The publisher's confirm: ack, or nack when a queue refused it.
-    Confirmed { at: u64, message: u64, acked: bool },
+    Confirmed {
+        at: u64,
+        message: u64,
+        acked: bool,
+    },
 }
 
 impl TraceEvent {
@@ -69,7 +142,10 @@ impl TraceEvent {
 pub enum TraceFilter {
     All,
     /// Only what concerns one queue: messages routed to it and their fate there.
-    Queue { vhost: String, queue: String },
+    Queue {
+        vhost: String,
+        queue: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -119,7 +195,16 @@ impl State {
     /// alternate exchanges, and whether it was unroutable. Only called with
     /// tracing on; `targets` is what routing chose.
     #[allow(clippy::too_many_arguments)] // one call site; the fields of one publish
-    pub(crate) fn trace_publish(&mut self, message: &Message, trace_id: u64, vhost: &str, start: Option<ExchangeId>, targets: &[QueueId], origin: (u64, u16), returned: bool) {
+    pub(crate) fn trace_publish(
+        &mut self,
+        message: &Message,
+        trace_id: u64,
+        vhost: &str,
+        start: Option<ExchangeId>,
+        targets: &[QueueId],
+        origin: (u64, u16),
+        returned: bool,
+    ) {
         let at = self.now;
         let wanted = match &self.tracer.filter {
             Some(TraceFilter::All) => true,
@@ -191,7 +276,15 @@ impl State {
                 };
                 let Some(destination) = destination else { continue };
                 let arguments = if x.kind == ExchangeKind::Headers { args.clone() } else { FieldTable::new() };
-                events.push(TraceEvent::Routed { at, message: trace_id, exchange: x.name.to_string(), destination, to_exchange, key: key.to_string(), arguments });
+                events.push(TraceEvent::Routed {
+                    at,
+                    message: trace_id,
+                    exchange: x.name.to_string(),
+                    destination,
+                    to_exchange,
+                    key: key.to_string(),
+                    arguments,
+                });
             }
             if !matched {
                 let ae = x.alternate_exchange.as_ref().and_then(|n| self.vhosts.get(vhost)?.exchanges.get(&**n).copied());

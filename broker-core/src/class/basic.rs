@@ -11,8 +11,8 @@ use crate::connection::channel::{PendingPublish, Settle, TxOp, Unacked};
 use crate::connection::Channel;
 use crate::error::{resource, AmqpError, Result};
 use crate::ids::ExchangeId;
-use crate::permissions::Access;
 use crate::message::Message;
+use crate::permissions::Access;
 use crate::queue::Consumer;
 
 pub(crate) fn qos(ctx: &mut Ctx, channel: u16, m: BasicQos) -> Result<()> {
@@ -136,8 +136,7 @@ pub(crate) fn start_publish(ctx: &mut Ctx, channel: u16, m: BasicPublish) -> Res
     if m.immediate {
         return Err(AmqpError::not_implemented("immediate=true"));
     }
-    ctx.channel(channel)?.publish =
-        Some(PendingPublish { method: m, header: None, body_size: 0, body: Default::default() });
+    ctx.channel(channel)?.publish = Some(PendingPublish { method: m, header: None, body_size: 0, body: Default::default() });
     Ok(())
 }
 
@@ -266,7 +265,13 @@ pub(crate) fn parse_expiration(text: &str) -> Result<u64> {
 /// Routes a message, returning it to the publisher if it is mandatory and
 /// reached no queue. A queue refusing it (reject-publish) means the
 /// publisher's confirm is a nack; a ticket means the confirm waits for disk.
-pub(crate) fn route_and_enqueue(ctx: &mut Ctx, channel: u16, exchange: Option<ExchangeId>, mandatory: bool, message: Message) -> queues::Enqueued {
+pub(crate) fn route_and_enqueue(
+    ctx: &mut Ctx,
+    channel: u16,
+    exchange: Option<ExchangeId>,
+    mandatory: bool,
+    message: Message,
+) -> queues::Enqueued {
     if exchange.is_none() && message.routing_key.starts_with(reply_to::PSEUDO_QUEUE) && ctx.state.direct_reply(&message) {
         if mandatory {
             // RabbitMQ 3.10 quirk, kept for compatibility: a mandatory reply
@@ -478,7 +483,10 @@ mod tests {
         assert_eq!(err("-5"), "PRECONDITION_FAILED - invalid expiration '-5': {value_negative,-5}");
         assert_eq!(
             err("99999999999999999999"),
-            format!("PRECONDITION_FAILED - invalid expiration '99999999999999999999': {{value_too_large,\n{}99999999999999999999}}", " ".repeat(44))
+            format!(
+                "PRECONDITION_FAILED - invalid expiration '99999999999999999999': {{value_too_large,\n{}99999999999999999999}}",
+                " ".repeat(44)
+            )
         );
         for (t, v) in [("+5", 5), ("007", 7), ("-0", 0), ("4294967296", 4294967296)] {
             assert_eq!(parse_expiration(t).unwrap(), v);

@@ -71,14 +71,10 @@ pub(crate) fn handle(ctx: &mut Ctx, method: Method) -> Result<()> {
         }
         // Flow notifications are server-to-client; a client echoing them is harmless.
         (ConnState::Open, Method::ConnectionBlocked(_) | Method::ConnectionUnblocked(_)) => Ok(()),
-        (ConnState::Open, m) => {
-            Err(AmqpError::command_invalid(format_args!("'{}' is not allowed on channel 0", m.name())).on(ids))
+        (ConnState::Open, m) => Err(AmqpError::command_invalid(format_args!("'{}' is not allowed on channel 0", m.name())).on(ids)),
+        (state, m) => {
+            Err(AmqpError::command_invalid(format_args!("'{}' is not expected during the handshake ({state:?})", m.name())).on(ids))
         }
-        (state, m) => Err(AmqpError::command_invalid(format_args!(
-            "'{}' is not expected during the handshake ({state:?})",
-            m.name()
-        ))
-        .on(ids)),
     }
 }
 
@@ -110,11 +106,7 @@ fn start_ok(ctx: &mut Ctx, m: ConnectionStartOk) -> Result<()> {
 }
 
 fn send_tune(ctx: &mut Ctx) -> Result<()> {
-    let tune = ConnectionTune {
-        channel_max: ctx.config.channel_max,
-        frame_max: ctx.config.frame_max,
-        heartbeat: ctx.config.heartbeat,
-    };
+    let tune = ConnectionTune { channel_max: ctx.config.channel_max, frame_max: ctx.config.frame_max, heartbeat: ctx.config.heartbeat };
     ctx.conn.send_method(0, &tune.into());
     ctx.conn.state = ConnState::AwaitingTuneOk;
     Ok(())
@@ -156,8 +148,7 @@ fn drop_handshake(ctx: &mut Ctx, err: AmqpError) -> Result<()> {
 /// within the server's `max` (0, "no limit", is not within it).
 fn check_negotiated(field: &str, min: u32, max: u32, value: u32) -> Result<()> {
     let detail = |than: &str, bound: &str, limit: u32| {
-        AmqpError::not_allowed(format_args!("negotiated {field} = {value} is {than} than the {bound} allowed value ({limit})"))
-            .on((10, 31))
+        AmqpError::not_allowed(format_args!("negotiated {field} = {value} is {than} than the {bound} allowed value ({limit})")).on((10, 31))
     };
     if value != 0 && value < min {
         return Err(detail("lower", "minimum", min));
@@ -194,11 +185,9 @@ fn open(ctx: &mut Ctx, m: ConnectionOpen) -> Result<()> {
         return Err(AmqpError::not_allowed(format_args!("vhost {} not found", m.virtual_host)).on((10, 40)));
     }
     if !ctx.state.permissions.contains_key(&(ctx.conn.user.clone(), m.virtual_host.to_string())) {
-        return Err(AmqpError::not_allowed(format_args!(
-            "access to vhost '{}' refused for user '{}'",
-            m.virtual_host, ctx.conn.user
-        ))
-        .on((10, 40)));
+        return Err(
+            AmqpError::not_allowed(format_args!("access to vhost '{}' refused for user '{}'", m.virtual_host, ctx.conn.user)).on((10, 40))
+        );
     }
     ctx.state.admit_connection(&ctx.conn.user, &m.virtual_host).map_err(|e| e.on((10, 40)))?;
     ctx.state.count_connection(&ctx.conn.user, &m.virtual_host, true);

@@ -25,8 +25,8 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: ExchangeDeclare) -> Result
             ctx.permit(Access::Write, "exchange", &String::from_utf8_lossy(ae))?;
             ctx.permit(Access::Read, "exchange", &m.exchange)?;
         }
-        let kind = ExchangeKind::parse(&m.kind)
-            .ok_or_else(|| AmqpError::command_invalid(format_args!("unknown exchange type '{}'", m.kind)))?;
+        let kind =
+            ExchangeKind::parse(&m.kind).ok_or_else(|| AmqpError::command_invalid(format_args!("unknown exchange type '{}'", m.kind)))?;
         match ctx.find_exchange(&m.exchange) {
             Some(id) => check_equivalent(ctx, id, &m, kind)?,
             None => {
@@ -40,7 +40,8 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: ExchangeDeclare) -> Result
                 }
                 let mut x = Exchange::new(m.exchange.clone(), kind, m.durable, m.auto_delete, m.internal, m.arguments);
                 if x.alternate_exchange.is_none() {
-                    let from_policy = ctx.state.policy_for(&ctx.conn.vhost, false, &m.exchange).and_then(|p| p.definition.get("alternate-exchange"));
+                    let from_policy =
+                        ctx.state.policy_for(&ctx.conn.vhost, false, &m.exchange).and_then(|p| p.definition.get("alternate-exchange"));
                     x.alternate_exchange = from_policy.and_then(FieldValue::as_str).map(ShortStr::from);
                 }
                 let id = ctx.state.exchanges.insert(x);
@@ -103,10 +104,7 @@ pub(crate) fn delete(ctx: &mut Ctx, channel: u16, m: ExchangeDelete) -> Result<(
     if let Some(id) = ctx.find_exchange(&m.exchange) {
         let in_use = ctx.state.exchanges.get(id).is_some_and(|x| x.has_bindings());
         if m.if_unused && in_use {
-            return Err(AmqpError::precondition_failed(format_args!(
-                "{} in use",
-                resource("exchange", &m.exchange, ctx.vhost_name())
-            )));
+            return Err(AmqpError::precondition_failed(format_args!("{} in use", resource("exchange", &m.exchange, ctx.vhost_name()))));
         }
         let vhost = ctx.conn.vhost.clone();
         lifecycle::delete_exchange(ctx.state, id, &vhost);
@@ -156,11 +154,7 @@ pub(crate) fn unbind(ctx: &mut Ctx, channel: u16, m: ExchangeUnbind) -> Result<(
         }
         Err(e) => return Err(e),
     };
-    let removed = ctx
-        .state
-        .exchanges
-        .get_mut(src)
-        .is_some_and(|x| x.unbind(Destination::Exchange(dst), &m.routing_key, &m.arguments));
+    let removed = ctx.state.exchanges.get_mut(src).is_some_and(|x| x.unbind(Destination::Exchange(dst), &m.routing_key, &m.arguments));
     if removed {
         ctx.state.definitions_changed();
         let vhost = ctx.conn.vhost.clone();

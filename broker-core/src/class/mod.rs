@@ -61,8 +61,7 @@ impl Ctx<'_> {
 
     /// An exchange by name, or 404 as RabbitMQ words it.
     pub(crate) fn exchange(&self, name: &str) -> Result<ExchangeId> {
-        self.find_exchange(name)
-            .ok_or_else(|| AmqpError::not_found(format_args!("no {}", resource("exchange", name, &self.conn.vhost))))
+        self.find_exchange(name).ok_or_else(|| AmqpError::not_found(format_args!("no {}", resource("exchange", name, &self.conn.vhost))))
     }
 
     pub(crate) fn find_queue(&self, name: &str) -> Option<QueueId> {
@@ -72,9 +71,8 @@ impl Ctx<'_> {
     /// A queue by name: 404 if missing, 405 if another connection holds it
     /// exclusively.
     pub(crate) fn queue(&self, name: &str) -> Result<QueueId> {
-        let id = self
-            .find_queue(name)
-            .ok_or_else(|| AmqpError::not_found(format_args!("no {}", resource("queue", name, &self.conn.vhost))))?;
+        let id =
+            self.find_queue(name).ok_or_else(|| AmqpError::not_found(format_args!("no {}", resource("queue", name, &self.conn.vhost))))?;
         self.check_exclusive(id)?;
         Ok(id)
     }
@@ -101,10 +99,7 @@ impl Ctx<'_> {
         if !name.is_empty() {
             return Ok(name);
         }
-        self.channel(channel)?
-            .last_queue
-            .clone()
-            .ok_or_else(|| AmqpError::not_found("no previously declared queue"))
+        self.channel(channel)?.last_queue.clone().ok_or_else(|| AmqpError::not_found("no previously declared queue"))
     }
 }
 

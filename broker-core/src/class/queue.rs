@@ -83,11 +83,7 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
     };
     let Some(q) = ctx.state.queues.get_mut(id) else { return Ok(()) };
     q.last_used = ctx.now;
-    let ok = QueueDeclareOk {
-        queue: q.name.clone(),
-        message_count: q.ready_count() as u32,
-        consumer_count: q.consumers.len() as u32,
-    };
+    let ok = QueueDeclareOk { queue: q.name.clone(), message_count: q.ready_count() as u32, consumer_count: q.consumers.len() as u32 };
     ctx.channel(channel)?.last_queue = Some(ok.queue.clone());
     if !m.nowait {
         ctx.conn.send_method(channel, &ok.into());
@@ -166,7 +162,13 @@ fn show(v: Option<&FieldValue>, other: Option<&FieldValue>) -> String {
 
 /// Resolves a queue.bind / queue.unbind: the queue (empty name = last
 /// declared, empty key with it = its name) and the exchange.
-fn binding_target(ctx: &mut Ctx, channel: u16, queue: ShortStr, exchange: &str, key: ShortStr) -> Result<(QueueId, crate::ids::ExchangeId, ShortStr)> {
+fn binding_target(
+    ctx: &mut Ctx,
+    channel: u16,
+    queue: ShortStr,
+    exchange: &str,
+    key: ShortStr,
+) -> Result<(QueueId, crate::ids::ExchangeId, ShortStr)> {
     let key = if queue.is_empty() && key.is_empty() { ctx.queue_name(channel, queue.clone())? } else { key };
     let name = ctx.queue_name(channel, queue)?;
     if is_default_exchange(exchange) {
@@ -185,11 +187,7 @@ pub(crate) fn bind(ctx: &mut Ctx, channel: u16, m: QueueBind) -> Result<()> {
     if let Some(e) = ctx.state.exchanges.get(x) {
         e.validate_binding(&m.arguments)?;
     }
-    let added = ctx
-        .state
-        .exchanges
-        .get_mut(x)
-        .is_some_and(|e| e.bind(Destination::Queue(q), key.clone(), m.arguments.clone()));
+    let added = ctx.state.exchanges.get_mut(x).is_some_and(|e| e.bind(Destination::Queue(q), key.clone(), m.arguments.clone()));
     if added {
         ctx.state.definitions_changed();
         if let Some(queue) = ctx.state.queues.get_mut(q) {
@@ -212,11 +210,7 @@ pub(crate) fn unbind(ctx: &mut Ctx, channel: u16, m: QueueUnbind) -> Result<()> 
         }
         Err(e) => return Err(e),
     };
-    let removed = ctx
-        .state
-        .exchanges
-        .get_mut(x)
-        .is_some_and(|e| e.unbind(Destination::Queue(q), &key, &m.arguments));
+    let removed = ctx.state.exchanges.get_mut(x).is_some_and(|e| e.unbind(Destination::Queue(q), &key, &m.arguments));
     if removed {
         ctx.state.definitions_changed();
         if let Some(queue) = ctx.state.queues.get_mut(q) {
@@ -271,4 +265,3 @@ pub(crate) fn delete(ctx: &mut Ctx, channel: u16, m: QueueDelete) -> Result<()> 
     }
     Ok(())
 }
-

@@ -33,9 +33,7 @@ pub(crate) fn commit(ctx: &mut Ctx, channel: u16) -> Result<()> {
                 let enqueued = route_and_enqueue(ctx, channel, exchange, mandatory, message);
                 ticket = ticket.max(enqueued.ticket.unwrap_or(0));
             }
-            TxOp::Settle { deliveries, outcome } => {
-                settle(ctx.state, ctx.conn.channel_mut(channel), deliveries, outcome)
-            }
+            TxOp::Settle { deliveries, outcome } => settle(ctx.state, ctx.conn.channel_mut(channel), deliveries, outcome),
         }
     }
     let durable = ctx.state.persist.durable_upto;

@@ -187,11 +187,7 @@ impl Channel {
             .unacked
             .binary_search_by_key(&tag, |u| u.tag)
             .map_err(|_| AmqpError::precondition_failed(format_args!("unknown delivery tag {tag}")))?;
-        Ok(if multiple {
-            self.unacked.drain(..=pos).collect()
-        } else {
-            self.unacked.remove(pos).into_iter().collect()
-        })
+        Ok(if multiple { self.unacked.drain(..=pos).collect() } else { self.unacked.remove(pos).into_iter().collect() })
     }
 
     /// Records a publish's confirm outcome, if the channel is in confirm mode.

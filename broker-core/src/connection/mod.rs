@@ -42,7 +42,9 @@ pub enum ConnState {
     /// Login refused; the refusal goes out after a delay. Input is ignored.
     Refusing,
     /// We sent connection.close and wait for close-ok until the deadline.
-    Closing { deadline: u64 },
+    Closing {
+        deadline: u64,
+    },
     /// Finished: output is flushed, then the driver closes the socket.
     Closed,
 }

@@ -110,7 +110,10 @@ mod tests {
         assert_eq!(validate_binding(&t(&[("k", FieldValue::str("v"))])), Ok(()));
         let refused = |v: FieldValue| validate_binding(&t(&[("x-match", v)])).unwrap_err();
         let e = refused(FieldValue::str("ALL"));
-        assert_eq!((u16::from(e.code), e.text.as_str()), (406, "PRECONDITION_FAILED - Invalid x-match field value <<\"ALL\">>; expected all, any, all-with-x, or any-with-x"));
+        assert_eq!(
+            (u16::from(e.code), e.text.as_str()),
+            (406, "PRECONDITION_FAILED - Invalid x-match field value <<\"ALL\">>; expected all, any, all-with-x, or any-with-x")
+        );
         let e = refused(FieldValue::I32(5));
         assert_eq!(e.text, "PRECONDITION_FAILED - Invalid x-match field type signedint (value 5); expected longstr");
         let e = refused(FieldValue::Bytes(bytes::Bytes::from_static(b"all")));

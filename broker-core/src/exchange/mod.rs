@@ -16,7 +16,6 @@ use rustc_hash::FxHashMap;
 use crate::amqp::{FieldTable, ShortStr};
 use crate::ids::{ExchangeId, QueueId};
 
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExchangeKind {
     Direct,
@@ -211,7 +210,7 @@ fn remove_one(v: &mut Vec<Destination>, dest: Destination) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{SlabId, QueueId};
+    use crate::ids::{QueueId, SlabId};
 
     fn q(i: u32) -> Destination {
         Destination::Queue(QueueId::new(i, 0))

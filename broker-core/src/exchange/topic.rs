@@ -263,7 +263,15 @@ mod tests {
 
     #[test]
     fn the_single_pattern_matcher_agrees_with_the_trie() {
-        for (p, k) in [("a.#.b", "a.x.y.b"), ("*.orange.*", "quick.orange.rabbit"), ("#", ""), ("*", ""), ("a.*", "a"), ("#.#", "a.b"), ("a..b", "a..b")] {
+        for (p, k) in [
+            ("a.#.b", "a.x.y.b"),
+            ("*.orange.*", "quick.orange.rabbit"),
+            ("#", ""),
+            ("*", ""),
+            ("a.*", "a"),
+            ("#.#", "a.b"),
+            ("a..b", "a..b"),
+        ] {
             assert_eq!(pattern_matches(p, k), matches(p, k), "{p} {k}");
         }
     }

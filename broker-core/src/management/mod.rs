@@ -106,7 +106,15 @@ impl Broker {
     }
 
     /// Publishes a message as `user`; returns whether it reached a queue.
-    pub fn publish_as(&mut self, user: &str, vhost: &str, exchange: &str, routing_key: &str, properties: &BasicProperties, body: Bytes) -> Result<bool> {
+    pub fn publish_as(
+        &mut self,
+        user: &str,
+        vhost: &str,
+        exchange: &str,
+        routing_key: &str,
+        properties: &BasicProperties,
+        body: Bytes,
+    ) -> Result<bool> {
         let raw = properties.to_bytes();
         let scan = PropertiesScan::scan(&raw).map_err(AmqpError::syntax_error)?;
         let m = BasicPublish { exchange: exchange.into(), routing_key: routing_key.into(), ..Default::default() };

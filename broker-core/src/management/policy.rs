@@ -149,7 +149,10 @@ impl State {
                 Some(FieldValue::LongStr(s)) => Some(String::from_utf8_lossy(s).into_owned()),
                 _ => None,
             };
-            let from_policy = self.policy_for(vhost, false, &x.name).and_then(|p| p.definition.get("alternate-exchange")).and_then(|v| v.as_str().map(str::to_string));
+            let from_policy = self
+                .policy_for(vhost, false, &x.name)
+                .and_then(|p| p.definition.get("alternate-exchange"))
+                .and_then(|v| v.as_str().map(str::to_string));
             if let Some(x) = self.exchanges.get_mut(id) {
                 x.alternate_exchange = from_args.or(from_policy).map(ShortStr::from);
             }
@@ -225,10 +228,7 @@ mod tests {
 
     #[test]
     fn arguments_win_except_limits_where_the_lower_wins() {
-        let args = FieldTable::from([
-            ("x-message-ttl", FieldValue::I32(5000)),
-            ("x-dead-letter-exchange", FieldValue::str("from-args")),
-        ]);
+        let args = FieldTable::from([("x-message-ttl", FieldValue::I32(5000)), ("x-dead-letter-exchange", FieldValue::str("from-args"))]);
         let p = policy(&[
             ("message-ttl", FieldValue::I32(1000)),
             ("dead-letter-exchange", FieldValue::str("from-policy")),

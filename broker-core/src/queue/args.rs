@@ -58,7 +58,9 @@ impl QueueConfig {
                 b"classic" => QueueKind::Classic,
                 b"quorum" | b"stream" => {
                     // Property checks come first, with RabbitMQ's wording.
-                    for (bad, what) in [(!flags.durable, "non-durable"), (flags.exclusive, "exclusive-owner"), (flags.auto_delete, "auto-delete")] {
+                    for (bad, what) in
+                        [(!flags.durable, "non-durable"), (flags.exclusive, "exclusive-owner"), (flags.auto_delete, "auto-delete")]
+                    {
                         if bad {
                             return Err(AmqpError::precondition_failed(format_args!("invalid property '{what}' for {queue}")));
                         }
@@ -85,9 +87,7 @@ impl QueueConfig {
         };
         for arg in unsupported {
             if args.get(arg).is_some() {
-                return Err(AmqpError::precondition_failed(format_args!(
-                    "invalid arg '{arg}' for {queue} of queue type {type_name}"
-                )));
+                return Err(AmqpError::precondition_failed(format_args!("invalid arg '{arg}' for {queue} of queue type {type_name}")));
             }
         }
 
@@ -108,10 +108,9 @@ impl QueueConfig {
             match args.get(arg) {
                 None => Ok(None),
                 Some(FieldValue::LongStr(s)) => Ok(Some(ShortStr::from(String::from_utf8_lossy(s).into_owned()))),
-                Some(v) => Err(AmqpError::precondition_failed(format_args!(
-                    "invalid type '{}' for arg '{arg}' in {queue}",
-                    type_name_of(v)
-                ))),
+                Some(v) => {
+                    Err(AmqpError::precondition_failed(format_args!("invalid type '{}' for arg '{arg}' in {queue}", type_name_of(v))))
+                }
             }
         };
 
@@ -202,16 +201,44 @@ mod tests {
         let cases: &[(&str, FieldValue, &str)] = &[
             ("x-expires", FieldValue::I32(0), "invalid arg 'x-expires' for queue 'q' in vhost '/': {value_zero,0}"),
             ("x-message-ttl", FieldValue::I32(-1), "invalid arg 'x-message-ttl' for queue 'q' in vhost '/': {value_negative,-1}"),
-            ("x-max-length", FieldValue::str("x"), "invalid arg 'x-max-length' for queue 'q' in vhost '/': \"expected integer, got longstr\""),
+            (
+                "x-max-length",
+                FieldValue::str("x"),
+                "invalid arg 'x-max-length' for queue 'q' in vhost '/': \"expected integer, got longstr\"",
+            ),
             ("x-max-priority", FieldValue::I32(256), "invalid arg 'x-max-priority' for queue 'q' in vhost '/': {max_value_exceeded,256}"),
             ("x-overflow", FieldValue::str("bogus"), "invalid arg 'x-overflow' for queue 'q' in vhost '/': invalid_overflow"),
             ("x-overflow", FieldValue::I32(1), "invalid arg 'x-overflow' for queue 'q' in vhost '/': {unacceptable_type,signedint}"),
-            ("x-dead-letter-routing-key", FieldValue::str("k"), "invalid arg 'x-dead-letter-routing-key' for queue 'q' in vhost '/': routing_key_but_no_dlx_defined"),
-            ("x-dead-letter-exchange", FieldValue::I32(123), "invalid type 'signedint' for arg 'x-dead-letter-exchange' in queue 'q' in vhost '/'"),
-            ("x-queue-type", FieldValue::str("bogus"), "invalid arg 'x-queue-type' for queue 'q' in vhost '/': \"unsupported queue type 'bogus'\""),
-            ("x-single-active-consumer", FieldValue::str("yes"), "invalid arg 'x-single-active-consumer' for queue 'q' in vhost '/': {unacceptable_type,longstr}"),
-            ("x-queue-mode", FieldValue::str("bogus"), "invalid arg 'x-queue-mode' for queue 'q' in vhost '/': \"unsupported queue mode 'bogus'\""),
-            ("x-delivery-limit", FieldValue::I32(3), "invalid arg 'x-delivery-limit' for queue 'q' in vhost '/' of queue type rabbit_classic_queue"),
+            (
+                "x-dead-letter-routing-key",
+                FieldValue::str("k"),
+                "invalid arg 'x-dead-letter-routing-key' for queue 'q' in vhost '/': routing_key_but_no_dlx_defined",
+            ),
+            (
+                "x-dead-letter-exchange",
+                FieldValue::I32(123),
+                "invalid type 'signedint' for arg 'x-dead-letter-exchange' in queue 'q' in vhost '/'",
+            ),
+            (
+                "x-queue-type",
+                FieldValue::str("bogus"),
+                "invalid arg 'x-queue-type' for queue 'q' in vhost '/': \"unsupported queue type 'bogus'\"",
+            ),
+            (
+                "x-single-active-consumer",
+                FieldValue::str("yes"),
+                "invalid arg 'x-single-active-consumer' for queue 'q' in vhost '/': {unacceptable_type,longstr}",
+            ),
+            (
+                "x-queue-mode",
+                FieldValue::str("bogus"),
+                "invalid arg 'x-queue-mode' for queue 'q' in vhost '/': \"unsupported queue mode 'bogus'\"",
+            ),
+            (
+                "x-delivery-limit",
+                FieldValue::I32(3),
+                "invalid arg 'x-delivery-limit' for queue 'q' in vhost '/' of queue type rabbit_classic_queue",
+            ),
         ];
         for (k, v, want) in cases {
             assert_eq!(parse(&[(k, v.clone())], false).unwrap_err(), format!("PRECONDITION_FAILED - {want}"), "{k}");

@@ -94,7 +94,16 @@ pub struct Queue {
 
 impl Queue {
     #[allow(clippy::too_many_arguments)] // queue.declare's fields
-    pub fn new(name: ShortStr, vhost: &str, durable: bool, auto_delete: bool, exclusive_owner: Option<ConnectionId>, arguments: FieldTable, config: QueueConfig, now: u64) -> Self {
+    pub fn new(
+        name: ShortStr,
+        vhost: &str,
+        durable: bool,
+        auto_delete: bool,
+        exclusive_owner: Option<ConnectionId>,
+        arguments: FieldTable,
+        config: QueueConfig,
+        now: u64,
+    ) -> Self {
         let levels = config.max_priority.map_or(1, |p| p as usize + 1);
         Queue {
             name,

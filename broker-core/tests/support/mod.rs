@@ -41,7 +41,16 @@ impl Harness {
     }
 
     pub fn with_config(config: Config) -> Self {
-        Harness { broker: Broker::new(config, 1_000_000), now: 1_000_000, inboxes: HashMap::new(), closed: vec![], close_reasons: vec![], close_lingers: vec![], events: vec![], auto_written: true }
+        Harness {
+            broker: Broker::new(config, 1_000_000),
+            now: 1_000_000,
+            inboxes: HashMap::new(),
+            closed: vec![],
+            close_reasons: vec![],
+            close_lingers: vec![],
+            events: vec![],
+            auto_written: true,
+        }
     }
 
     pub fn raw_connect(&mut self, loopback: bool) -> ConnectionId {
@@ -62,12 +71,16 @@ impl Harness {
             capabilities.insert(cap, FieldValue::Bool(true));
         }
         let props = FieldTable::from([("capabilities", FieldValue::Table(capabilities))]);
-        self.send(c, 0, ConnectionStartOk {
-            client_properties: props,
-            mechanism: "PLAIN".into(),
-            response: Bytes::from_static(b"\0guest\0guest"),
-            locale: "en_US".into(),
-        });
+        self.send(
+            c,
+            0,
+            ConnectionStartOk {
+                client_properties: props,
+                mechanism: "PLAIN".into(),
+                response: Bytes::from_static(b"\0guest\0guest"),
+                locale: "en_US".into(),
+            },
+        );
         let Method::ConnectionTune(t) = self.expect_method(c).1 else { panic!("expected tune") };
         self.send(c, 0, ConnectionTuneOk { channel_max: t.channel_max, frame_max: t.frame_max, heartbeat });
         self.send(c, 0, ConnectionOpen { virtual_host: "/".into(), ..Default::default() });
@@ -111,7 +124,16 @@ impl Harness {
         self.send_bytes(c, b.freeze());
     }
 
-    pub fn publish_with(&mut self, c: ConnectionId, channel: u16, exchange: &str, key: &str, props: &BasicProperties, body: &[u8], mandatory: bool) {
+    pub fn publish_with(
+        &mut self,
+        c: ConnectionId,
+        channel: u16,
+        exchange: &str,
+        key: &str,
+        props: &BasicProperties,
+        body: &[u8],
+        mandatory: bool,
+    ) {
         let b = Self::publish_bytes(channel, exchange, key, props, body, mandatory);
         self.send_bytes(c, b.freeze());
     }
@@ -206,7 +228,11 @@ impl Harness {
     }
 
     pub fn bind(&mut self, c: ConnectionId, ch: u16, queue: &str, exchange: &str, key: &str, args: FieldTable) {
-        self.send(c, ch, QueueBind { queue: queue.into(), exchange: exchange.into(), routing_key: key.into(), arguments: args, ..Default::default() });
+        self.send(
+            c,
+            ch,
+            QueueBind { queue: queue.into(), exchange: exchange.into(), routing_key: key.into(), arguments: args, ..Default::default() },
+        );
         assert_eq!(self.expect_method(c), (ch, QueueBindOk {}.into()));
     }
 

@@ -93,10 +93,7 @@ fn run(args: Args) -> Result<(), String> {
 fn cases(args: &Args, warren: &Path, scratch: &Path) -> Result<(), String> {
     if !args.no_throughput {
         println!();
-        println!(
-            "persistent publishes with confirms (window {} per publisher), one durable queue, no consumer:",
-            args.window
-        );
+        println!("persistent publishes with confirms (window {} per publisher), one durable queue, no consumer:", args.window);
         println!("  {:>6}  {:>10}  {:>9}  {:>8}  {:>10}  {:>8}", "body", "publishers", "messages", "seconds", "msgs/s", "MB/s");
         for (n, size) in [16usize, 1024].into_iter().enumerate() {
             for (m, publishers) in [1u64, 4].into_iter().enumerate() {
@@ -131,11 +128,8 @@ fn cases(args: &Args, warren: &Path, scratch: &Path) -> Result<(), String> {
         let elapsed = publish_parallel(w.port, "recover", publishers, per, 16, args.window)?;
         let total = per * publishers;
         let stop = w.stop()?;
-        let on_disk: u64 = std::fs::read_dir(data.join("msgs"))
-            .map_err(|e| e.to_string())?
-            .filter_map(|e| e.ok()?.metadata().ok())
-            .map(|m| m.len())
-            .sum();
+        let on_disk: u64 =
+            std::fs::read_dir(data.join("msgs")).map_err(|e| e.to_string())?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
         println!();
         println!(
             "recovery: {total} persistent 16 B messages in one durable queue ({:.0} MiB of segments; published in {:.1}s)",

@@ -305,9 +305,7 @@ mod bench {
     }
 
     fn dir_bytes(dir: &Path) -> u64 {
-        std::fs::read_dir(dir)
-            .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
-            .unwrap_or(0)
+        std::fs::read_dir(dir).map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
     }
 
     fn ms(d: Duration) -> f64 {

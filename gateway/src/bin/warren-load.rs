@@ -111,12 +111,18 @@ impl Client {
             ("connection.blocked", FieldValue::Bool(true)),
             ("basic.nack", FieldValue::Bool(true)),
         ]);
-        c.send(0, ConnectionStartOk {
-            client_properties: FieldTable::from([("capabilities", FieldValue::Table(caps)), ("product", FieldValue::str("warren-load"))]),
-            mechanism: "PLAIN".into(),
-            response: Bytes::from_static(b"\0guest\0guest"),
-            locale: "en_US".into(),
-        })
+        c.send(
+            0,
+            ConnectionStartOk {
+                client_properties: FieldTable::from([
+                    ("capabilities", FieldValue::Table(caps)),
+                    ("product", FieldValue::str("warren-load")),
+                ]),
+                mechanism: "PLAIN".into(),
+                response: Bytes::from_static(b"\0guest\0guest"),
+                locale: "en_US".into(),
+            },
+        )
         .await?;
         let Method::ConnectionTune(t) = c.method().await?.1 else { return Err("expected connection.tune".into()) };
         c.frame_max = t.frame_max;
@@ -177,7 +183,8 @@ fn publish_frames(out: &mut BytesMut, channel: u16, queue: &str, body: &[u8], fr
 fn rss(pid: Option<u32>) -> String {
     let Some(pid) = pid else { return "?".into() };
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+    let kb: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0);
     format!("{} MiB", kb / 1024)
 }
 
@@ -558,7 +565,11 @@ async fn phases(args: &Args, addr: SocketAddr, pid: Option<u32>) -> Result<bool,
         held.push(c);
     }
     let want = n * args.channels as usize * args.messages_per_channel;
-    println!("load: {n} connections x {} channels: {got}/{want} messages round-tripped in {:.2}s", args.channels, started.elapsed().as_secs_f64());
+    println!(
+        "load: {n} connections x {} channels: {got}/{want} messages round-tripped in {:.2}s",
+        args.channels,
+        started.elapsed().as_secs_f64()
+    );
     ok &= got == want;
 
     // Phase 3: flood to the memory alarm, with all connections still held.

@@ -11,8 +11,8 @@
 //! core, and the WebSocket transport only moves bytes to and from it.
 
 pub mod api;
-pub mod www;
 mod ws;
+pub mod www;
 
 use std::net::SocketAddr;
 
@@ -39,10 +39,7 @@ struct AppState {
 /// The whole HTTP surface.
 pub fn router(core: CoreSender, www: Www, api: api::Context) -> Router {
     let state = AppState { core, www };
-    Router::new()
-        .merge(api::routes(api))
-        .fallback(upgrade_or_static)
-        .with_state(state)
+    Router::new().merge(api::routes(api)).fallback(upgrade_or_static).with_state(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` turns true. Upgraded
@@ -83,11 +80,7 @@ pub async fn serve_tls(listener: TcpListener, tls: crate::tls::Tls, router: Rout
 
 /// Every non-API path: a WebSocket upgrade becomes an AMQP connection,
 /// anything else is a static file request.
-async fn upgrade_or_static(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-) -> Response {
+async fn upgrade_or_static(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
     if !wants_websocket(request.headers()) {
         return state.www.serve(request).await;
     }

@@ -39,12 +39,7 @@ const NORMAL: u16 = 1000;
 /// the first such one is echoed; otherwise no `Sec-WebSocket-Protocol` is
 /// sent at all (browsers drop a connection whose answer names a protocol
 /// they did not offer).
-pub fn accept(
-    mut upgrade: WebSocketUpgrade,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-    core: CoreSender,
-) -> Response {
+pub fn accept(mut upgrade: WebSocketUpgrade, headers: &HeaderMap, peer: SocketAddr, core: CoreSender) -> Response {
     if let Some(protocol) = amqp_subprotocol(headers) {
         upgrade.set_selected_protocol(protocol);
     }
@@ -66,13 +61,10 @@ fn amqp_subprotocol(headers: &HeaderMap) -> Option<HeaderValue> {
 async fn serve(socket: WebSocket, peer: SocketAddr, core: CoreSender) {
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();
     let (reply_tx, reply_rx) = oneshot::channel();
-    let info = PeerInfo {
-        address: peer.to_string(),
-        loopback: peer.ip().to_canonical().is_loopback(),
-        transport: Transport::WebSocket,
-    };
+    let info = PeerInfo { address: peer.to_string(), loopback: peer.ip().to_canonical().is_loopback(), transport: Transport::WebSocket };
     let (pause_tx, paused) = tokio::sync::watch::channel(false);
-    let connected = Input::Connected { peer: info, writer: writer_tx, pause: pause_tx, linger: None, reply: reply_tx, certificate_user: None };
+    let connected =
+        Input::Connected { peer: info, writer: writer_tx, pause: pause_tx, linger: None, reply: reply_tx, certificate_user: None };
     if core.send(connected).await.is_err() {
         return;
     }
@@ -116,10 +108,8 @@ async fn read_loop(
                 }
             }
             Ok(Message::Text(_)) => {
-                let _ = violation.send(CloseFrame {
-                    code: UNSUPPORTED_DATA,
-                    reason: "AMQP over WebSocket uses binary messages only".into(),
-                });
+                let _ =
+                    violation.send(CloseFrame { code: UNSUPPORTED_DATA, reason: "AMQP over WebSocket uses binary messages only".into() });
                 break;
             }
             // tungstenite answers pings by itself.

@@ -66,7 +66,8 @@ fn embedded_file(request: &Request) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     };
     let etag = format!("\"{hash:016x}\"");
-    let fresh = request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let fresh =
+        request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else if request.method() == Method::HEAD {

@@ -50,8 +50,7 @@ impl DataDir {
             Err(TryLockError::WouldBlock) => return Err(StoreError::Locked { dir: path }),
             Err(TryLockError::Error(e)) => return Err(StoreError::io(&lock_path, "lock", e)),
         }
-        std::fs::create_dir_all(path.join("msgs"))
-            .map_err(|e| StoreError::io(path.join("msgs"), "create directory", e))?;
+        std::fs::create_dir_all(path.join("msgs")).map_err(|e| StoreError::io(path.join("msgs"), "create directory", e))?;
         Ok(DataDir { inner: Arc::new(Locked { path, _lock: lock }) })
     }
 
@@ -82,9 +81,7 @@ pub fn parse_segment_file_name(name: &str) -> Option<u64> {
 /// Makes the directory entries under `dir` (creations, renames, unlinks)
 /// durable.
 pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io(dir, "fsync directory", e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, "fsync directory", e))
 }
 
 #[cfg(test)]

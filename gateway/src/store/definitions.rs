@@ -163,16 +163,14 @@ fn load_from(dir: &Path) -> Result<Definitions, StoreError> {
 }
 
 fn byte_offset(text: &[u8], line: usize, column: usize) -> u64 {
-    let line_start: usize =
-        text.split(|&b| b == b'\n').take(line.saturating_sub(1)).map(|l| l.len() + 1).sum();
+    let line_start: usize = text.split(|&b| b == b'\n').take(line.saturating_sub(1)).map(|l| l.len() + 1).sum();
     (line_start + column.saturating_sub(1)) as u64
 }
 
 fn save_to(dir: &Path, definitions: &Definitions) -> Result<(), StoreError> {
     let path = dir.join(FILE_NAME);
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
-    let mut text = serde_json::to_vec_pretty(definitions)
-        .map_err(|e| StoreError::Invalid(format!("cannot encode definitions: {e}")))?;
+    let mut text = serde_json::to_vec_pretty(definitions).map_err(|e| StoreError::Invalid(format!("cannot encode definitions: {e}")))?;
     text.push(b'\n');
     let mut file = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, "create", e))?;
     file.write_all(&text).map_err(|e| StoreError::io(&tmp, "write", e))?;

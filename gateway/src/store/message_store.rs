@@ -14,8 +14,8 @@ use super::committer::{self, Appender, Durability, FaultHook, Shared};
 use super::data_dir::DataDir;
 use super::ledger::{Ledger, DELIVERED};
 use super::queues::{QueueId, QueueKey, QueueTable};
-use super::record::{self, StoredMessage, MESSAGE_EVENT_LEN, QUEUE_EVENT_LEN, SEGMENT_HEADER_LEN};
 use super::reader::StoreReader;
+use super::record::{self, StoredMessage, MESSAGE_EVENT_LEN, QUEUE_EVENT_LEN, SEGMENT_HEADER_LEN};
 use super::recovery::{self, RecoveryProgress, RecoveryStats};
 use super::{Location, MessageId, Seq, StoreError};
 
@@ -330,9 +330,7 @@ impl MessageStore {
                 .sum()
         };
         let fits = match self.head {
-            Some((segment, size)) => {
-                size + names(self, segment) + len <= self.segment_max_bytes || size <= SEGMENT_HEADER_LEN as u64
-            }
+            Some((segment, size)) => size + names(self, segment) + len <= self.segment_max_bytes || size <= SEGMENT_HEADER_LEN as u64,
             None => false,
         };
         if !fits {

@@ -63,8 +63,7 @@ pub use committer::{Durability, FaultHook, IoStep};
 pub use data_dir::{sync_dir, DataDir, DEFAULT_DATA_DIR};
 pub use error::StoreError;
 pub use message_store::{
-    Appended, MessageStore, NewMessage, Recovered, RecoveredMessage, RecoveredQueue, StoreConfig, StoreStats,
-    DEFAULT_SEGMENT_MAX_BYTES,
+    Appended, MessageStore, NewMessage, Recovered, RecoveredMessage, RecoveredQueue, StoreConfig, StoreStats, DEFAULT_SEGMENT_MAX_BYTES,
 };
 pub use queues::{QueueId, QueueKey};
 pub use reader::StoreReader;

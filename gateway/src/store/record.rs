@@ -48,12 +48,26 @@ const KIND_SEGMENT_STATE: u8 = 7;
 /// own and deleting an old segment never orphans a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record<'a> {
-    QueueName { qid: u32, vhost: &'a str, name: &'a str },
+    QueueName {
+        qid: u32,
+        vhost: &'a str,
+        name: &'a str,
+    },
     Message(MessageRecord<'a>),
-    Delivered { id: u64, qid: u32 },
-    Ack { id: u64, qid: u32 },
-    QueuePurged { qid: u32 },
-    QueueDeleted { qid: u32 },
+    Delivered {
+        id: u64,
+        qid: u32,
+    },
+    Ack {
+        id: u64,
+        qid: u32,
+    },
+    QueuePurged {
+        qid: u32,
+    },
+    QueueDeleted {
+        qid: u32,
+    },
     /// The complete state of an older segment's messages: only those listed
     /// are live, with exactly the listed queue references (`qid`, with
     /// bit 31 for delivered). Supersedes every earlier tombstone about that
@@ -143,8 +157,7 @@ pub fn check_frame(buf: &[u8], at: usize) -> FrameCheck<'_> {
 /// this after a bad frame in the last segment: a valid frame later on
 /// means the damage is in the middle of the log, not a torn tail.
 pub fn valid_frame_after(buf: &[u8], from: usize) -> Option<usize> {
-    (from..buf.len().saturating_sub(FRAME_HEADER_LEN - 1))
-        .find(|&at| matches!(check_frame(buf, at), FrameCheck::Valid { .. }))
+    (from..buf.len().saturating_sub(FRAME_HEADER_LEN - 1)).find(|&at| matches!(check_frame(buf, at), FrameCheck::Valid { .. }))
 }
 
 fn header_check(len_and_crc: &[u8]) -> u32 {

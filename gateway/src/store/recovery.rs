@@ -63,11 +63,7 @@ pub struct Replayed {
     pub stats: RecoveryStats,
 }
 
-pub fn replay(
-    dir: &Path,
-    progress_every: u64,
-    progress: &mut dyn FnMut(&RecoveryProgress),
-) -> Result<Replayed, StoreError> {
+pub fn replay(dir: &Path, progress_every: u64, progress: &mut dyn FnMut(&RecoveryProgress)) -> Result<Replayed, StoreError> {
     let started = Instant::now();
     let files = list_segments(dir)?;
     let mut state = Replayed {
@@ -78,11 +74,8 @@ pub fn replay(
         next_segment: files.last().map_or(1, |(id, _)| id + 1),
         stats: RecoveryStats::default(),
     };
-    let mut report = RecoveryProgress {
-        segments_total: files.len(),
-        bytes_total: files.iter().map(|(_, len)| len).sum(),
-        ..Default::default()
-    };
+    let mut report =
+        RecoveryProgress { segments_total: files.len(), bytes_total: files.iter().map(|(_, len)| len).sum(), ..Default::default() };
     for (index, &(segment, _)) in files.iter().enumerate() {
         let path = dir.join(segment_file_name(segment));
         let is_last = index + 1 == files.len();
@@ -174,8 +167,7 @@ fn corruption(buf: &[u8], at: usize, check: &FrameCheck<'_>, is_last: bool) -> O
         FrameCheck::BadPayload { end } => *end,
         _ => at + 1,
     };
-    record::valid_frame_after(buf, resume)
-        .map(|next| format!("{what}, followed by a valid record at offset {next}; not a torn tail"))
+    record::valid_frame_after(buf, resume).map(|next| format!("{what}, followed by a valid record at offset {next}; not a torn tail"))
 }
 
 fn truncate(path: &Path, len: u64) -> Result<(), StoreError> {
@@ -193,12 +185,7 @@ fn remove_unsynced_segment(dir: &Path, path: &Path) -> Result<(), StoreError> {
 
 /// Replays one record. An error is a record that passed its checksums but
 /// makes no sense.
-fn apply(
-    state: &mut Replayed,
-    local: &mut FxHashMap<u32, QueueId>,
-    payload: &[u8],
-    location: Location,
-) -> Result<(), String> {
+fn apply(state: &mut Replayed, local: &mut FxHashMap<u32, QueueId>, payload: &[u8], location: Location) -> Result<(), String> {
     let segment = location.segment;
     let queue = |local: &FxHashMap<u32, QueueId>, qid: u32| {
         local.get(&qid).map(|q| q.0).ok_or_else(|| format!("queue number {qid} is not bound in this segment"))
@@ -236,10 +223,8 @@ fn apply(
         Record::SegmentState(s) => {
             let mut live = Vec::new();
             for (id, refs) in s.entries() {
-                let refs = refs
-                    .into_iter()
-                    .map(|r| Ok(queue(local, r & !DELIVERED)? | (r & DELIVERED)))
-                    .collect::<Result<Vec<u32>, String>>()?;
+                let refs =
+                    refs.into_iter().map(|r| Ok(queue(local, r & !DELIVERED)? | (r & DELIVERED))).collect::<Result<Vec<u32>, String>>()?;
                 live.push((id, refs));
             }
             state.ledger.apply_segment_state(segment, s.segment, live);

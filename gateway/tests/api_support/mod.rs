@@ -108,4 +108,3 @@ pub fn named<'a>(list: &'a Value, name: &str) -> &'a Value {
 pub async fn connect(broker: &Broker) -> lapin::Connection {
     within("lapin connect", lapin::Connection::connect(&broker.url, lapin::ConnectionProperties::default())).await.expect("connect")
 }
-

@@ -84,13 +84,7 @@ impl Broker {
     /// credentials and virtual host (all percent-encoded).
     pub fn url_for(&self, user: &str, password: &str, vhost: &str) -> String {
         let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-        format!(
-            "amqp://{}:{}@{host}:{}/{}",
-            percent_encode(user),
-            percent_encode(password),
-            self.port,
-            percent_encode(vhost)
-        )
+        format!("amqp://{}:{}@{host}:{}/{}", percent_encode(user), percent_encode(password), self.port, percent_encode(vhost))
     }
 
     fn spawn_warren() -> Broker {
@@ -98,10 +92,7 @@ impl Broker {
     }
 
     fn spawn_warren_with(extra: &[&str]) -> Broker {
-        let dir = tempfile::Builder::new()
-            .prefix("warren-test-")
-            .tempdir()
-            .expect("create temp dir");
+        let dir = tempfile::Builder::new().prefix("warren-test-").tempdir().expect("create temp dir");
         let data_dir = dir.path().join("data");
         Self::spawn_in(dir, &data_dir, extra)
     }
@@ -110,10 +101,7 @@ impl Broker {
     /// the next start (restart and crash tests). Never uses an external
     /// broker. Stderr goes to a fresh log ([`Broker::stderr`]).
     pub fn start_on(data_dir: &std::path::Path, extra: &[&str]) -> Broker {
-        let dir = tempfile::Builder::new()
-            .prefix("warren-log-")
-            .tempdir()
-            .expect("create temp dir");
+        let dir = tempfile::Builder::new().prefix("warren-log-").tempdir().expect("create temp dir");
         Self::spawn_in(dir, data_dir, extra)
     }
 
@@ -121,8 +109,7 @@ impl Broker {
     fn spawn_in(dir: tempfile::TempDir, data_dir: &std::path::Path, extra: &[&str]) -> Broker {
         let log_path = dir.path().join("warren.stderr.log");
         let mut log = std::fs::File::create(&log_path).expect("create stderr log");
-        let default_bind: &[&str] =
-            if extra.contains(&"--amqp-bind") { &[] } else { &["--amqp-bind", "127.0.0.1:0"] };
+        let default_bind: &[&str] = if extra.contains(&"--amqp-bind") { &[] } else { &["--amqp-bind", "127.0.0.1:0"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
             .args(default_bind)
             // Never the default 0.0.0.0:15672: tests run many warrens at once.
@@ -203,9 +190,7 @@ impl Broker {
                 }
             }
         }
-        let port = port.unwrap_or_else(|| {
-            panic!("warren printed `warren: ready` but no `AMQP listening on` line: {seen:?}")
-        });
+        let port = port.unwrap_or_else(|| panic!("warren printed `warren: ready` but no `AMQP listening on` line: {seen:?}"));
         let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
         let mut broker = Self::from_url(url, http_url, Some(child), Some(log_path), Some(dir));
         broker.prometheus_url = prometheus_url;
@@ -285,11 +270,7 @@ impl Broker {
 /// for every listener) and expects it to exit by itself, e.g. because it
 /// refuses to start; returns its exit status, stdout and stderr. Kills it
 /// and fails the test if it is still running after `timeout`.
-pub fn run_to_exit(
-    data_dir: &std::path::Path,
-    extra: &[&str],
-    timeout: Duration,
-) -> (std::process::ExitStatus, String, String) {
+pub fn run_to_exit(data_dir: &std::path::Path, extra: &[&str], timeout: Duration) -> (std::process::ExitStatus, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
         .args(["--amqp-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0", "--prometheus-bind", "127.0.0.1:0"])
         .arg("--data-dir")
@@ -363,9 +344,7 @@ struct ParsedUrl {
 /// Minimal `amqp://user:pass@host:port/vhost` parser (vhost percent-decoded;
 /// a missing path means `/`).
 fn parse_amqp_url(url: &str) -> ParsedUrl {
-    let rest = url
-        .strip_prefix("amqp://")
-        .unwrap_or_else(|| panic!("only amqp:// URLs are supported, got {url:?}"));
+    let rest = url.strip_prefix("amqp://").unwrap_or_else(|| panic!("only amqp:// URLs are supported, got {url:?}"));
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
@@ -382,10 +361,7 @@ fn parse_amqp_url(url: &str) -> ParsedUrl {
         None => ("guest".to_string(), "guest".to_string()),
     };
     let (host, port) = match hostport.rfind(':') {
-        Some(i) if !hostport[i..].contains(']') => (
-            hostport[..i].to_string(),
-            hostport[i + 1..].parse().expect("port"),
-        ),
+        Some(i) if !hostport[i..].contains(']') => (hostport[..i].to_string(), hostport[i + 1..].parse().expect("port")),
         _ => (hostport.to_string(), 5672),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
@@ -393,13 +369,7 @@ fn parse_amqp_url(url: &str) -> ParsedUrl {
         None => "/".to_string(),
         Some(p) => percent_decode(p.split('?').next().unwrap_or("")),
     };
-    ParsedUrl {
-        host,
-        port,
-        user,
-        password,
-        vhost,
-    }
+    ParsedUrl { host, port, user, password, vhost }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -437,10 +407,7 @@ fn percent_encode(s: &str) -> String {
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{prefix}-{}-{n}-{nanos:08x}", std::process::id())
 }
 
@@ -473,10 +440,7 @@ mod tests {
             ("127.0.0.1", 5673, "guest", "guest", "/")
         );
         let p = parse_amqp_url("amqp://u:p%40ss@[::1]/vh");
-        assert_eq!(
-            (p.host.as_str(), p.port, p.password.as_str(), p.vhost.as_str()),
-            ("::1", 5672, "p@ss", "vh")
-        );
+        assert_eq!((p.host.as_str(), p.port, p.password.as_str(), p.vhost.as_str()), ("::1", 5672, "p@ss", "vh"));
         assert_eq!(parse_amqp_url("amqp://localhost").vhost, "/");
     }
 }

@@ -37,9 +37,7 @@ pub async fn confirm_channel(conn: &Connection) -> Channel {
 
 pub async fn declare_queue(ch: &Channel, name: &str, durable: bool, args: FieldTable) -> lapin::Queue {
     let opts = QueueDeclareOptions { durable, ..Default::default() };
-    within("queue.declare", ch.queue_declare(s(name), opts, args))
-        .await
-        .unwrap_or_else(|e| panic!("queue.declare {name:?}: {e}"))
+    within("queue.declare", ch.queue_declare(s(name), opts, args)).await.unwrap_or_else(|e| panic!("queue.declare {name:?}: {e}"))
 }
 
 /// Ready messages in `queue` (passive declare).
@@ -85,12 +83,9 @@ pub async fn publish_confirmed(
             let c = pending.pop_front().unwrap();
             assert!(within("a confirm", c).await.expect("confirm").is_ack(), "publish was nacked");
         }
-        let c = within(
-            "basic.publish",
-            ch.basic_publish(s(exchange), s(key), BasicPublishOptions::default(), &body, props.clone()),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("basic.publish to {exchange:?}/{key:?}: {e}"));
+        let c = within("basic.publish", ch.basic_publish(s(exchange), s(key), BasicPublishOptions::default(), &body, props.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("basic.publish to {exchange:?}/{key:?}: {e}"));
         pending.push_back(c);
         n += 1;
     }
@@ -134,12 +129,9 @@ async fn consume_n(ch: &Channel, queue: &str, n: usize, prefetch: u16, ack_each:
     }
     within("basic.qos", ch.basic_qos(prefetch, BasicQosOptions::default())).await.expect("basic.qos");
     let tag = crate::common::unique("take");
-    let mut consumer = within(
-        "basic.consume",
-        ch.basic_consume(s(queue), s(&tag), BasicConsumeOptions::default(), FieldTable::default()),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("basic.consume {queue:?}: {e}"));
+    let mut consumer = within("basic.consume", ch.basic_consume(s(queue), s(&tag), BasicConsumeOptions::default(), FieldTable::default()))
+        .await
+        .unwrap_or_else(|e| panic!("basic.consume {queue:?}: {e}"));
     while out.len() < n {
         let d = within(&format!("delivery {} of {n} from {queue}", out.len() + 1), consumer.next())
             .await

@@ -58,12 +58,15 @@ impl Raw {
             response.put_slice(broker.user.as_bytes());
             response.put_u8(0);
             response.put_slice(broker.password.as_bytes());
-            c.send_method(0, ConnectionStartOk {
-                client_properties: FieldTable::new(),
-                mechanism: "PLAIN".into(),
-                response: response.freeze(),
-                locale: "en_US".into(),
-            });
+            c.send_method(
+                0,
+                ConnectionStartOk {
+                    client_properties: FieldTable::new(),
+                    mechanism: "PLAIN".into(),
+                    response: response.freeze(),
+                    locale: "en_US".into(),
+                },
+            );
             let (0, Method::ConnectionTune(t)) = c.method() else { panic!("expected connection.tune") };
             c.frame_max = t.frame_max;
             c.channel_max = t.channel_max;

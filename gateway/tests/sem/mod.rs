@@ -12,8 +12,8 @@ use crate::common::{within, Broker, STEP_TIMEOUT};
 use futures_lite::StreamExt;
 use lapin::message::{BasicGetMessage, Delivery};
 use lapin::options::*;
-use lapin::Confirmation;
 use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
+use lapin::Confirmation;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
 
 pub fn s(v: &str) -> ShortString {
@@ -60,9 +60,7 @@ pub async fn channel(conn: &Connection) -> Channel {
 /// A channel in confirm mode.
 pub async fn confirm_channel(conn: &Connection) -> Channel {
     let ch = channel(conn).await;
-    within("confirm.select", ch.confirm_select(ConfirmSelectOptions::default()))
-        .await
-        .expect("confirm.select");
+    within("confirm.select", ch.confirm_select(ConfirmSelectOptions::default())).await.expect("confirm.select");
     ch
 }
 
@@ -76,29 +74,19 @@ pub fn amqp_error(err: &lapin::Error) -> (u16, String) {
 
 /// Awaits an operation that the broker must refuse by closing the channel
 /// (or the connection) and returns the close's `(code, text)`.
-pub async fn expect_close<T: std::fmt::Debug>(
-    what: &str,
-    fut: impl Future<Output = lapin::Result<T>>,
-) -> (u16, String) {
+pub async fn expect_close<T: std::fmt::Debug>(what: &str, fut: impl Future<Output = lapin::Result<T>>) -> (u16, String) {
     match within(what, fut).await {
         Ok(v) => panic!("{what}: expected the broker to close the channel, got {v:?}"),
         Err(e) => amqp_error(&e),
     }
 }
 
-pub async fn try_declare(
-    ch: &Channel,
-    name: &str,
-    opts: QueueDeclareOptions,
-    args: FieldTable,
-) -> lapin::Result<lapin::Queue> {
+pub async fn try_declare(ch: &Channel, name: &str, opts: QueueDeclareOptions, args: FieldTable) -> lapin::Result<lapin::Queue> {
     within("queue.declare", ch.queue_declare(s(name), opts, args)).await
 }
 
 pub async fn declare(ch: &Channel, name: &str, opts: QueueDeclareOptions, args: FieldTable) -> lapin::Queue {
-    try_declare(ch, name, opts, args)
-        .await
-        .unwrap_or_else(|e| panic!("queue.declare {name:?}: {e}"))
+    try_declare(ch, name, opts, args).await.unwrap_or_else(|e| panic!("queue.declare {name:?}: {e}"))
 }
 
 /// A plain (non-durable, auto-delete off) queue with `args`.
@@ -113,29 +101,21 @@ pub async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind, opts
 }
 
 pub async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str, args: FieldTable) {
-    within(
-        "queue.bind",
-        ch.queue_bind(s(queue), s(exchange), s(key), QueueBindOptions::default(), args),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("queue.bind {queue:?} -> {exchange:?} ({key:?}): {e}"));
+    within("queue.bind", ch.queue_bind(s(queue), s(exchange), s(key), QueueBindOptions::default(), args))
+        .await
+        .unwrap_or_else(|e| panic!("queue.bind {queue:?} -> {exchange:?} ({key:?}): {e}"));
 }
 
 /// Message count of `queue` by passive declare.
 pub async fn message_count(ch: &Channel, queue: &str) -> u32 {
-    declare(ch, queue, QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
-        .await
-        .message_count()
+    declare(ch, queue, QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()).await.message_count()
 }
 
 /// basic.publish without waiting for anything.
 pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8], props: BasicProperties) {
-    within(
-        "basic.publish",
-        ch.basic_publish(s(exchange), s(key), BasicPublishOptions::default(), body, props),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("basic.publish to {exchange:?}/{key:?}: {e}"));
+    within("basic.publish", ch.basic_publish(s(exchange), s(key), BasicPublishOptions::default(), body, props))
+        .await
+        .unwrap_or_else(|e| panic!("basic.publish to {exchange:?}/{key:?}: {e}"));
 }
 
 /// basic.publish on a confirm channel; returns the broker's ack or nack
@@ -150,19 +130,11 @@ pub async fn publish_confirmed(
 ) -> Confirmation {
     let confirm = within(
         "basic.publish",
-        ch.basic_publish(
-            s(exchange),
-            s(key),
-            BasicPublishOptions { mandatory, ..Default::default() },
-            body,
-            props,
-        ),
+        ch.basic_publish(s(exchange), s(key), BasicPublishOptions { mandatory, ..Default::default() }, body, props),
     )
     .await
     .unwrap_or_else(|e| panic!("basic.publish to {exchange:?}/{key:?}: {e}"));
-    within("publisher confirm", confirm)
-        .await
-        .unwrap_or_else(|e| panic!("confirm for publish to {exchange:?}/{key:?}: {e}"))
+    within("publisher confirm", confirm).await.unwrap_or_else(|e| panic!("confirm for publish to {exchange:?}/{key:?}: {e}"))
 }
 
 /// Publishes on a confirm channel and asserts a plain ack (nothing returned).
@@ -173,19 +145,8 @@ pub async fn publish_acked(ch: &Channel, exchange: &str, key: &str, body: &[u8],
 
 /// Publishes on a confirm channel whose broker must close the channel
 /// instead of confirming; returns the close's `(code, text)`.
-pub async fn publish_expect_close(
-    ch: &Channel,
-    exchange: &str,
-    key: &str,
-    body: &[u8],
-    props: BasicProperties,
-) -> (u16, String) {
-    let confirm = match within(
-        "basic.publish",
-        ch.basic_publish(s(exchange), s(key), BasicPublishOptions::default(), body, props),
-    )
-    .await
-    {
+pub async fn publish_expect_close(ch: &Channel, exchange: &str, key: &str, body: &[u8], props: BasicProperties) -> (u16, String) {
+    let confirm = match within("basic.publish", ch.basic_publish(s(exchange), s(key), BasicPublishOptions::default(), body, props)).await {
         Ok(c) => c,
         Err(e) => return amqp_error(&e),
     };
@@ -193,9 +154,7 @@ pub async fn publish_expect_close(
 }
 
 pub async fn get(ch: &Channel, queue: &str, no_ack: bool) -> Option<BasicGetMessage> {
-    within("basic.get", ch.basic_get(s(queue), BasicGetOptions { no_ack }))
-        .await
-        .unwrap_or_else(|e| panic!("basic.get {queue:?}: {e}"))
+    within("basic.get", ch.basic_get(s(queue), BasicGetOptions { no_ack })).await.unwrap_or_else(|e| panic!("basic.get {queue:?}: {e}"))
 }
 
 pub fn body(d: &Delivery) -> String {
@@ -212,19 +171,13 @@ pub async fn drain(ch: &Channel, queue: &str) -> Vec<String> {
 }
 
 pub async fn consume(ch: &Channel, queue: &str, tag: &str, no_ack: bool, args: FieldTable) -> Consumer {
-    within(
-        "basic.consume",
-        ch.basic_consume(s(queue), s(tag), BasicConsumeOptions { no_ack, ..Default::default() }, args),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("basic.consume {queue:?}: {e}"))
+    within("basic.consume", ch.basic_consume(s(queue), s(tag), BasicConsumeOptions { no_ack, ..Default::default() }, args))
+        .await
+        .unwrap_or_else(|e| panic!("basic.consume {queue:?}: {e}"))
 }
 
 pub async fn next(consumer: &mut Consumer) -> Delivery {
-    within("a delivery", consumer.next())
-        .await
-        .expect("consumer stream ended (cancelled)")
-        .expect("delivery error")
+    within("a delivery", consumer.next()).await.expect("consumer stream ended (cancelled)").expect("delivery error")
 }
 
 /// Asserts that `consumer` receives nothing for `ms` milliseconds.
@@ -289,8 +242,5 @@ pub fn field<'a>(t: &'a FieldTable, key: &str) -> Option<&'a AMQPValue> {
 }
 
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }

@@ -39,7 +39,11 @@ impl AuthUser {
     }
 
     pub fn require_admin(&self) -> ApiResult<()> {
-        if self.is_admin() { Ok(()) } else { Err(ApiError::not_authorised("Not administrator user")) }
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::not_authorised("Not administrator user"))
+        }
     }
 
     pub fn has_permissions_on(&self, vhost: &str) -> bool {

@@ -169,10 +169,17 @@ pub async fn create(ctx: Ctx, Path((vhost, source, dtype, destination)): Path<Be
     let location = format!("{}/{}", encode_segment(&destination), encode_segment(&properties_key(&routing_key, &arguments)));
     let source = path_name(&source).to_string();
     let method: Method = if kind == "queue" {
-        QueueBind { queue: destination.into(), exchange: source.into(), routing_key: routing_key.into(), arguments, ..Default::default() }.into()
-    } else {
-        ExchangeBind { destination: destination.into(), source: source.into(), routing_key: routing_key.into(), arguments, ..Default::default() }
+        QueueBind { queue: destination.into(), exchange: source.into(), routing_key: routing_key.into(), arguments, ..Default::default() }
             .into()
+    } else {
+        ExchangeBind {
+            destination: destination.into(),
+            source: source.into(),
+            routing_key: routing_key.into(),
+            arguments,
+            ..Default::default()
+        }
+        .into()
     };
     let who = user.name;
     let outcome = ctx.core.call(move |b| b.execute(&who, &vhost, method)).await?;

@@ -152,12 +152,7 @@ pub async fn delete(ctx: Ctx, Path(name): Path<String>, req: Req) -> ApiResult<R
     if !(user.is_admin() || user.name == conn.user) {
         return Err(ApiError::not_authorised("User not authorised to access object"));
     }
-    let reason = req
-        .headers
-        .get("x-reason")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(DEFAULT_CLOSE_REASON)
-        .to_string();
+    let reason = req.headers.get("x-reason").and_then(|v| v.to_str().ok()).unwrap_or(DEFAULT_CLOSE_REASON).to_string();
     if ctx.core.call(move |b| b.close_connection(conn.id, &reason)).await? {
         Ok(reply::no_content())
     } else {

@@ -67,7 +67,8 @@ mod tests {
         assert_eq!(t.get("s"), Some(&FieldValue::str("x")));
         assert_eq!(table_to_json(&t), v);
         assert_eq!(json_to_table(Some(&json!({"x": null}))).unwrap_err().reason, json!("null_not_allowed"));
-        let odd = FieldTable::from([("d", FieldValue::Decimal { scale: 2, value: 150 }), ("v", FieldValue::Void), ("u", FieldValue::U8(7))]);
+        let odd =
+            FieldTable::from([("d", FieldValue::Decimal { scale: 2, value: 150 }), ("v", FieldValue::Void), ("u", FieldValue::U8(7))]);
         assert_eq!(table_to_json(&odd), json!({"d": 1.5, "v": null, "u": 7}));
     }
 

@@ -23,11 +23,11 @@ use serde_json::{json, Map, Value};
 use super::auth::authenticate;
 use super::convert::{json_to_table, table_to_json};
 use super::error::{ApiError, ApiResult};
+use super::limits::{limits_from_json, limits_json, USER_LIMITS, VHOST_LIMITS};
 use super::permissions::permission_json;
 use super::policies::{policy_from_json, policy_json};
 use super::request::{bool_field, Req};
 use super::stats::RABBITMQ_COMPAT_VERSION;
-use super::limits::{limits_from_json, limits_json, USER_LIMITS, VHOST_LIMITS};
 use super::users::{salt, user_from_json, user_json_with_limits};
 use super::{reply, Ctx};
 
@@ -65,17 +65,13 @@ fn snapshot(b: &Broker, vhost: Option<&str>) -> Snapshot {
 fn durable_snapshot(b: &Broker) -> Snapshot {
     let mut s = snapshot(b, None);
     s.queues.retain(|q| q.durable);
-    let durable_exchanges: Vec<(String, String)> =
-        b.exchanges(None).into_iter().filter(|x| x.durable).map(|x| (x.vhost, x.name)).collect();
+    let durable_exchanges: Vec<(String, String)> = b.exchanges(None).into_iter().filter(|x| x.durable).map(|x| (x.vhost, x.name)).collect();
     let durable_queues: Vec<(String, String)> = s.queues.iter().map(|q| (q.vhost.clone(), q.name.clone())).collect();
     s.exchanges.retain(|x| x.durable);
     s.bindings.retain(|bd| {
         let ends = |name: &str, list: &[(String, String)]| list.iter().any(|(v, n)| *v == bd.vhost && n == name);
-        let dest_durable = if bd.destination_type == "queue" {
-            ends(&bd.destination, &durable_queues)
-        } else {
-            ends(&bd.destination, &durable_exchanges)
-        };
+        let dest_durable =
+            if bd.destination_type == "queue" { ends(&bd.destination, &durable_queues) } else { ends(&bd.destination, &durable_exchanges) };
         ends(&bd.source, &durable_exchanges) && dest_durable
     });
     s
@@ -146,7 +142,12 @@ fn objects(s: &Snapshot, with_vhost: bool, out: &mut Map<String, Value>) {
     let queues = s
         .queues
         .iter()
-        .map(|q| tag(json!({"name": q.name, "durable": q.durable, "auto_delete": q.auto_delete, "arguments": table_to_json(&q.arguments)}), &q.vhost))
+        .map(|q| {
+            tag(
+                json!({"name": q.name, "durable": q.durable, "auto_delete": q.auto_delete, "arguments": table_to_json(&q.arguments)}),
+                &q.vhost,
+            )
+        })
         .collect();
     out.insert("queues".into(), Value::Array(queues));
     let exchanges = s
@@ -291,11 +292,18 @@ fn parse(doc: &Map<String, Value>, vhost: Option<&str>) -> ApiResult<Import> {
         let (source, destination, key) = (text(b, "source")?, text(b, "destination")?, text(b, "routing_key")?);
         let arguments = json_to_table(b.get("arguments"))?;
         let m: Method = match text(b, "destination_type")? {
-            "queue" => QueueBind { queue: destination.into(), exchange: source.into(), routing_key: key.into(), arguments, ..Default::default() }.into(),
-            "exchange" => {
-                ExchangeBind { destination: destination.into(), source: source.into(), routing_key: key.into(), arguments, ..Default::default() }
+            "queue" => {
+                QueueBind { queue: destination.into(), exchange: source.into(), routing_key: key.into(), arguments, ..Default::default() }
                     .into()
             }
+            "exchange" => ExchangeBind {
+                destination: destination.into(),
+                source: source.into(),
+                routing_key: key.into(),
+                arguments,
+                ..Default::default()
+            }
+            .into(),
             other => return Err(ApiError::bad_request(json!(["bad_destination_type", other]))),
         };
         imp.methods.push((vhost_of(b)?, m));

@@ -141,9 +141,7 @@ impl IntoResponse for ApiError {
             super::reply::json_response(self.status, &body)
         };
         if self.challenge {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"RabbitMQ Management\""));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"RabbitMQ Management\""));
         }
         response
     }

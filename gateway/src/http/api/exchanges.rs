@@ -17,7 +17,11 @@ use super::{reply, Ctx};
 
 /// `amq.default` names the default exchange in paths.
 pub fn path_name(name: &str) -> &str {
-    if name == "amq.default" { "" } else { name }
+    if name == "amq.default" {
+        ""
+    } else {
+        name
+    }
 }
 
 pub fn exchange_json(x: &ExchangeInfo, user: &str) -> Value {

@@ -49,7 +49,8 @@ pub fn limits_json(l: &Limits) -> Value {
 /// `user` picks RabbitMQ's error texts for user limits.
 fn set_from_json(l: &mut Limits, allowed: &[&str], name: &str, value: &Value, user: bool) -> ApiResult<()> {
     let Some(slot) = slot(l, name).filter(|_| allowed.contains(&name)) else {
-        let text = format!("Unrecognised terms [{{<<\"{name}\">>,{}}}] in {}", erlang_term(value), if user { "user-limits" } else { "limits" });
+        let text =
+            format!("Unrecognised terms [{{<<\"{name}\">>,{}}}] in {}", erlang_term(value), if user { "user-limits" } else { "limits" });
         return Err(ApiError::bad_request(if user { text } else { format!("Validation failed\n\n{text}\n") }));
     };
     let Some(n) = value.as_i64() else {

@@ -13,10 +13,8 @@ const EXCHANGE_TYPES: &[&str] = &["direct", "fanout", "headers", "topic"];
 
 pub async fn overview(ctx: Ctx, req: Req) -> ApiResult<Response> {
     let user = authenticate(&ctx, &req).await?;
-    let (o, cluster, queues, conns, consumers) = ctx
-        .core
-        .call(|b| (b.overview(), b.config().cluster_name.clone(), b.queues(None), b.connections(), b.consumers()))
-        .await?;
+    let (o, cluster, queues, conns, consumers) =
+        ctx.core.call(|b| (b.overview(), b.config().cluster_name.clone(), b.queues(None), b.connections(), b.consumers())).await?;
     let node = cluster.clone();
     let mut body = Map::new();
     body.insert("management_version".into(), json!(RABBITMQ_COMPAT_VERSION));

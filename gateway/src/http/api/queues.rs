@@ -56,10 +56,8 @@ async fn listed(ctx: &Ctx, req: &Req, vhost: Option<String>) -> ApiResult<Respon
     if let Some(v) = &vhost {
         user.require_vhost(v)?;
     }
-    let (queues, policies, node) = ctx
-        .core
-        .call(move |b| (b.queues(vhost.as_deref()), b.policies(None), b.config().cluster_name.clone()))
-        .await?;
+    let (queues, policies, node) =
+        ctx.core.call(move |b| (b.queues(vhost.as_deref()), b.policies(None), b.config().cluster_name.clone())).await?;
     let items = queues.iter().filter(|q| user.sees_vhost(&q.vhost)).map(|q| queue_json(q, &node, &policies)).collect();
     reply::list(&req.query, items)
 }
@@ -74,7 +72,11 @@ pub async fn list_in(ctx: Ctx, Path(vhost): Path<String>, req: Req) -> ApiResult
 
 async fn exists(ctx: &Ctx, vhost: &str, name: &str) -> ApiResult<()> {
     let (v, n) = (vhost.to_string(), name.to_string());
-    if ctx.core.call(move |b| b.queue_counts(&v, &n).is_some()).await? { Ok(()) } else { Err(ApiError::object_not_found()) }
+    if ctx.core.call(move |b| b.queue_counts(&v, &n).is_some()).await? {
+        Ok(())
+    } else {
+        Err(ApiError::object_not_found())
+    }
 }
 
 pub async fn show(ctx: Ctx, Path((vhost, name)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
@@ -89,11 +91,8 @@ pub async fn show(ctx: Ctx, Path((vhost, name)): Path<(String, String)>, req: Re
         .await?;
     let q = queue.ok_or_else(ApiError::object_not_found)?;
     let mut body = queue_json(&q, &node, &policies);
-    let details: Vec<Value> = consumers
-        .iter()
-        .filter(|c| c.vhost == q.vhost && c.queue == q.name)
-        .map(|c| consumer_json(c, &conns, &node))
-        .collect();
+    let details: Vec<Value> =
+        consumers.iter().filter(|c| c.vhost == q.vhost && c.queue == q.name).map(|c| consumer_json(c, &conns, &node)).collect();
     body["consumer_details"] = Value::Array(details);
     body["deliveries"] = json!([]);
     body["incoming"] = json!([]);
@@ -184,7 +183,8 @@ pub async fn get_messages(ctx: Ctx, Path((vhost, name)): Path<(String, String)>,
         // RabbitMQ answers an unknown ackmode with an empty 500; say why instead.
         _ => return Err(ApiError::bad_request(json!(["unsupported_ackmode", values[0]]))),
     };
-    let count = int_value(&values[1]).and_then(|n| usize::try_from(n).ok()).ok_or_else(|| ApiError::bad_request(json!(["not_int", "count"])))?;
+    let count =
+        int_value(&values[1]).and_then(|n| usize::try_from(n).ok()).ok_or_else(|| ApiError::bad_request(json!(["not_int", "count"])))?;
     let enc = encoding(&values[2])?;
     let trunc = truncate(body.get("truncate"))?;
     let who = user.name;
@@ -215,9 +215,10 @@ pub async fn browse(ctx: Ctx, Path((vhost, name)): Path<(String, String)>, req: 
     let may_read = ctx
         .core
         .call(move |b| {
-            b.permissions().into_iter().find(|p| p.user == who && p.vhost == v).is_some_and(|p| {
-                !p.read.is_empty() && regex_lite::Regex::new(&p.read).is_ok_and(|r| r.is_match(&n))
-            })
+            b.permissions()
+                .into_iter()
+                .find(|p| p.user == who && p.vhost == v)
+                .is_some_and(|p| !p.read.is_empty() && regex_lite::Regex::new(&p.read).is_ok_and(|r| r.is_match(&n)))
         })
         .await?;
     if !may_read {
@@ -231,4 +232,3 @@ pub async fn browse(ctx: Ctx, Path((vhost, name)): Path<(String, String)>, req: 
     let items = messages.iter().map(|m| message_to_json(m, enc, trunc)).collect();
     Ok(reply::object(&req.query, Value::Array(items)))
 }
-

@@ -34,7 +34,11 @@ pub fn object(query: &Query, item: Value) -> Response {
 
 /// 201 when something was created, 204 when it already existed (RabbitMQ's PUT).
 pub fn created(was_new: bool) -> Response {
-    if was_new { StatusCode::CREATED.into_response() } else { StatusCode::NO_CONTENT.into_response() }
+    if was_new {
+        StatusCode::CREATED.into_response()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    }
 }
 
 pub fn no_content() -> Response {
@@ -46,9 +50,8 @@ pub fn no_content() -> Response {
 pub fn list(query: &Query, mut items: Vec<Value>) -> ApiResult {
     if let Some(sort) = query.get("sort").filter(|s| !s.is_empty()) {
         let keys = [sort.as_str(), "vhost", "name"];
-        items.sort_by(|a, b| {
-            keys.iter().map(|k| erlang_order(&dotted(a, k), &dotted(b, k))).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
-        });
+        items
+            .sort_by(|a, b| keys.iter().map(|k| erlang_order(&dotted(a, k), &dotted(b, k))).find(|o| o.is_ne()).unwrap_or(Ordering::Equal));
     }
     if query.get("sort_reverse").is_some_and(|v| v == "true") {
         items.reverse();
@@ -106,11 +109,7 @@ fn pagination(query: &Query) -> ApiResult<Option<Page>> {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_pagination_parameters",
-            format!(
-                "Invalid pagination parameters: page number {}, page size {}",
-                page,
-                size.map_or("undefined", |s| s.as_str())
-            ),
+            format!("Invalid pagination parameters: page number {}, page size {}", page, size.map_or("undefined", |s| s.as_str())),
         )
     };
     let page: usize = page.parse().map_err(|_| bad())?;
@@ -165,8 +164,7 @@ fn select(value: Value, cols: &[Vec<String>]) -> Value {
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
-                let deeper: Vec<Vec<String>> =
-                    cols.iter().filter(|c| c.first() == Some(&k)).map(|c| c[1..].to_vec()).collect();
+                let deeper: Vec<Vec<String>> = cols.iter().filter(|c| c.first() == Some(&k)).map(|c| c[1..].to_vec()).collect();
                 if deeper.is_empty() {
                     continue;
                 }

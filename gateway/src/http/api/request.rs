@@ -116,9 +116,9 @@ impl Req {
         }
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(m)) => Ok(m),
-            Ok(Value::String(_)) => Err(ApiError::bad_request(
-                "invalid payload: the request body JSON-decoded to a string. Is the input doubly-JSON-encoded?",
-            )),
+            Ok(Value::String(_)) => {
+                Err(ApiError::bad_request("invalid payload: the request body JSON-decoded to a string. Is the input doubly-JSON-encoded?"))
+            }
             _ => Err(ApiError::bad_request("not_json")),
         }
     }

@@ -50,7 +50,10 @@ mod tests {
     #[test]
     fn connection_names_split() {
         let e = endpoints("127.0.0.1:50312 -> 127.0.0.1:5672");
-        assert_eq!((e.peer_host.as_str(), e.peer_port, e.host.as_deref(), e.port), ("127.0.0.1", Some(50312), Some("127.0.0.1"), Some(5672)));
+        assert_eq!(
+            (e.peer_host.as_str(), e.peer_port, e.host.as_deref(), e.port),
+            ("127.0.0.1", Some(50312), Some("127.0.0.1"), Some(5672))
+        );
         let e = endpoints("[::ffff:10.0.0.1]:7");
         assert_eq!((e.peer_host.as_str(), e.peer_port, e.host), ("10.0.0.1", Some(7), None));
     }

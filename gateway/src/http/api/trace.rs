@@ -45,4 +45,3 @@ pub async fn events(ctx: Ctx, Path((_vhost, _name)): Path<(String, String)>, req
     let events: Vec<TraceEvent> = ctx.core.call(|b| std::iter::from_fn(|| b.poll_trace()).collect()).await?;
     Ok(reply::object(&req.query, Value::Array(events.iter().map(broker_core::management::json::trace_event).collect())))
 }
-

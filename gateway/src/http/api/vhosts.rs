@@ -36,11 +36,8 @@ pub async fn list(ctx: Ctx, req: Req) -> ApiResult<Response> {
     let user = authenticate(&ctx, &req).await?;
     let (names, node, queues, conns) =
         ctx.core.call(|b| (b.vhost_names(), b.config().cluster_name.clone(), b.queues(None), b.connections())).await?;
-    let items = names
-        .iter()
-        .filter(|v| user.is_monitor() || user.has_permissions_on(v))
-        .map(|v| vhost_json(v, &node, &queues, &conns))
-        .collect();
+    let items =
+        names.iter().filter(|v| user.is_monitor() || user.has_permissions_on(v)).map(|v| vhost_json(v, &node, &queues, &conns)).collect();
     reply::list(&req.query, items)
 }
 

@@ -101,10 +101,7 @@ fn a_flipped_byte_in_the_middle_of_a_segment_is_refused_naming_file_and_offset()
 
         let err = open_with(&dir, config(ONE_SEGMENT)).err().expect("refused");
         let text = err.to_string();
-        assert!(
-            matches!(&err, StoreError::Corrupt { path, offset, .. } if *path == file && *offset == victim.offset as u64),
-            "{text}"
-        );
+        assert!(matches!(&err, StoreError::Corrupt { path, offset, .. } if *path == file && *offset == victim.offset as u64), "{text}");
         assert!(text.contains(&file.display().to_string()) && text.contains(&victim.offset.to_string()), "{text}");
         assert_eq!(std::fs::read(&file).unwrap(), before, "a refused log is left as it was");
     }

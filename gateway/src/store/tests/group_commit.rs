@@ -112,9 +112,10 @@ fn a_failed_fsync_is_never_reported_durable_and_the_store_stays_failed() {
 
         // Sticky: nothing more is accepted, and nothing moves.
         armed.store(false, Ordering::SeqCst);
-        assert!(matches!(store.append(&NewMessage {
-            queues: &[q], exchange: "", routing_key: "", properties: &[], body: b"later"
-        }), Err(StoreError::Failed(_))));
+        assert!(matches!(
+            store.append(&NewMessage { queues: &[q], exchange: "", routing_key: "", properties: &[], body: b"later" }),
+            Err(StoreError::Failed(_))
+        ));
         assert!(matches!(store.ack(q, good.id), Err(StoreError::Failed(_))));
         assert_eq!(store.durable_seq(), good.seq);
         assert!(store.failure().is_some());
