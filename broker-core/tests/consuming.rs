@@ -284,8 +284,7 @@ fn tx_commit_and_rollback() {
 
 #[test]
 fn a_slow_reader_stops_receiving_until_it_drains() {
-    let mut config = broker_core::Config::default();
-    config.output_high_watermark = 10_000;
+    let config = broker_core::Config { output_high_watermark: 10_000, ..Default::default() };
     let mut h = Harness::with_config(config);
     let c = h.connect();
     h.declare_queue(c, 1, "q");

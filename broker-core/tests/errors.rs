@@ -274,8 +274,7 @@ fn frames_after_channel_close_are_discarded_until_close_ok() {
 
 #[test]
 fn message_larger_than_the_limit_is_refused_at_the_header() {
-    let mut config = broker_core::Config::default();
-    config.max_message_size = 1000;
+    let config = broker_core::Config { max_message_size: 1000, ..Default::default() };
     let mut h = Harness::with_config(config);
     let c = h.connect();
     let mut b = BytesMut::new();

@@ -591,15 +591,13 @@ async fn verify_all(url: &str, model: &Shared, rng: &mut Rng, clean: bool, cycle
         assert_eq!(message_count(&ch, name).await, 0, "{name}: messages beyond the {count} counted");
         let who = format!("restart {cycle}");
         let bodies: Vec<(Vec<u8>, bool)> = got.iter().map(|d| (d.data.clone(), d.redelivered)).collect();
-        let mut m = lock(model);
-        report.push(m.verify(q, &bodies, clean, &who));
-        // The verifier's own deliveries count for the coming run.
-        let now = Instant::now();
-        let mut ids = Vec::with_capacity(got.len());
-        for d in &got {
-            ids.push(m.delivered(q, &d.data, d.redelivered, now, "verifier", false));
-        }
-        drop(m);
+        let ids: Vec<_> = {
+            let mut m = lock(model);
+            report.push(m.verify(q, &bodies, clean, &who));
+            // The verifier's own deliveries count for the coming run.
+            let now = Instant::now();
+            got.iter().map(|d| m.delivered(q, &d.data, d.redelivered, now, "verifier", false)).collect()
+        };
         // Settle runs of consecutive deliveries with one multiple ack or
         // one multiple nack-requeue each (acking one by one is slow).
         // Keep about half, at most ~400 per queue, so the next read is short.
@@ -610,12 +608,13 @@ async fn verify_all(url: &str, model: &Shared, rng: &mut Rng, clean: bool, cycle
             let end = (i + rng.range(1, 24) as usize).min(got.len());
             let tag = got[end - 1].delivery_tag;
             if rng.chance(p_ack) {
-                let mut m = lock(model);
-                for id in ids[i..end].iter().flatten() {
-                    m.ack_sent(q, *id);
-                    acked.push(*id);
+                {
+                    let mut m = lock(model);
+                    for id in ids[i..end].iter().flatten() {
+                        m.ack_sent(q, *id);
+                        acked.push(*id);
+                    }
                 }
-                drop(m);
                 let ack = ch.basic_ack(tag, BasicAckOptions { multiple: true });
                 common::within("verifier ack", ack).await.expect("verifier ack");
             } else {

@@ -31,7 +31,7 @@ enum Event {
     Closed { code: u16, text: String },
     Ack { tag: u64, multiple: bool },
     Nack { tag: u64, multiple: bool },
-    Returned { code: u16, text: String, exchange: String, routing_key: String, body: Vec<u8>, props: BasicProperties },
+    Returned { code: u16, text: String, exchange: String, routing_key: String, body: Vec<u8>, props: Box<BasicProperties> },
     Cancelled,
 }
 
@@ -63,7 +63,7 @@ impl ChannelCallback for Events {
             exchange: ret.exchange().clone(),
             routing_key: ret.routing_key().clone(),
             body,
-            props,
+            props: Box::new(props),
         });
     }
 }

@@ -37,13 +37,26 @@ pub fn test(args: &[String]) -> Result<(), String> {
         return Err(missing.join("\n"));
     }
 
+    // Formatting (rustfmt.toml), for the workspace and the fuzz crate.
+    let t = Instant::now();
+    let r = (|| {
+        let mut c = cargo();
+        c.args(["fmt", "--all", "--check"]);
+        status(c)?;
+        let mut c = cargo();
+        c.args(["fmt", "--check", "--manifest-path", "fuzz/Cargo.toml"]);
+        status(c)
+    })();
+    report.record("cargo fmt --check", t, r.map(|()| None));
+
+    // The core and the bindings build for the browser, lint-free.
     let t = Instant::now();
     let r = ensure_wasm_target().and_then(|()| {
         let mut c = cargo();
-        c.args(["check", "-p", "broker-core", "--target", WASM_TARGET]);
+        c.args(["clippy", "-p", "broker-core", "-p", "web", "--target", WASM_TARGET, "--", "-D", "warnings"]);
         status(c)
     });
-    report.record("broker-core builds for wasm32", t, r.map(|()| None));
+    report.record("broker-core and web build for wasm32 (clippy -D warnings)", t, r.map(|()| None));
 
     // Build every crate and test target first; this also produces the debug
     // `warren` binary (target/debug/warren) that the interop suites use, built
@@ -69,6 +82,10 @@ pub fn test(args: &[String]) -> Result<(), String> {
     } else {
         report.skip("cargo test --workspace", "the build failed");
     }
+    let t = Instant::now();
+    let mut c = cargo();
+    c.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    report.record("cargo clippy --workspace --all-targets -D warnings", t, status(c).map(|()| None));
     let warren_bin = target_dir().join("debug").join(format!("warren{}", std::env::consts::EXE_SUFFIX));
 
     // Prepare the client environments before starting warren.

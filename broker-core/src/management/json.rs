@@ -191,25 +191,6 @@ pub fn message_stats(c: &MessageCounters, r: &MessageRates, global: bool) -> Val
     Value::Object(m)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tables_convert_both_ways() {
-        let v = json!({"i": 1, "f": 1.5, "s": "x", "b": true, "n": {"a": -2}, "arr": [1, "two"]});
-        let t = json_to_table(&v).unwrap();
-        assert_eq!(t.get("i"), Some(&FieldValue::I64(1)));
-        assert_eq!(t.get("f"), Some(&FieldValue::F64(1.5)));
-        assert_eq!(table_to_json(&t), v);
-        assert_eq!(json_to_table(&json!({"x": null})).unwrap_err(), json!("null_not_allowed"));
-        assert_eq!(properties_to_json(&BasicProperties::default()), json!([]));
-        let p = json_to_properties(&json!({"delivery_mode": "2", "headers": {"k": 1}})).unwrap();
-        assert_eq!((p.delivery_mode, p.headers.unwrap().get("k").cloned()), (Some(2), Some(FieldValue::I64(1))));
-        assert_eq!(json_to_properties(&json!({"priority": "high"})).unwrap_err(), json!(["not_int", "priority"]));
-    }
-}
-
 /// One trace event as JSON: `{"event": kind, "at": ms, "message": id,
 /// ...fields}`, as the gateway's trace API and the playground show it.
 pub fn trace_event(e: &TraceEvent) -> Value {
@@ -253,4 +234,23 @@ pub fn trace_event(e: &TraceEvent) -> Value {
 /// is beyond what a JavaScript number holds exactly.
 fn client_connection(connection: u64) -> Option<u64> {
     (connection < (1 << 53)).then_some(connection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_convert_both_ways() {
+        let v = json!({"i": 1, "f": 1.5, "s": "x", "b": true, "n": {"a": -2}, "arr": [1, "two"]});
+        let t = json_to_table(&v).unwrap();
+        assert_eq!(t.get("i"), Some(&FieldValue::I64(1)));
+        assert_eq!(t.get("f"), Some(&FieldValue::F64(1.5)));
+        assert_eq!(table_to_json(&t), v);
+        assert_eq!(json_to_table(&json!({"x": null})).unwrap_err(), json!("null_not_allowed"));
+        assert_eq!(properties_to_json(&BasicProperties::default()), json!([]));
+        let p = json_to_properties(&json!({"delivery_mode": "2", "headers": {"k": 1}})).unwrap();
+        assert_eq!((p.delivery_mode, p.headers.unwrap().get("k").cloned()), (Some(2), Some(FieldValue::I64(1))));
+        assert_eq!(json_to_properties(&json!({"priority": "high"})).unwrap_err(), json!(["not_int", "priority"]));
+    }
 }

@@ -124,6 +124,7 @@ impl Harness {
         self.send_bytes(c, b.freeze());
     }
 
+    #[allow(clippy::too_many_arguments)] // basic.publish's fields, properties and body
     pub fn publish_with(
         &mut self,
         c: ConnectionId,
