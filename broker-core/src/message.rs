@@ -39,7 +39,10 @@ impl Message {
     }
 }
 
-/// Reads evicted bodies back from the driver's store.
+/// Reads evicted bodies back from the driver's store. The broker calls it
+/// synchronously, inside whichever input needs the body, on the thread that
+/// drives the broker (see [`Broker`](crate::Broker), *The one callback*):
+/// keep it quick.
 pub trait BodyLoader: Send {
     /// The body stored under `key`, or `None` if it cannot be read.
     fn load(&mut self, key: u64) -> Option<Bytes>;

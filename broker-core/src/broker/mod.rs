@@ -1,6 +1,7 @@
 //! The broker's one entry point, [`Broker`], and the state it owns.
 
 pub mod alarms;
+mod config;
 pub(crate) mod deadletter;
 pub(crate) mod dispatch;
 pub(crate) mod flow;
@@ -21,86 +22,12 @@ use bytes::Bytes;
 
 use crate::amqp::method::BasicCancel;
 use crate::amqp::FieldTable;
-use crate::auth::User;
 use crate::connection::{Connection, Pause, PeerInfo};
 use crate::exchange::{Exchange, ExchangeKind};
 use crate::ids::{ConnectionId, QueueId, Slab};
-use crate::permissions::{self, Permission};
 use crate::vhost::{VHost, STANDARD_EXCHANGES};
+pub use config::{Config, ConfigError};
 pub(crate) use state::{State, Topology};
-
-/// Broker settings. `Default` gives RabbitMQ's defaults and the guest user
-/// (password guest, loopback peers only) on vhost `/`.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub users: Vec<User>,
-    pub vhosts: Vec<String>,
-    pub permissions: Vec<Permission>,
-    /// Highest channel number offered in connection.tune.
-    pub channel_max: u16,
-    /// Largest frame offered in connection.tune.
-    pub frame_max: u32,
-    /// Heartbeat interval offered in connection.tune, in seconds.
-    pub heartbeat: u16,
-    /// Largest message body accepted (406 beyond it), as RabbitMQ's
-    /// `max_message_size`.
-    pub max_message_size: u64,
-    /// A connection must finish the handshake within this many ms.
-    pub handshake_timeout_ms: u64,
-    /// Deliveries to a connection pause while this many octets of its
-    /// output are not yet written, so a slow reader cannot grow memory.
-    pub output_high_watermark: usize,
-    /// Beyond this much unwritten output the driver stops reading from the
-    /// connection at all (a peer that sends requests but never reads the
-    /// replies), until half of it is written.
-    pub output_hard_limit: usize,
-    /// Credit flow: a queue with consumers and more ready messages than
-    /// this may pause its publishers briefly, if it drains fast enough to
-    /// catch up (see `broker::flow`; never for slow or stuck consumers).
-    pub flow_backlog: usize,
-    /// Seed for server-generated names (`amq.gen-…`, `amq.ctag-…`).
-    pub seed: u64,
-    /// A delivery not acknowledged within this many ms closes its channel
-    /// with 406, as RabbitMQ's `consumer_timeout` (None = never).
-    pub consumer_timeout_ms: Option<u64>,
-    /// A refused login of a client without `authentication_failure_close`
-    /// is dropped after this many ms (RabbitMQ waits about 3 s).
-    pub login_failure_delay_ms: u64,
-    /// Emit [`persist::StoreOp`]s for a driver that keeps messages on disk,
-    /// and hold confirms until it reports them durable.
-    pub persistence: bool,
-    /// With persistence: octets of message bodies kept in memory; beyond it
-    /// the newest bodies move to disk (queues larger than RAM).
-    pub memory_budget: Option<usize>,
-    pub cluster_name: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        let mut guest = User::new("guest", "guest", [0x57, 0x61, 0x72, 0x72]);
-        guest.tags = vec!["administrator".into()];
-        guest.loopback_only = true;
-        Config {
-            users: vec![guest],
-            vhosts: vec!["/".into()],
-            permissions: vec![Permission::all("guest", "/")],
-            channel_max: 2047,
-            frame_max: 131_072,
-            heartbeat: 60,
-            max_message_size: 128 * 1024 * 1024,
-            handshake_timeout_ms: 10_000,
-            output_high_watermark: 1024 * 1024,
-            output_hard_limit: 16 * 1024 * 1024,
-            flow_backlog: 20_000,
-            seed: 0x5741_5252_454e,
-            consumer_timeout_ms: Some(30 * 60 * 1000),
-            login_failure_delay_ms: 3000,
-            persistence: false,
-            memory_budget: None,
-            cluster_name: "warren@localhost".into(),
-        }
-    }
-}
 
 /// Octets for one connection, to be written in order to its socket.
 #[derive(Debug)]
@@ -156,29 +83,188 @@ pub(crate) enum Timer {
     StatsSample,
 }
 
-/// The whole broker, driven by its caller.
+/// The whole broker, driven by its caller: a state machine that takes
+/// inputs (`handle_*`, a few setters, management operations) and gives
+/// outputs (`poll_*`). It never blocks, never reads a clock and never
+/// touches a socket or a file; the one call out of it is the
+/// [`BodyLoader`](crate::BodyLoader) (see below). The gateway, the browser
+/// bindings, the tests, the benchmarks and the fuzz targets are all drivers
+/// of this one contract.
 ///
-/// # Contract
-/// Inputs are `handle_*` calls, outputs are `poll_*` calls, and time is an
-/// argument (milliseconds since the Unix epoch, or any clock that only moves
-/// forward; TTLs and heartbeats follow it, so a virtual clock works).
+/// Time is an argument: milliseconds on any clock that never goes back (the
+/// gateway uses the Unix epoch, tests a virtual clock). Each input that
+/// takes `now` moves the broker's clock to it; TTLs, heartbeats and rates
+/// follow that clock.
 ///
-/// 1. [`handle_connect`](Self::handle_connect) when a peer connects; it
-///    returns the id used in every later call for that peer.
-/// 2. [`handle_bytes`](Self::handle_bytes) with whatever arrived, in order.
-///    Frames may be split or batched arbitrarily; bodies are kept as slices
-///    of the buffers passed in, never copied.
-/// 3. [`handle_written`](Self::handle_written) when octets returned by
-///    `poll_transmit` have been written, so delivery to a slow reader pauses
-///    and resumes (bounded memory).
-/// 4. [`handle_timeout`](Self::handle_timeout) once the time returned by
-///    [`poll_timeout`](Self::poll_timeout) has come.
-/// 5. [`handle_disconnect`](Self::handle_disconnect) when the socket closes.
+/// # Inputs
 ///
-/// After any `handle_*` call, drain [`poll_transmit`](Self::poll_transmit)
-/// (octets per connection, in order) and then [`poll_event`](Self::poll_event),
-/// then ask `poll_timeout` when to call `handle_timeout` next. The core never
-/// blocks, never reads a clock and never touches a socket.
+/// For one connection (ids are generational: an input for an id that is
+/// gone is ignored):
+///
+/// - [`handle_connect`](Self::handle_connect)`(now, peer)` when a peer
+///   connects; returns the id every later call uses. Nothing is sent before
+///   the peer's protocol header.
+/// - [`set_certificate_user`](Self::set_certificate_user)`(id, user)`,
+///   before its first bytes, when a verified TLS client certificate names a
+///   user (it may then log in with EXTERNAL).
+/// - [`handle_bytes`](Self::handle_bytes)`(id, now, data)` with whatever
+///   arrived, in order; frames may be split or batched arbitrarily. Bodies
+///   are kept as slices of `data`, never copied.
+/// - [`handle_written`](Self::handle_written)`(id, n)` once `n` octets that
+///   `poll_transmit` gave for it are written to its socket. Deliveries to a
+///   connection pause while `Config::output_high_watermark` octets are
+///   unwritten and resume here (bounded memory for slow readers).
+/// - [`handle_disconnect`](Self::handle_disconnect)`(id, now)` when its
+///   socket closes or fails (not needed after `Event::Closed`): its
+///   unacknowledged messages go back to their queues.
+///
+/// For the whole broker:
+///
+/// - [`handle_timeout`](Self::handle_timeout)`(now)`: see *Timers*.
+/// - [`handle_persisted`](Self::handle_persisted),
+///   [`restore_message`](Self::restore_message),
+///   [`set_next_store_key`](Self::set_next_store_key),
+///   [`finish_restore`](Self::finish_restore) and
+///   [`set_body_loader`](Self::set_body_loader): see *Persistence*.
+/// - [`set_alarm`](Self::set_alarm): see *Resource alarms and reading*.
+/// - [`handle_shutdown`](Self::handle_shutdown)`(now)`: every connection gets
+///   connection.close 320 and is finished; drain the outputs a last time.
+/// - Management ([`crate::management`]): snapshots such as
+///   [`overview`](Self::overview), [`queues`](Self::queues) or
+///   [`browse`](Self::browse), and operations such as
+///   [`execute`](Self::execute) (an AMQP method as a user),
+///   [`publish_as`](Self::publish_as), [`get_as`](Self::get_as),
+///   [`close_connection`](Self::close_connection),
+///   [`add_vhost`](Self::add_vhost), [`put_user`](Self::put_user),
+///   [`set_permission`](Self::set_permission),
+///   [`set_policy`](Self::set_policy),
+///   [`set_vhost_limits`](Self::set_vhost_limits) and
+///   [`set_tracing`](Self::set_tracing). An operation is an input like any
+///   other: drain the outputs after it. Management calls take no `now`: they
+///   act at the time of the last input, so call `handle_timeout(now)` first
+///   to bring the clock (and any due timers) up to date.
+///
+/// # Outputs, after every input, in this order
+///
+/// 1. [`poll_store_op`](Self::poll_store_op) until `None` (only with
+///    `Config::persistence`): carry each op out, in order, before step 3 —
+///    the replies of this round may depend on it (a purge-ok on the purge).
+/// 2. [`definitions_version`](Self::definitions_version): if it moved since
+///    the driver last saved the durable definitions (vhosts, users,
+///    permissions, limits, policies, durable exchanges, queues and
+///    bindings), save them before step 3, so a declare-ok only leaves once
+///    its durable queue is saved.
+/// 3. [`poll_transmit`](Self::poll_transmit) until `None`: write each
+///    `Transmit::data` to its connection's socket, in the order given, then
+///    report it with `handle_written` once written.
+/// 4. [`poll_event`](Self::poll_event) until `None`, after step 3: a
+///    finished connection's `Event::Closed` is queued by the `poll_transmit`
+///    that hands over its last octets. On `Closed`, write those octets,
+///    linger as told, close the socket; the id is dead. On `PauseReading` /
+///    `ResumeReading`, stop or resume reading from the socket (writing goes
+///    on).
+/// 5. [`poll_timeout`](Self::poll_timeout): re-arm the driver's one timer.
+///
+/// Inputs may be interleaved with the polling (`handle_written` inside the
+/// `poll_transmit` loop, say): what they cause joins the same queues.
+/// With tracing on, [`poll_trace`](Self::poll_trace) may be drained
+/// whenever convenient; beyond 100,000 unpolled events the oldest are
+/// dropped ([`trace_dropped`](Self::trace_dropped) counts them).
+///
+/// # Timers
+///
+/// `poll_timeout` is the earliest deadline of every timer the broker keeps:
+/// heartbeats, handshake and close-ok timeouts, message TTLs and queue
+/// expiry, consumer timeouts, the delay before a refused login is dropped,
+/// the end of a credit-flow pause, and the once-a-second sample of the
+/// counters (so there is always one). Call `handle_timeout(now)` once `now`
+/// has reached it: an early call runs nothing, a late one runs everything
+/// that is due.
+///
+/// # Persistence
+///
+/// With `Config::persistence` the core decides what must be on disk
+/// (persistent messages in durable queues, their deliveries and removals,
+/// bodies paged out under `Config::memory_budget`) and says so with
+/// [`StoreOp`](persist::StoreOp)s; the driver owns the files. Appends and
+/// pages carry increasing tickets: once every op up to ticket `t` is
+/// durable, call `handle_persisted(t)`. Publisher confirms and tx.commit-oks
+/// for those messages wait for it, and bodies over the memory budget are
+/// dropped from memory only then. Without persistence no op is emitted and
+/// confirms go at once.
+///
+/// At start, before serving clients: restore the durable definitions (with
+/// the management operations), hand back each durable queue's surviving
+/// messages in their original order with `restore_message`, then
+/// `set_next_store_key` (the store's first unused key) and
+/// `finish_restore`, and drain the outputs as after any input (the durable
+/// queues are announced afresh with `StoreOp::QueueDeclared`).
+///
+/// # Resource alarms and reading
+///
+/// The driver measures memory and disk and calls `set_alarm(alarm, active)`.
+/// While any alarm is in force, every connection that has published is
+/// blocked: clients that announced the capability get connection.blocked,
+/// and the driver gets `PauseReading`; consumers keep draining queues.
+/// When all alarms clear: connection.unblocked and `ResumeReading`.
+/// `PauseReading` also comes when a connection's unwritten output passes
+/// `Config::output_hard_limit` (until half of it is written) and for a
+/// short credit-flow pause; the driver need not know why. While it does not
+/// read a connection, that peer's silence does not count against its
+/// heartbeat.
+///
+/// # The one callback: `BodyLoader`
+///
+/// With a memory budget, bodies that are on disk are dropped from memory.
+/// When such a message is needed again (delivered to a consumer, taken with
+/// basic.get, dead-lettered or browsed) the broker reads it back through the
+/// [`BodyLoader`](crate::BodyLoader) given with `set_body_loader`:
+/// synchronously, inside whichever input needs it, on the thread driving
+/// the broker. In the gateway that is a disk read on the core task, and
+/// every other connection waits for it. A body it cannot read (`None`) is
+/// not delivered.
+///
+/// # Errors
+///
+/// [`Broker::new`] refuses a configuration it cannot honour
+/// ([`ConfigError`]). After that no input fails: protocol errors become
+/// channel.close or connection.close in the output, and management
+/// operations return their errors as values.
+///
+/// # Example
+///
+/// ```
+/// use broker_core::{Broker, Config, Event, PeerInfo, Transport};
+/// use bytes::Bytes;
+///
+/// let now = 1_000_000; // ms on the driver's clock
+/// let mut broker = Broker::new(Config::default(), now).expect("a valid configuration");
+/// let peer = PeerInfo { address: "127.0.0.1:50000".into(), loopback: true, transport: Transport::Tcp };
+/// let conn = broker.handle_connect(now, peer);
+/// broker.handle_bytes(conn, now, Bytes::from_static(b"AMQP\x00\x00\x09\x01"));
+///
+/// // After every input, in this order:
+/// while let Some(_op) = broker.poll_store_op() {
+///     // carry it out (only with `Config::persistence`)
+/// }
+/// // save the definitions if `broker.definitions_version()` moved
+/// let mut sent = 0;
+/// while let Some(t) = broker.poll_transmit() {
+///     // write `t.data` to the socket of `t.connection`; once written:
+///     sent += t.data.len();
+///     broker.handle_written(t.connection, t.data.len());
+/// }
+/// assert!(sent > 0, "connection.start");
+/// while let Some(event) = broker.poll_event() {
+///     match event {
+///         Event::Closed { .. } => {}       // close the socket once written
+///         Event::PauseReading { .. } => {} // stop reading from it
+///         Event::ResumeReading { .. } => {}
+///     }
+/// }
+/// let next = broker.poll_timeout().expect("the counters are sampled every second");
+/// broker.handle_timeout(next); // when the driver's clock reaches `next`
+/// ```
 pub struct Broker {
     pub(crate) config: Config,
     pub(crate) connections: Slab<ConnectionId, Connection>,
@@ -189,13 +275,13 @@ pub struct Broker {
 }
 
 impl Broker {
-    pub fn new(config: Config, now: u64) -> Self {
+    /// A broker with `config`, at time `now` (ms). Refuses a configuration
+    /// it cannot honour (a permission expression that does not compile, a
+    /// permission for an unknown user or vhost, a setting out of range),
+    /// saying which setting and why.
+    pub fn new(config: Config, now: u64) -> Result<Broker, ConfigError> {
+        let permissions = config.check()?;
         let users = config.users.iter().map(|u| (u.name.clone(), u.clone())).collect();
-        let permissions = config
-            .permissions
-            .iter()
-            .filter_map(|p| Some(((p.user.clone(), p.vhost.clone()), (p.clone(), permissions::Compiled::new(p).ok()?))))
-            .collect();
         let persist = persist::Persistence::new(config.persistence, config.memory_budget);
         let mut state = State::new(users, permissions, persist, now, config.seed);
         state.stats.sample(now);
@@ -203,7 +289,7 @@ impl Broker {
         for name in &config.vhosts {
             add_vhost(&mut state.topology, name);
         }
-        Broker { config, connections: Slab::default(), state, alarms: Vec::new() }
+        Ok(Broker { config, connections: Slab::default(), state, alarms: Vec::new() })
     }
 
     pub fn config(&self) -> &Config {
