@@ -26,7 +26,7 @@ struct Driver {
 
 impl Driver {
     fn new() -> Driver {
-        Driver { broker: Broker::new(Config::default(), 1_000_000), now: 1_000_000 }
+        Driver { broker: Broker::new(Config::default(), 1_000_000).expect("the default configuration is valid"), now: 1_000_000 }
     }
 
     /// Everything the broker has to send to `c` (other output is discarded);

@@ -3,10 +3,14 @@
 //!
 //! Owns the wire codec ([`amqp`]), connections and channels, exchanges,
 //! queues, consumers and the message store. It must not do I/O, spawn
-//! threads, read a clock or draw random numbers: the driver (the `warren`
+//! threads, read a clock or draw random numbers: a driver (the `warren`
 //! gateway, the wasm bindings, tests) passes bytes, time and a seed in, and
-//! takes bytes and events out through [`Broker`]. It builds for
-//! `wasm32-unknown-unknown`.
+//! takes bytes and events out. It builds for `wasm32-unknown-unknown`.
+//!
+//! The one entry point is [`Broker`]; its documentation is the contract a
+//! driver follows: every input, the outputs to poll after each and in what
+//! order, timers, persistence, alarms, and the one synchronous callback
+//! ([`BodyLoader`]).
 
 pub mod amqp;
 mod auth;
@@ -29,7 +33,7 @@ pub use broker::persist::StoreOp;
 pub use broker::restore::RestoredMessage;
 pub use broker::stats::{MessageCounters, MessageRates};
 pub use broker::trace::{TraceEvent, TraceFilter};
-pub use broker::{Broker, Config, Event, Transmit};
+pub use broker::{Broker, Config, ConfigError, Event, Transmit};
 pub use connection::{PeerInfo, Transport};
 pub use error::AmqpError;
 pub use ids::ConnectionId;

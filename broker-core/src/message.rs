@@ -39,7 +39,10 @@ impl Message {
     }
 }
 
-/// Reads evicted bodies back from the driver's store.
+/// Reads evicted bodies back from the driver's store. The broker calls it
+/// synchronously, inside whichever input needs the body, on the thread that
+/// drives the broker (see [`Broker`](crate::Broker), *The one callback*):
+/// keep it quick.
 pub trait BodyLoader: Send {
     /// The body stored under `key`, or `None` if it cannot be read.
     fn load(&mut self, key: u64) -> Option<Bytes>;
@@ -65,6 +68,8 @@ pub struct MessageStore {
     /// Keys of stored messages freed since the last look, and whether they
     /// were paged (transient) rather than persisted.
     pub(crate) freed: Vec<(u64, bool)>,
+    /// Reads evicted bodies back (the driver's store), if there is one.
+    loader: Option<Box<dyn BodyLoader>>,
 }
 
 impl MessageStore {
@@ -82,14 +87,20 @@ impl MessageStore {
         }
     }
 
-    /// The message with its body, reading an evicted body back through
-    /// `loader`. `None` if the message is gone or its body unreadable.
-    pub fn get_loaded<'a>(&'a self, id: MessageId, loader: &mut Option<Box<dyn BodyLoader>>) -> Option<Cow<'a, Message>> {
+    pub fn set_loader(&mut self, loader: Box<dyn BodyLoader>) {
+        self.loader = Some(loader);
+    }
+
+    /// The message with its body, reading an evicted body back through the
+    /// loader (synchronously). `None` if the message is gone or its body
+    /// unreadable.
+    #[inline]
+    pub fn get_loaded(&mut self, id: MessageId) -> Option<Cow<'_, Message>> {
         let s = self.messages.get(id)?;
         if s.evicted.is_none() {
             return Some(Cow::Borrowed(&s.message));
         }
-        let body = loader.as_mut()?.load(s.persist_key?)?;
+        let body = self.loader.as_mut()?.load(s.persist_key?)?;
         Some(Cow::Owned(Message { body, ..s.message.clone() }))
     }
 

@@ -39,16 +39,31 @@ pub struct Compiled {
     read: Option<Regex>,
 }
 
-fn compile(expr: &str) -> core::result::Result<Option<Regex>, String> {
+/// An expression of a permission that does not compile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadExpression {
+    /// `configure`, `write` or `read`.
+    pub which: &'static str,
+    pub expression: String,
+    /// What the regular expression parser said.
+    pub reason: String,
+}
+
+fn compile(which: &'static str, expr: &str) -> core::result::Result<Option<Regex>, BadExpression> {
     if expr.is_empty() {
         return Ok(None);
     }
-    Regex::new(expr).map(Some).map_err(|e| format!("invalid permission expression '{expr}': {e}"))
+    Regex::new(expr).map(Some).map_err(|e| BadExpression { which, expression: expr.to_string(), reason: e.to_string() })
 }
 
 impl Compiled {
     pub fn new(p: &Permission) -> core::result::Result<Self, String> {
-        Ok(Compiled { configure: compile(&p.configure)?, write: compile(&p.write)?, read: compile(&p.read)? })
+        Self::compile(p).map_err(|e| format!("invalid permission expression '{}': {}", e.expression, e.reason))
+    }
+
+    /// Compiles the three expressions; the error says which one failed.
+    pub fn compile(p: &Permission) -> core::result::Result<Self, BadExpression> {
+        Ok(Compiled { configure: compile("configure", &p.configure)?, write: compile("write", &p.write)?, read: compile("read", &p.read)? })
     }
 
     pub fn allows(&self, access: Access, name: &str) -> bool {

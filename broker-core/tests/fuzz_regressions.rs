@@ -47,7 +47,7 @@ fn handshake_prefix_opens_a_channel() {
     // completes the handshake: channel.open-ok comes back.
     let data = [&[0x01u8][..], &[0x05, 0x00]].concat();
     targets::connection(&data);
-    let mut b = broker_core::Broker::new(broker_core::Config::default(), 0);
+    let mut b = broker_core::Broker::new(broker_core::Config::default(), 0).expect("the default configuration is valid");
     let peer = broker_core::PeerInfo { address: "x".into(), loopback: true, transport: broker_core::Transport::Tcp };
     let c = b.handle_connect(0, peer);
     b.handle_bytes(c, 0, targets::handshake_prefix());

@@ -156,7 +156,7 @@ pub fn connection(data: &[u8]) {
     config.max_message_size = 1 << 20;
     let transport = if setup & 0x40 != 0 { Transport::WebSocket } else { Transport::Tcp };
     let mut d = Driver {
-        broker: Broker::new(config, 1_000_000),
+        broker: Broker::new(config, 1_000_000).expect("the fuzz configuration is valid"),
         now: 1_000_000,
         conns: Vec::new(),
         opened: 0,

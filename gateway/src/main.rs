@@ -224,7 +224,7 @@ async fn run(args: Args) -> Result<(), String> {
         (salt_seed as u32).to_le_bytes()
     })?;
 
-    let mut broker = broker_core::Broker::new(config, clock::now_ms());
+    let mut broker = broker_core::Broker::new(config, clock::now_ms()).map_err(|e| format!("invalid configuration: {e}"))?;
     broker.set_body_loader(durable.loader());
     if restarting || !saved_definitions.queues.is_empty() {
         let doc = serde_json::to_value(&saved_definitions).map_err(|e| e.to_string())?;

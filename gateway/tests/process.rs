@@ -91,3 +91,24 @@ fn one_log_on_stderr_and_the_ui_from_inside_the_binary() {
     assert!(log.iter().any(|l| l.contains("closing connection: bad protocol header")), "{log:#?}");
     assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0, "nothing written to the working directory");
 }
+
+#[test]
+fn an_invalid_configuration_stops_warren_at_start_with_the_reason() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["--amqp-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0", "--prometheus-bind", "127.0.0.1:0"])
+        .args(["--user", "app:secret", "--permission", "app:/:[oops:.*:.*", "--data-dir"])
+        .arg(data.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run warren");
+    assert!(!out.status.success(), "warren started with a permission that does not compile");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "invalid configuration: permission of user 'app' on vhost '/': the configure expression '[oops' is not a valid regular expression"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warren: ready"), "{stderr}");
+}

@@ -29,7 +29,7 @@ fn main() {
     let batch = arg(&args, "--batch", 1000).max(1);
     let size = arg(&args, "--size", 16);
 
-    let mut tb = TabBroker::create(0, 1);
+    let mut tb = TabBroker::create(0, 1).expect("the tab configuration is valid");
     let p = tb.connect(0.0, Some("bench publisher".into()));
     let c = tb.connect(0.0, Some("bench consumer".into()));
     tb.send(p, 0.0, &bench::handshake());

@@ -16,7 +16,7 @@ pub mod ops;
 
 use broker_core::management::json::trace_event;
 use broker_core::management::AckMode;
-use broker_core::{Broker, Config, ConnectionId, Event, PeerInfo, TraceFilter, Transport};
+use broker_core::{Broker, Config, ConfigError, ConnectionId, Event, PeerInfo, TraceFilter, Transport};
 use bytes::Bytes;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -91,8 +91,9 @@ struct EventView {
 
 impl TabBroker {
     /// The native side of the same binding (tests, the native bench).
-    pub fn create(now_ms: u64, seed: u64) -> TabBroker {
-        TabBroker { broker: Broker::new(tab_config(seed), now_ms), user: "guest".into(), vhost: "/".into(), now: now_ms }
+    pub fn create(now_ms: u64, seed: u64) -> Result<TabBroker, ConfigError> {
+        let broker = Broker::new(tab_config(seed), now_ms)?;
+        Ok(TabBroker { broker, user: "guest".into(), vhost: "/".into(), now: now_ms })
     }
 
     pub fn broker(&mut self) -> &mut Broker {
@@ -136,10 +137,10 @@ impl TabBroker {
     /// A fresh broker whose clock starts at `now_ms` (any origin: the
     /// playground's virtual clock). `seed` fixes generated names.
     #[wasm_bindgen(constructor)]
-    pub fn new(now_ms: f64, seed: f64) -> TabBroker {
+    pub fn new(now_ms: f64, seed: f64) -> Result<TabBroker, JsError> {
         #[cfg(feature = "panic-hook")]
         console_error_panic_hook::set_once();
-        TabBroker::create(now_ms as u64, seed as u64)
+        TabBroker::create(now_ms as u64, seed as u64).map_err(|e| JsError::new(&format!("invalid configuration: {e}")))
     }
 
     pub fn version() -> String {

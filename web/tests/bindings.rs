@@ -12,7 +12,7 @@ fn drain(tb: &mut TabBroker) -> Vec<(f64, Vec<u8>)> {
 
 #[test]
 fn operations_run_through_the_loopback_with_amqp_errors() {
-    let mut tb = TabBroker::create(1_000, 7);
+    let mut tb = TabBroker::create(1_000, 7).expect("the tab configuration is valid");
     tb.run_op(json!({"op": "exchange.declare", "name": "logs", "type": "topic"})).unwrap();
     let r =
         tb.run_op(json!({"op": "queue.declare", "name": "q", "arguments": {"x-message-ttl": 5000, "x-dead-letter-exchange": ""}})).unwrap();
@@ -34,7 +34,7 @@ fn operations_run_through_the_loopback_with_amqp_errors() {
 
 #[test]
 fn trace_events_explain_routing_and_expiry_on_a_virtual_clock() {
-    let mut tb = TabBroker::create(1_000, 7);
+    let mut tb = TabBroker::create(1_000, 7).expect("the tab configuration is valid");
     tb.broker().set_tracing(Some(broker_core::TraceFilter::All));
     tb.run_op(json!({"op": "queue.declare", "name": "dlq"})).unwrap();
     tb.run_op(json!({"op": "queue.declare", "name": "work", "arguments": {"x-message-ttl": 100, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dlq"}})).unwrap();
@@ -53,7 +53,7 @@ fn trace_events_explain_routing_and_expiry_on_a_virtual_clock() {
 
 #[test]
 fn in_tab_connections_carry_the_bench_octets_and_the_decoder_reads_them() {
-    let mut tb = TabBroker::create(0, 1);
+    let mut tb = TabBroker::create(0, 1).expect("the tab configuration is valid");
     let p = tb.connect(0.0, Some("pub".into()));
     let c = tb.connect(0.0, Some("con".into()));
     let mut client = Decoder::new(true);

@@ -3,9 +3,9 @@
 //! announced the capability, and the driver stops reading from it — while
 //! consumers keep draining queues. connection.unblocked when all clear.
 
-use super::{queue_transmit, reading_switch, Broker};
+use super::Broker;
 use crate::amqp::method::{ConnectionBlocked, ConnectionUnblocked};
-use crate::connection::ConnState;
+use crate::connection::{ConnState, Pause};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Alarm {
@@ -26,7 +26,7 @@ impl Broker {
     /// Raises or clears a resource alarm (the driver measures memory and
     /// disk; the core decides who is blocked).
     pub fn set_alarm(&mut self, alarm: Alarm, active: bool) {
-        let alarms = &mut self.state.alarms;
+        let alarms = &mut self.alarms;
         let was = !alarms.is_empty();
         if active {
             if !alarms.contains(&alarm) {
@@ -35,20 +35,20 @@ impl Broker {
         } else {
             alarms.retain(|a| *a != alarm);
         }
-        let now = !self.state.alarms.is_empty();
+        let now = !self.alarms.is_empty();
         if now && !was {
             for id in self.connections.ids() {
                 self.block_if_publisher(id);
             }
         } else if !now && was {
             for (_, conn) in self.connections.iter_mut() {
-                if conn.blocked {
-                    conn.blocked = false;
+                if conn.backpressure.has(Pause::Alarm) {
+                    conn.backpressure.resume(Pause::Alarm);
                     if conn.capabilities.connection_blocked && conn.state == ConnState::Open {
                         conn.send_method(0, &ConnectionUnblocked {}.into());
-                        queue_transmit(&mut self.state, conn);
+                        self.state.pending.queue_transmit(conn);
                     }
-                    reading_switch(&mut self.events, conn, self.state.now);
+                    self.state.pending.reading_switch(conn, self.state.clock.now);
                 }
             }
         }
@@ -56,21 +56,21 @@ impl Broker {
     }
 
     pub fn alarms(&self) -> &[Alarm] {
-        &self.state.alarms
+        &self.alarms
     }
 
     /// Blocks a connection that has published, if an alarm is on.
     pub(super) fn block_if_publisher(&mut self, id: crate::ids::ConnectionId) {
-        let Some(&alarm) = self.state.alarms.first() else { return };
+        let Some(&alarm) = self.alarms.first() else { return };
         let Some(conn) = self.connections.get_mut(id) else { return };
-        if conn.blocked || !conn.has_published || conn.state != ConnState::Open {
+        if conn.backpressure.has(Pause::Alarm) || !conn.has_published || conn.state != ConnState::Open {
             return;
         }
-        conn.blocked = true;
+        conn.backpressure.pause(Pause::Alarm);
         if conn.capabilities.connection_blocked {
             conn.send_method(0, &ConnectionBlocked { reason: alarm.reason().into() }.into());
-            queue_transmit(&mut self.state, conn);
+            self.state.pending.queue_transmit(conn);
         }
-        reading_switch(&mut self.events, conn, self.state.now);
+        self.state.pending.reading_switch(conn, self.state.clock.now);
     }
 }

@@ -47,21 +47,21 @@ impl State {
     /// has a dead-letter exchange, else drops it.
     pub(crate) fn dead_letter(&mut self, queue: QueueId, entry: QueueEntry, reason: Reason) {
         self.note_removed(queue, &entry);
-        let Some(q) = self.queues.get(queue) else {
-            self.messages.release(entry.message);
+        let Some(q) = self.topology.queues.get(queue) else {
+            self.topology.messages.release(entry.message);
             return;
         };
         match &q.config.dead_letter_exchange {
-            Some(dlx) => self.dead_letters.push(DeadLetter {
+            Some(dlx) => self.pending.dead_letters.push(DeadLetter {
                 message: entry.message,
                 vhost: q.vhost.clone(),
                 queue: q.name.clone(),
                 exchange: dlx.clone(),
                 routing_key: q.config.dead_letter_routing_key.clone(),
                 reason,
-                trace: self.messages.get(entry.message).map_or(0, |m| m.trace),
+                trace: self.topology.messages.get(entry.message).map_or(0, |m| m.trace),
             }),
-            None => self.messages.release(entry.message),
+            None => self.topology.messages.release(entry.message),
         }
     }
 }
@@ -69,23 +69,23 @@ impl State {
 /// Republishes every pending dead letter (which may produce more).
 pub(crate) fn process(state: &mut State, now: u64) {
     // Bounded: each round moves messages forward and cycles are dropped.
-    while !state.dead_letters.is_empty() {
-        for dl in core::mem::take(&mut state.dead_letters) {
+    while !state.pending.dead_letters.is_empty() {
+        for dl in core::mem::take(&mut state.pending.dead_letters) {
             republish(state, dl, now);
         }
     }
 }
 
 fn republish(state: &mut State, dl: DeadLetter, now: u64) {
-    let Some(original) = state.messages.get_loaded(dl.message, &mut state.loader).map(|m| m.into_owned()) else {
-        state.messages.release(dl.message);
+    let Some(original) = state.topology.messages.get_loaded(dl.message).map(|m| m.into_owned()) else {
+        state.topology.messages.release(dl.message);
         return;
     };
-    state.messages.release(dl.message);
+    state.topology.messages.release(dl.message);
     let exchange = if routing::is_default_exchange(&dl.exchange) {
         None
     } else {
-        match state.vhosts.get(&dl.vhost).and_then(|v| v.exchanges.get(&*dl.exchange)) {
+        match state.topology.vhosts.get(&dl.vhost).and_then(|v| v.exchanges.get(&*dl.exchange)) {
             Some(x) => Some(*x),
             // A missing dead-letter exchange drops the message, as in RabbitMQ.
             None => return,
@@ -112,16 +112,16 @@ fn republish(state: &mut State, dl: DeadLetter, now: u64) {
         scan,
         body: original.body.clone(),
         expiration_ms: None,
-        trace: if state.tracer.on() { state.next_trace_id() } else { 0 },
+        trace: if state.tracer.on() { state.tracer.next_id() } else { 0 },
     };
     let mut targets = Vec::new();
-    routing::route(state, &dl.vhost, exchange, &message, &mut targets);
+    routing::route(&mut state.topology, &mut state.scratch.route, &dl.vhost, exchange, &message, &mut targets);
     if dl.reason != Reason::Rejected {
         let deaths = props.headers.as_ref().and_then(|h| h.get("x-death"));
-        targets.retain(|q| state.queues.get(*q).is_none_or(|q| !is_cycle(&q.name, deaths)));
+        targets.retain(|q| state.topology.queues.get(*q).is_none_or(|q| !is_cycle(&q.name, deaths)));
     }
     if state.tracer.on() {
-        state.trace(TraceEvent::DeadLettered {
+        state.tracer.record(TraceEvent::DeadLettered {
             at: now,
             message: dl.trace,
             queue: dl.queue.to_string(),

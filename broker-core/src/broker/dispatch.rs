@@ -17,12 +17,12 @@ use crate::queue::{QueueEntry, QueueKind};
 
 /// Delivers from every queue marked dirty.
 pub(super) fn run(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, config: &Config, now: u64) {
-    while let Some(qid) = state.dirty_queues.pop() {
-        let taken = |s: &State| s.queues.get(qid).map_or(0, |q| q.stats.deliver + q.stats.deliver_no_ack);
+    while let Some(qid) = state.pending.dirty_queues.pop() {
+        let taken = |s: &State| s.topology.queues.get(qid).map_or(0, |q| q.stats.deliver + q.stats.deliver_no_ack);
         let before = taken(state);
         deliver_from(state, conns, config, qid, now);
         let n = taken(state) - before;
-        if let Some(q) = state.queues.get_mut(qid) {
+        if let Some(q) = state.topology.queues.get_mut(qid) {
             q.drain.taken(now, n);
         }
         flow::drained(state, qid, config.flow_backlog);
@@ -32,8 +32,8 @@ pub(super) fn run(state: &mut State, conns: &mut Slab<ConnectionId, Connection>,
 
 fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, config: &Config, qid: QueueId, now: u64) {
     loop {
-        let State { queues, consumers, messages, transmit, timers, stats, loader, .. } = &mut *state;
-        let Some(q) = queues.get_mut(qid) else { return };
+        let topology = &mut state.topology;
+        let Some(q) = topology.queues.get_mut(qid) else { return };
         q.dispatch_queued = false;
         let Some(head) = q.ready.front() else { return };
         if head.undeliverable(now) {
@@ -43,10 +43,10 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
             continue;
         }
         let chosen = q.pick_consumer(|cid| {
-            let Some(c) = consumers.get(cid) else { return false };
+            let Some(c) = topology.consumers.get(cid) else { return false };
             let Some(conn) = conns.get_mut(c.connection) else { return false };
             if conn.pending_output() >= config.output_high_watermark {
-                conn.output_blocked = true;
+                conn.backpressure.deliveries_held = true;
                 return false;
             }
             conn.channel(c.channel).is_some_and(|ch| ch.flow_active && !ch.closing && (c.no_ack || ch.has_credit())) && c.has_credit()
@@ -55,19 +55,22 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
         q.next_consumer = q.next_consumer.wrapping_add(1);
         let quorum = q.config.kind == QueueKind::Quorum;
         let Some(entry) = q.ready.pop() else { return };
-        let (Some(consumer), Some(message)) = (consumers.get_mut(cid), messages.get_loaded(entry.message, loader)) else { return };
+        let (Some(consumer), Some(message)) = (topology.consumers.get_mut(cid), topology.messages.get_loaded(entry.message)) else {
+            return;
+        };
         let Some(conn) = conns.get_mut(consumer.connection) else { return };
         let Some(ch) = conn.channel_mut(consumer.channel) else { return };
         let tag = ch.next_tag();
         let channel = ch.id;
-        let counted = if consumer.no_ack { &mut stats.totals.deliver_no_ack } else { &mut stats.totals.deliver };
+        let totals = &mut state.stats.totals;
+        let counted = if consumer.no_ack { &mut totals.deliver_no_ack } else { &mut totals.deliver };
         *counted += 1;
         let counted = if consumer.no_ack { &mut q.stats.deliver_no_ack } else { &mut q.stats.deliver };
         *counted += 1;
         let counted = if consumer.no_ack { &mut ch.stats.deliver_no_ack } else { &mut ch.stats.deliver };
         *counted += 1;
         if entry.redelivered {
-            stats.totals.redeliver += 1;
+            totals.redeliver += 1;
             q.stats.redeliver += 1;
             ch.stats.redeliver += 1;
         }
@@ -78,7 +81,7 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
             q.unacked += 1;
             if let (false, Some(timeout)) = (ch.timeout_armed, config.consumer_timeout_ms) {
                 ch.timeout_armed = true;
-                timers.push(core::cmp::Reverse((now + timeout, Timer::ConsumerTimeout(conn.id, channel))));
+                state.clock.schedule(now + timeout, Timer::ConsumerTimeout(conn.id, channel));
             }
         }
         // RabbitMQ 3.10 adds x-delivery-count to consumer deliveries only
@@ -89,20 +92,16 @@ fn deliver_from(state: &mut State, conns: &mut Slab<ConnectionId, Connection>, c
         } else {
             conn.send_delivery(channel, &consumer.tag, tag, entry.redelivered, &message);
         }
+        state.pending.queue_transmit(conn);
         let no_ack = consumer.no_ack;
-        let (message_trace, consumer_tag, connection_id) = (message.trace, consumer.tag.clone(), conn.id.as_u64());
-        if !conn.transmit_queued {
-            conn.transmit_queued = true;
-            transmit.push_back(conn.id);
-        }
         if state.tracer.on() {
-            let trace = message_trace;
+            let (trace, consumer, connection) = (message.trace, consumer.tag.to_string(), conn.id.as_u64());
             state.trace_queue(qid, |queue, at| TraceEvent::Delivered {
                 at,
                 message: trace,
                 queue,
-                consumer: consumer_tag.to_string(),
-                connection: connection_id,
+                consumer,
+                connection,
                 channel,
                 delivery_tag: tag,
                 redelivered: entry.redelivered,
@@ -131,10 +130,10 @@ pub(super) fn wake_consumers_of(state: &mut State, conn: &mut Connection) {
     let queues: Vec<QueueId> = conn
         .channels()
         .flat_map(|ch| ch.consumers.iter().map(|(_, c)| *c))
-        .filter_map(|c| state.consumers.get(c).map(|c| c.queue))
+        .filter_map(|c| state.topology.consumers.get(c).map(|c| c.queue))
         .collect();
     for q in queues {
         state.mark_dirty(q);
     }
-    super::queue_transmit(state, conn);
+    state.pending.queue_transmit(conn);
 }

@@ -12,8 +12,8 @@
 //! (the memory budget pages bodies out, the memory alarm blocks).
 
 use super::{Ctx, State, Timer};
-use crate::connection::Connection;
-use crate::ids::{ConnectionId, QueueId};
+use crate::connection::{Connection, Pause};
+use crate::ids::QueueId;
 
 /// The longest one pause lasts.
 pub(crate) const MAX_PAUSE_MS: u64 = 500;
@@ -68,7 +68,7 @@ pub(crate) fn hold_back(ctx: &mut Ctx, targets: &[QueueId]) {
     let limit = ctx.config.flow_backlog;
     let now = ctx.now;
     for &q in targets {
-        let Some(queue) = ctx.state.queues.get_mut(q) else { continue };
+        let Some(queue) = ctx.state.topology.queues.get_mut(q) else { continue };
         let ready = queue.ready_count();
         if ready <= limit || queue.consumers.is_empty() {
             continue;
@@ -81,10 +81,10 @@ pub(crate) fn hold_back(ctx: &mut Ctx, targets: &[QueueId]) {
         if !queue.flow_waiters.contains(&id) {
             queue.flow_waiters.push(id);
         }
-        if ctx.conn.flow_paused_until.is_none() {
-            ctx.conn.flow_paused_until = Some(now + MAX_PAUSE_MS);
-            ctx.state.schedule(now + MAX_PAUSE_MS, Timer::FlowResume(id));
-            ctx.state.reading_changed.push(id);
+        if ctx.conn.backpressure.flow_until().is_none() {
+            ctx.conn.backpressure.pause_flow_until(now + MAX_PAUSE_MS);
+            ctx.state.clock.schedule(now + MAX_PAUSE_MS, Timer::FlowResume(id));
+            ctx.state.pending.reading_changed.push(id);
         }
     }
 }
@@ -92,30 +92,21 @@ pub(crate) fn hold_back(ctx: &mut Ctx, targets: &[QueueId]) {
 /// After deliveries from `q`: the publishers it held back read again once
 /// it has drained to half of `flow_backlog`.
 pub(crate) fn drained(state: &mut State, q: QueueId, flow_backlog: usize) {
-    let Some(queue) = state.queues.get_mut(q) else { return };
+    let Some(queue) = state.topology.queues.get_mut(q) else { return };
     if !queue.flow_waiters.is_empty() && queue.ready_count() <= flow_backlog / 2 {
-        let waiters = core::mem::take(&mut queue.flow_waiters);
-        state.release_flow(waiters);
+        state.pending.release_flow(core::mem::take(&mut queue.flow_waiters));
     }
 }
 
 /// The pause of a connection has lasted its time (`Timer::FlowResume`).
 /// Returns whether it changed.
 pub(crate) fn pause_over(conn: &mut Connection, now: u64) -> bool {
-    match conn.flow_paused_until {
+    match conn.backpressure.flow_until() {
         Some(until) if until <= now => {
-            conn.flow_paused_until = None;
+            conn.backpressure.resume(Pause::CreditFlow);
             true
         }
         _ => false,
-    }
-}
-
-impl State {
-    /// Lets the publishers a queue held back read again (it drained, lost
-    /// its consumers, was purged or went away).
-    pub(crate) fn release_flow(&mut self, waiters: Vec<ConnectionId>) {
-        self.flow_released.extend(waiters);
     }
 }
 

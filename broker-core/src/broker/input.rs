@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{lifecycle, queue_transmit, Broker, Ctx};
+use super::{lifecycle, Broker, Ctx};
 use crate::amqp::frame::{FrameError, RawFrame};
 use crate::amqp::method::*;
 use crate::amqp::{ContentHeader, Frame, FrameType, Method, PropertiesScan, CLASS_BASIC, PROTOCOL_HEADER};
@@ -20,7 +20,7 @@ pub(super) fn handle_bytes(broker: &mut Broker, id: ConnectionId, mut data: Byte
     if matches!(conn.state, ConnState::Closed | ConnState::Refusing) {
         return;
     }
-    let now = state.now;
+    let now = state.clock.now;
     conn.last_recv = now;
     conn.recv_octets += data.len() as u64;
     let mut ctx = Ctx { state, conn, config, now };
@@ -54,7 +54,7 @@ pub(super) fn handle_bytes(broker: &mut Broker, id: ConnectionId, mut data: Byte
             }
         }
     }
-    queue_transmit(ctx.state, ctx.conn);
+    ctx.state.pending.queue_transmit(ctx.conn);
 }
 
 fn handle_frame(ctx: &mut Ctx, raw: RawFrame) {

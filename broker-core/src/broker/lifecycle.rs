@@ -1,7 +1,7 @@
 //! Endings: closing channels and connections (on request or on error),
 //! and deleting queues and exchanges with everything that hangs off them.
 
-use super::{queue_transmit, queues, Ctx, State, Timer};
+use super::{queues, Ctx, State, Timer};
 use crate::amqp::method::{ChannelClose, ConnectionClose, ConnectionCloseOk};
 use crate::connection::{Channel, ConnState, Connection};
 use crate::error::AmqpError;
@@ -24,8 +24,8 @@ pub(crate) fn connection_error(ctx: &mut Ctx, err: AmqpError) {
     cleanup_channels(ctx.state, ctx.conn);
     let deadline = ctx.now + CLOSE_OK_TIMEOUT_MS;
     ctx.conn.state = ConnState::Closing { deadline };
-    ctx.state.schedule(deadline, Timer::CloseWait(ctx.conn.id));
-    queue_transmit(ctx.state, ctx.conn);
+    ctx.state.clock.schedule(deadline, Timer::CloseWait(ctx.conn.id));
+    ctx.state.pending.queue_transmit(ctx.conn);
 }
 
 /// A soft error: send channel.close; the channel's consumers and
@@ -68,13 +68,13 @@ pub(crate) fn finish(state: &mut State, conn: &mut Connection, reason: String) {
     conn.close_reason = reason;
     cleanup_connection(state, conn);
     conn.state = ConnState::Closed;
-    queue_transmit(state, conn);
+    state.pending.queue_transmit(conn);
 }
 
 pub(crate) fn cleanup_connection(state: &mut State, conn: &mut Connection) {
     cleanup_channels(state, conn);
     if !conn.vhost.is_empty() {
-        state.count_connection(&conn.user, &conn.vhost, false);
+        state.access.count_connection(&conn.user, &conn.vhost, false);
         conn.vhost.clear();
     }
     for q in core::mem::take(&mut conn.exclusive_queues) {
@@ -84,7 +84,7 @@ pub(crate) fn cleanup_connection(state: &mut State, conn: &mut Connection) {
 
 fn cleanup_channels(state: &mut State, conn: &mut Connection) {
     for mut ch in conn.take_all_channels() {
-        state.count_channel(&conn.user, false);
+        state.access.count_channel(&conn.user, false);
         cleanup_channel(state, &mut ch);
     }
 }
@@ -93,7 +93,7 @@ fn cleanup_channels(state: &mut State, conn: &mut Connection) {
 /// its unacknowledged deliveries go back to their queues, redelivered.
 pub(crate) fn cleanup_channel(state: &mut State, ch: &mut Channel) {
     for (_, consumer) in core::mem::take(&mut ch.consumers) {
-        remove_consumer(state, consumer, state.now);
+        remove_consumer(state, consumer, state.clock.now);
     }
     // Requeue newest first so each lands before the ones already back.
     while let Some(u) = ch.unacked.pop_back() {
@@ -108,14 +108,14 @@ pub(crate) fn cleanup_channel(state: &mut State, ch: &mut Channel) {
 /// Removes a consumer from its queue; an auto-delete queue goes with its
 /// last consumer.
 pub(crate) fn remove_consumer(state: &mut State, id: ConsumerId, now: u64) {
-    let Some(c) = state.consumers.remove(id) else { return };
-    let Some(q) = state.queues.get_mut(c.queue) else { return };
+    let Some(c) = state.topology.consumers.remove(id) else { return };
+    let Some(q) = state.topology.queues.get_mut(c.queue) else { return };
     q.remove_consumer(id);
     q.last_used = now;
     // Without consumers there is nothing to wait for.
     let waiters = if q.consumers.is_empty() { core::mem::take(&mut q.flow_waiters) } else { Vec::new() };
     let auto_delete = q.consumers.is_empty() && q.auto_delete && q.had_consumer;
-    state.release_flow(waiters);
+    state.pending.release_flow(waiters);
     if auto_delete {
         delete_queue(state, c.queue);
     } else {
@@ -127,37 +127,37 @@ pub(crate) fn remove_consumer(state: &mut State, id: ConsumerId, now: u64) {
 /// asked for consumer_cancel_notify), and drops its ready messages.
 /// Returns how many ready messages it held.
 pub(crate) fn delete_queue(state: &mut State, id: QueueId) -> usize {
-    let Some(mut q) = state.queues.remove(id) else { return 0 };
+    let Some(mut q) = state.topology.queues.remove(id) else { return 0 };
     if q.durable {
         state.definitions_changed();
     }
-    if let Some(vh) = state.vhosts.get_mut(&q.vhost) {
+    if let Some(vh) = state.topology.vhosts.get_mut(&q.vhost) {
         vh.queues.remove(&q.name);
     }
     for b in core::mem::take(&mut q.bindings) {
-        if let Some(x) = state.exchanges.get_mut(b.exchange) {
+        if let Some(x) = state.topology.exchanges.get_mut(b.exchange) {
             x.unbind(Destination::Queue(id), &b.key, &b.args);
         }
         maybe_auto_delete_exchange(state, b.exchange, &q.vhost);
     }
     for (_, cid) in core::mem::take(&mut q.consumers) {
-        if let Some(c) = state.consumers.remove(cid) {
-            state.consumer_cancelled(c.connection, c.channel, c.tag);
+        if let Some(c) = state.topology.consumers.remove(cid) {
+            state.pending.consumer_cancelled(c.connection, c.channel, c.tag);
         }
     }
-    state.note_queue_deleted(&q);
-    state.release_flow(core::mem::take(&mut q.flow_waiters));
+    state.persist.note_queue_deleted(&q);
+    state.pending.release_flow(core::mem::take(&mut q.flow_waiters));
     let ready = q.ready.drain();
     let n = ready.len();
     for e in ready {
-        state.messages.release(e.message);
+        state.topology.messages.release(e.message);
     }
     n
 }
 
 /// Deletes an auto-delete exchange once it is no longer the source of any binding.
 pub(crate) fn maybe_auto_delete_exchange(state: &mut State, id: ExchangeId, vhost: &str) {
-    let Some(x) = state.exchanges.get(id) else { return };
+    let Some(x) = state.topology.exchanges.get(id) else { return };
     if x.auto_delete && !x.has_bindings() {
         delete_exchange(state, id, vhost);
     }
@@ -165,16 +165,16 @@ pub(crate) fn maybe_auto_delete_exchange(state: &mut State, id: ExchangeId, vhos
 
 /// Deletes an exchange and every binding from or to it.
 pub(crate) fn delete_exchange(state: &mut State, id: ExchangeId, vhost: &str) {
-    let Some(x) = state.exchanges.remove(id) else { return };
+    let Some(x) = state.topology.exchanges.remove(id) else { return };
     if x.durable {
         state.definitions_changed();
     }
-    if let Some(vh) = state.vhosts.get_mut(vhost) {
+    if let Some(vh) = state.topology.vhosts.get_mut(vhost) {
         vh.exchanges.remove(&x.name);
     }
     for (dest, key, args) in x.bindings() {
         if let Destination::Queue(q) = dest {
-            if let Some(q) = state.queues.get_mut(q) {
+            if let Some(q) = state.topology.queues.get_mut(q) {
                 if let Some(i) = q.bindings.iter().position(|b| b.exchange == id && b.key == *key && b.args == *args) {
                     q.bindings.remove(i);
                 }
@@ -182,9 +182,9 @@ pub(crate) fn delete_exchange(state: &mut State, id: ExchangeId, vhost: &str) {
         }
     }
     // Exchange-to-exchange bindings that end here.
-    let sources: Vec<ExchangeId> = state.vhosts.get(vhost).map(|vh| vh.exchanges.values().copied().collect()).unwrap_or_default();
+    let sources: Vec<ExchangeId> = state.topology.vhosts.get(vhost).map(|vh| vh.exchanges.values().copied().collect()).unwrap_or_default();
     for src in sources {
-        let removed = state.exchanges.get_mut(src).map_or(0, |s| s.unbind_destination(Destination::Exchange(id)));
+        let removed = state.topology.exchanges.get_mut(src).map_or(0, |s| s.unbind_destination(Destination::Exchange(id)));
         if removed > 0 {
             maybe_auto_delete_exchange(state, src, vhost);
         }

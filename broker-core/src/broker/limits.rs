@@ -5,7 +5,8 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{Broker, State};
+use super::state::AccessControl;
+use super::Broker;
 use crate::error::{AmqpError, Result};
 
 /// Limits on a vhost (`max-connections`, `max-queues`) or a user
@@ -31,10 +32,10 @@ fn bump(map: &mut FxHashMap<String, u64>, key: &str, up: bool) {
     *n = if up { *n + 1 } else { n.saturating_sub(1) };
 }
 
-impl State {
+impl AccessControl {
     /// connection.open may proceed for `user` on `vhost`.
     pub(crate) fn admit_connection(&self, user: &str, vhost: &str) -> Result<()> {
-        let c = &self.counts;
+        let c = &self.limits;
         if let Some(max) = c.vhost_limits.get(vhost).and_then(|l| l.max_connections) {
             if c.vhost_connections.get(vhost).copied().unwrap_or(0) >= max {
                 return Err(AmqpError::not_allowed(format_args!(
@@ -53,13 +54,13 @@ impl State {
     }
 
     pub(crate) fn count_connection(&mut self, user: &str, vhost: &str, up: bool) {
-        bump(&mut self.counts.vhost_connections, vhost, up);
-        bump(&mut self.counts.user_connections, user, up);
+        bump(&mut self.limits.vhost_connections, vhost, up);
+        bump(&mut self.limits.user_connections, user, up);
     }
 
     /// channel.open may proceed for `user`.
     pub(crate) fn admit_channel(&self, user: &str) -> Result<()> {
-        let c = &self.counts;
+        let c = &self.limits;
         if let Some(max) = c.user_limits.get(user).and_then(|l| l.max_channels) {
             if c.user_channels.get(user).copied().unwrap_or(0) >= max {
                 return Err(AmqpError::not_allowed(format_args!(
@@ -71,14 +72,13 @@ impl State {
     }
 
     pub(crate) fn count_channel(&mut self, user: &str, up: bool) {
-        bump(&mut self.counts.user_channels, user, up);
+        bump(&mut self.limits.user_channels, user, up);
     }
 
-    /// A new queue may be declared in `vhost`.
-    pub(crate) fn admit_queue(&self, vhost: &str, name: &str) -> Result<()> {
-        let Some(max) = self.counts.vhost_limits.get(vhost).and_then(|l| l.max_queues) else { return Ok(()) };
-        let queues = self.vhosts.get(vhost).map_or(0, |v| v.queues.len() as u64);
-        if queues >= max {
+    /// A new queue may be declared in `vhost`, which has `queues` already.
+    pub(crate) fn admit_queue(&self, vhost: &str, name: &str, queues: usize) -> Result<()> {
+        let Some(max) = self.limits.vhost_limits.get(vhost).and_then(|l| l.max_queues) else { return Ok(()) };
+        if queues as u64 >= max {
             return Err(AmqpError::precondition_failed(format_args!(
                 "cannot declare queue '{name}': queue limit in vhost '{vhost}' ({max}) is reached"
             )));
@@ -90,30 +90,30 @@ impl State {
 impl Broker {
     pub fn set_vhost_limits(&mut self, vhost: &str, limits: Limits) {
         if limits == Limits::default() {
-            self.state.counts.vhost_limits.remove(vhost);
+            self.state.access.limits.vhost_limits.remove(vhost);
         } else {
-            self.state.counts.vhost_limits.insert(vhost.to_string(), limits);
+            self.state.access.limits.vhost_limits.insert(vhost.to_string(), limits);
         }
         self.state.definitions_changed();
     }
 
     pub fn set_user_limits(&mut self, user: &str, limits: Limits) {
         if limits == Limits::default() {
-            self.state.counts.user_limits.remove(user);
+            self.state.access.limits.user_limits.remove(user);
         } else {
-            self.state.counts.user_limits.insert(user.to_string(), limits);
+            self.state.access.limits.user_limits.insert(user.to_string(), limits);
         }
         self.state.definitions_changed();
     }
 
     pub fn vhost_limits(&self) -> Vec<(String, Limits)> {
-        let mut v: Vec<_> = self.state.counts.vhost_limits.iter().map(|(k, l)| (k.clone(), *l)).collect();
+        let mut v: Vec<_> = self.state.access.limits.vhost_limits.iter().map(|(k, l)| (k.clone(), *l)).collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
 
     pub fn user_limits(&self) -> Vec<(String, Limits)> {
-        let mut v: Vec<_> = self.state.counts.user_limits.iter().map(|(k, l)| (k.clone(), *l)).collect();
+        let mut v: Vec<_> = self.state.access.limits.user_limits.iter().map(|(k, l)| (k.clone(), *l)).collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::State;
 use crate::amqp::ShortStr;
-use crate::ids::{MessageId, QueueId};
+use crate::ids::{ConnectionId, MessageId, QueueId};
 use crate::queue::{Queue, QueueEntry, QueueKind};
 
 /// Work for the driver's message store, in the order it must happen.
@@ -96,11 +96,26 @@ pub(crate) struct Persistence {
     pub evicting: usize,
     /// Recovery: message keys already restored, to share one stored copy.
     pub restored: rustc_hash::FxHashMap<u64, MessageId>,
+    /// Channels whose confirms wait for the store: (connection, channel).
+    pub confirm_waiting: Vec<(ConnectionId, u16)>,
+    /// Channels with a tx.commit-ok waiting for the store.
+    pub commits_waiting: Vec<(ConnectionId, u16)>,
 }
 
 impl Persistence {
     pub fn new(enabled: bool, budget: Option<usize>) -> Self {
         Persistence { enabled, next_ticket: 1, next_key: 1, next_queue: 1, budget: budget.filter(|_| enabled), ..Default::default() }
+    }
+
+    /// Keys continue from `next` (the store's next id after recovery).
+    pub(crate) fn set_next_key(&mut self, next: u64) {
+        self.next_key = self.next_key.max(next);
+    }
+
+    pub(crate) fn note_queue_deleted(&mut self, q: &Queue) {
+        if let Some(n) = q.durable_id {
+            self.ops.push_back(StoreOp::QueueDeleted { queue: n });
+        }
     }
 }
 
@@ -115,14 +130,14 @@ impl State {
     /// durable); transient ones are paged out first.
     pub(crate) fn relieve_memory(&mut self) {
         let Some(budget) = self.persist.budget else { return };
-        while self.messages.bytes().saturating_sub(self.persist.evicting) > budget {
+        while self.topology.messages.bytes().saturating_sub(self.persist.evicting) > budget {
             let Some(id) = self.persist.resident.pop() else { break };
-            let Some(m) = self.messages.get(id) else { continue };
-            if self.messages.is_evicted(id) || m.body.is_empty() {
+            let Some(m) = self.topology.messages.get(id) else { continue };
+            if self.topology.messages.is_evicted(id) || m.body.is_empty() {
                 continue;
             }
             let len = m.body.len();
-            let ticket = match self.messages.persist_key(id) {
+            let ticket = match self.topology.messages.persist_key(id) {
                 // Its append was the latest or an earlier ticket.
                 Some(_) => self.persist.next_ticket - 1,
                 None => {
@@ -131,7 +146,7 @@ impl State {
                     let ticket = self.persist.next_ticket;
                     self.persist.next_ticket += 1;
                     self.persist.ops.push_back(StoreOp::Page { ticket, key, body: m.body.clone() });
-                    self.messages.set_paged(id, key);
+                    self.topology.messages.set_paged(id, key);
                     ticket
                 }
             };
@@ -149,20 +164,15 @@ impl State {
             }
             self.persist.evict_when_durable.pop_front();
             self.persist.evicting -= len;
-            self.messages.evict(id);
+            self.topology.messages.evict(id);
         }
     }
 
     /// Tells the driver which stored messages were freed.
     pub(crate) fn collect_freed(&mut self) {
-        for (key, paged) in self.messages.freed.drain(..) {
+        for (key, paged) in self.topology.messages.freed.drain(..) {
             self.persist.ops.push_back(if paged { StoreOp::Unpage { key } } else { StoreOp::Forget { key } });
         }
-    }
-
-    /// Keys continue from `next` (the store's next id after recovery).
-    pub(crate) fn set_next_key(&mut self, next: u64) {
-        self.persist.next_key = self.persist.next_key.max(next);
     }
 
     /// Gives a new durable queue its store number and announces it.
@@ -170,7 +180,7 @@ impl State {
         if !self.persist.enabled {
             return;
         }
-        let Some(q) = self.queues.get_mut(id) else { return };
+        let Some(q) = self.topology.queues.get_mut(id) else { return };
         if !q.durable || q.durable_id.is_some() {
             return;
         }
@@ -187,11 +197,11 @@ impl State {
         if !self.persist.enabled {
             return None;
         }
-        let message = self.messages.get(id)?;
+        let message = self.topology.messages.get(id)?;
         let persistent = message.scan.persistent();
         let durable: Vec<u32> = queues
             .iter()
-            .filter_map(|q| self.queues.get(*q))
+            .filter_map(|q| self.topology.queues.get(*q))
             .filter(|q| persisted_in(q, persistent))
             .filter_map(|q| q.durable_id)
             .collect();
@@ -211,14 +221,14 @@ impl State {
             properties: message.properties.clone(),
             body: message.body.clone(),
         };
-        self.messages.set_persist_key(id, key);
+        self.topology.messages.set_persist_key(id, key);
         self.persist.ops.push_back(op);
         Some(ticket)
     }
 
     fn stored_key(&self, queue: QueueId, entry: &QueueEntry) -> Option<(u64, u32)> {
-        let q = self.queues.get(queue)?;
-        let (key, persistent) = self.messages.persist_key(entry.message)?;
+        let q = self.topology.queues.get(queue)?;
+        let (key, persistent) = self.topology.messages.persist_key(entry.message)?;
         persisted_in(q, persistent).then_some((key, q.durable_id?))
     }
 
@@ -235,7 +245,7 @@ impl State {
     /// A message left `queue` for good: tell the store, drop our reference.
     pub(crate) fn forget(&mut self, queue: QueueId, entry: QueueEntry) {
         self.note_removed(queue, &entry);
-        self.messages.release(entry.message);
+        self.topology.messages.release(entry.message);
     }
 
     /// Tells the store a message left `queue` (its reference is handled by
@@ -250,14 +260,8 @@ impl State {
     }
 
     pub(crate) fn note_purged(&mut self, queue: QueueId) {
-        if let Some(n) = self.queues.get(queue).and_then(|q| q.durable_id) {
+        if let Some(n) = self.topology.queues.get(queue).and_then(|q| q.durable_id) {
             self.persist.ops.push_back(StoreOp::Purged { queue: n });
-        }
-    }
-
-    pub(crate) fn note_queue_deleted(&mut self, q: &Queue) {
-        if let Some(n) = q.durable_id {
-            self.persist.ops.push_back(StoreOp::QueueDeleted { queue: n });
         }
     }
 }

@@ -32,7 +32,7 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
     taking.clear();
     let mut reject_dlx: Vec<QueueId> = Vec::new();
     for &q in queues {
-        let Some(queue) = state.queues.get(q) else { continue };
+        let Some(queue) = state.topology.queues.get(q) else { continue };
         if queue.config.overflow != Overflow::DropHead && queue.would_overflow(size) {
             out.rejected = true;
             if queue.config.overflow == Overflow::RejectPublishDlx {
@@ -50,10 +50,10 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
     }
     let priority = message.scan.priority;
     let ttl = message.expiration_ms;
-    let id = state.messages.insert(message, references);
+    let id = state.topology.messages.insert(message, references);
     for &q in &reject_dlx {
         // Refused for length, then dead-lettered as `maxlen`, as RabbitMQ does.
-        let Some(queue) = state.queues.get_mut(q) else { continue };
+        let Some(queue) = state.topology.queues.get_mut(q) else { continue };
         let entry = queue.new_entry(id, size, priority, ttl, now);
         state.dead_letter(q, entry, Reason::MaxLen);
     }
@@ -62,7 +62,7 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
         state.persist.resident.push(id);
     }
     for &q in &taking {
-        let Some(queue) = state.queues.get_mut(q) else { continue };
+        let Some(queue) = state.topology.queues.get_mut(q) else { continue };
         let entry = queue.new_entry(id, size, priority, ttl, now);
         queue.ready.push(entry);
         queue.stats.publish += 1;
@@ -70,19 +70,19 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
         let expires_at = (entry.expires_at != 0).then_some(entry.expires_at);
         state.trace_queue(q, |queue, at| TraceEvent::Enqueued { at, message: trace, queue, expires_at });
         // drop-head: the oldest messages make room, dead-lettered as `maxlen`.
-        while let Some(queue) = state.queues.get_mut(q) {
+        while let Some(queue) = state.topology.queues.get_mut(q) {
             if !queue.over_limit() {
                 break;
             }
             let Some(head) = queue.ready.pop() else { break };
-            let dropped = state.messages.get(head.message).map_or(0, |m| m.trace);
+            let dropped = state.topology.messages.get(head.message).map_or(0, |m| m.trace);
             state.trace_queue(q, |queue, at| TraceEvent::Overflow { at, message: dropped, queue, mode: "drop-head" });
             state.dead_letter(q, head, Reason::MaxLen);
         }
         if entry.expires_at != 0 {
             if entry.expires_at <= now {
                 // TTL 0: gone unless a consumer takes it in this flush.
-                state.expire_soon.push(q);
+                state.pending.expire_soon.push(q);
             }
             arm_ttl_timer(state, q);
         }
@@ -94,24 +94,24 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
 
 /// Makes sure a timer will expire the message at the head of `q`.
 pub(crate) fn arm_ttl_timer(state: &mut State, q: QueueId) {
-    let Some(queue) = state.queues.get_mut(q) else { return };
+    let Some(queue) = state.topology.queues.get_mut(q) else { return };
     let Some(deadline) = queue.ready.front().map(|e| e.expires_at).filter(|d| *d != 0) else { return };
     let at = deadline;
     if queue.ttl_timer_at.is_none_or(|t| t > at) {
         queue.ttl_timer_at = Some(at);
-        state.schedule(at, Timer::QueueTtl(q));
+        state.clock.schedule(at, Timer::QueueTtl(q));
     }
 }
 
 /// Removes expired messages from the head of `q` (dead-lettering them).
 pub(crate) fn expire_head(state: &mut State, q: QueueId, now: u64) {
     loop {
-        let Some(queue) = state.queues.get_mut(q) else { return };
+        let Some(queue) = state.topology.queues.get_mut(q) else { return };
         if !queue.ready.front().is_some_and(|e: &QueueEntry| e.expired(now)) {
             break;
         }
         let Some(entry) = queue.ready.pop() else { break };
-        let trace = state.messages.get(entry.message).map_or(0, |m| m.trace);
+        let trace = state.topology.messages.get(entry.message).map_or(0, |m| m.trace);
         state.trace_queue(q, |queue, at| TraceEvent::Expired { at, message: trace, queue });
         state.dead_letter(q, entry, Reason::Expired);
     }
@@ -120,7 +120,7 @@ pub(crate) fn expire_head(state: &mut State, q: QueueId, now: u64) {
 
 /// The head-TTL timer of `q` fired.
 pub(crate) fn ttl_timer(state: &mut State, q: QueueId, at: u64, now: u64) {
-    let Some(queue) = state.queues.get_mut(q) else { return };
+    let Some(queue) = state.topology.queues.get_mut(q) else { return };
     if queue.ttl_timer_at != Some(at) {
         return; // superseded by an earlier timer
     }
@@ -130,16 +130,16 @@ pub(crate) fn ttl_timer(state: &mut State, q: QueueId, at: u64, now: u64) {
 
 /// Schedules the `x-expires` check for `q`, if it has one.
 pub(crate) fn arm_expires_timer(state: &mut State, q: QueueId) {
-    let Some(queue) = state.queues.get(q) else { return };
+    let Some(queue) = state.topology.queues.get(q) else { return };
     if let Some(expires) = queue.config.expires {
         let at = queue.last_used + expires;
-        state.schedule(at, Timer::QueueExpires(q));
+        state.clock.schedule(at, Timer::QueueExpires(q));
     }
 }
 
 /// The `x-expires` timer of `q` fired: delete it if unused for the period.
 pub(crate) fn expires_timer(state: &mut State, q: QueueId, now: u64) {
-    let Some(queue) = state.queues.get_mut(q) else { return };
+    let Some(queue) = state.topology.queues.get_mut(q) else { return };
     let Some(expires) = queue.config.expires else { return };
     if !queue.consumers.is_empty() {
         queue.last_used = now;
@@ -148,15 +148,15 @@ pub(crate) fn expires_timer(state: &mut State, q: QueueId, now: u64) {
         return;
     }
     let at = queue.last_used + expires;
-    state.schedule(at.max(now + 1), Timer::QueueExpires(q));
+    state.clock.schedule(at.max(now + 1), Timer::QueueExpires(q));
 }
 
 /// Returns an unacknowledged message to its queue, marked redelivered. A
 /// quorum queue counts the return and dead-letters past `x-delivery-limit`.
 /// If the queue is gone, the reference is dropped.
 pub(crate) fn requeue(state: &mut State, q: QueueId, mut entry: QueueEntry) {
-    let Some(queue) = state.queues.get_mut(q) else {
-        state.messages.release(entry.message);
+    let Some(queue) = state.topology.queues.get_mut(q) else {
+        state.topology.messages.release(entry.message);
         return;
     };
     queue.unacked = queue.unacked.saturating_sub(1);
@@ -170,7 +170,7 @@ pub(crate) fn requeue(state: &mut State, q: QueueId, mut entry: QueueEntry) {
     }
     queue.ready.requeue(entry);
     if state.tracer.on() {
-        let trace = state.messages.get(entry.message).map_or(0, |m| m.trace);
+        let trace = state.topology.messages.get(entry.message).map_or(0, |m| m.trace);
         state.trace_queue(q, |queue, at| TraceEvent::Requeued { at, message: trace, queue });
     }
     arm_ttl_timer(state, q);

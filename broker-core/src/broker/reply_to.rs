@@ -7,7 +7,7 @@
 
 use base64::Engine;
 
-use super::{queue_transmit, State};
+use super::state::{Pending, State};
 use crate::amqp::ShortStr;
 use crate::connection::Connection;
 use crate::ids::{ConnectionId, Slab};
@@ -41,7 +41,7 @@ pub(crate) fn parse_key(routing_key: &str) -> Option<(ConnectionId, u16, u64)> {
 /// Delivers the replies published since the last flush. A reply whose
 /// consumer has gone is dropped, as in RabbitMQ.
 pub(super) fn deliver(state: &mut State, conns: &mut Slab<ConnectionId, Connection>) {
-    for (id, channel, secret, message) in core::mem::take(&mut state.direct_replies) {
+    for (id, channel, secret, message) in core::mem::take(&mut state.pending.direct_replies) {
         let Some(conn) = conns.get_mut(id) else { continue };
         let Some(ch) = conn.channel_mut(channel) else { continue };
         let Some((tag, s)) = ch.reply_consumer.clone() else { continue };
@@ -50,11 +50,11 @@ pub(super) fn deliver(state: &mut State, conns: &mut Slab<ConnectionId, Connecti
         }
         let delivery_tag = ch.next_tag();
         conn.send_delivery(channel, &tag, delivery_tag, false, &message);
-        queue_transmit(state, conn);
+        state.pending.queue_transmit(conn);
     }
 }
 
-impl State {
+impl Pending {
     /// Routes a reply addressed to a reply key; `false` if the key is not a
     /// valid one (the message is then unroutable).
     pub(crate) fn direct_reply(&mut self, message: &Message) -> bool {

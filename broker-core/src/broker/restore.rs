@@ -29,13 +29,13 @@ impl Broker {
     /// Appends a recovered message to a durable queue. Call before serving
     /// clients, per queue in the original order, then [`Broker::finish_restore`].
     pub fn restore_message(&mut self, vhost: &str, queue: &str, m: RestoredMessage) -> Result<(), String> {
-        let now = self.state.now;
-        let s = &mut self.state;
-        let qid = *s.vhosts.get(vhost).and_then(|v| v.queues.get(queue)).ok_or_else(|| format!("no queue '{queue}' in vhost '{vhost}'"))?;
-        s.persist.next_key = s.persist.next_key.max(m.key + 1);
-        let id = match s.persist.restored.get(&m.key) {
-            Some(&id) if s.messages.get(id).is_some() => {
-                s.messages.retain(id);
+        let now = self.state.clock.now;
+        let (topology, persist) = (&mut self.state.topology, &mut self.state.persist);
+        let qid = topology.queue_id(vhost, queue).ok_or_else(|| format!("no queue '{queue}' in vhost '{vhost}'"))?;
+        persist.next_key = persist.next_key.max(m.key + 1);
+        let id = match persist.restored.get(&m.key) {
+            Some(&id) if topology.messages.get(id).is_some() => {
+                topology.messages.retain(id);
                 id
             }
             _ => {
@@ -51,19 +51,19 @@ impl Broker {
                     expiration_ms,
                     trace: 0,
                 };
-                let id = s.messages.insert(message, 1);
-                s.messages.set_persist_key(id, m.key);
+                let id = topology.messages.insert(message, 1);
+                topology.messages.set_persist_key(id, m.key);
                 if !resident {
-                    s.messages.mark_evicted(id, m.body_len);
-                } else if s.persist.budget.is_some() {
-                    s.persist.resident.push(id);
+                    topology.messages.mark_evicted(id, m.body_len);
+                } else if persist.budget.is_some() {
+                    persist.resident.push(id);
                 }
-                s.persist.restored.insert(m.key, id);
+                persist.restored.insert(m.key, id);
                 id
             }
         };
-        let (priority, ttl) = s.messages.get(id).map(|msg| (msg.scan.priority, msg.expiration_ms)).unwrap_or_default();
-        let q = &mut s.queues[qid];
+        let (priority, ttl) = topology.messages.get(id).map(|msg| (msg.scan.priority, msg.expiration_ms)).unwrap_or_default();
+        let q = &mut topology.queues[qid];
         let mut entry = q.new_entry(id, m.body_len, priority, ttl, now);
         entry.redelivered = m.redelivered;
         q.ready.push(entry);
@@ -73,7 +73,7 @@ impl Broker {
     /// Recovery is over: arm the queues' timers and start delivering.
     pub fn finish_restore(&mut self) {
         self.state.persist.restored = Default::default();
-        for id in self.state.queues.ids() {
+        for id in self.state.topology.queues.ids() {
             super::queues::arm_ttl_timer(&mut self.state, id);
             self.state.mark_dirty(id);
         }

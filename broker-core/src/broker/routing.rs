@@ -3,7 +3,7 @@
 //! duplicates), store the message once and enqueue a reference in every
 //! matched queue. Also writes coalesced publisher confirms.
 
-use super::State;
+use super::{State, Topology};
 use crate::amqp::method::{BasicAck, BasicNack};
 use crate::amqp::{FieldTable, Method};
 use crate::connection::Connection;
@@ -18,13 +18,20 @@ pub(crate) fn is_default_exchange(name: &str) -> bool {
 
 /// Queues a message published to `exchange` reaches, sorted and without
 /// duplicates. The default exchange routes to the queue named by the key.
-pub(crate) fn route(state: &mut State, vhost: &str, exchange: Option<ExchangeId>, message: &Message, out: &mut Vec<QueueId>) {
-    route_key(state, vhost, exchange, message, &message.routing_key, out);
+pub(crate) fn route(
+    topology: &mut Topology,
+    scratch: &mut RouteScratch,
+    vhost: &str,
+    exchange: Option<ExchangeId>,
+    message: &Message,
+    out: &mut Vec<QueueId>,
+) {
+    route_key(topology, scratch, vhost, exchange, message, &message.routing_key, out);
     if message.scan.has_headers {
         // Sender-selected distribution: `CC` and `BCC` header keys route too.
         let extra = cc_keys(message, true);
         for key in &extra {
-            route_key(state, vhost, exchange, message, key, out);
+            route_key(topology, scratch, vhost, exchange, message, key, out);
         }
         if !extra.is_empty() {
             out.sort_unstable();
@@ -54,7 +61,7 @@ pub(crate) fn cc_keys(message: &Message, bcc: bool) -> Vec<String> {
     keys
 }
 
-/// The work lists of [`route_key`], kept between publishes.
+/// The work lists of [`route`], kept between publishes.
 #[derive(Default)]
 pub(crate) struct RouteScratch {
     visited: Vec<ExchangeId>,
@@ -62,8 +69,16 @@ pub(crate) struct RouteScratch {
     dests: Vec<Destination>,
 }
 
-fn route_key(state: &mut State, vhost: &str, exchange: Option<ExchangeId>, message: &Message, routing_key: &str, out: &mut Vec<QueueId>) {
-    let Some(vh) = state.vhosts.get(vhost) else { return };
+fn route_key(
+    topology: &mut Topology,
+    scratch: &mut RouteScratch,
+    vhost: &str,
+    exchange: Option<ExchangeId>,
+    message: &Message,
+    routing_key: &str,
+    out: &mut Vec<QueueId>,
+) {
+    let Some(vh) = topology.vhosts.get(vhost) else { return };
     let Some(start) = exchange else {
         if let Some(q) = vh.queues.get(routing_key) {
             out.push(*q);
@@ -71,18 +86,18 @@ fn route_key(state: &mut State, vhost: &str, exchange: Option<ExchangeId>, messa
         return;
     };
     let mut headers: Option<FieldTable> = None;
-    let RouteScratch { mut visited, mut pending, mut dests } = core::mem::take(&mut state.scratch.route);
+    let RouteScratch { visited, pending, dests } = scratch;
     visited.clear();
     pending.clear();
     visited.push(start);
     pending.push(start);
     while let Some(xid) = pending.pop() {
-        let Some(x) = state.exchanges.get(xid) else { continue };
+        let Some(x) = topology.exchanges.get(xid) else { continue };
         if x.kind == ExchangeKind::Headers && headers.is_none() && message.scan.has_headers {
             headers = message.decode_properties().headers;
         }
         dests.clear();
-        x.route(routing_key, headers.as_ref(), &mut dests);
+        x.route(routing_key, headers.as_ref(), dests);
         if dests.is_empty() {
             // Nothing bound matched: try the alternate exchange, if it exists.
             let ae = x.alternate_exchange.as_ref().and_then(|name| vh.exchanges.get(&**name));
@@ -91,11 +106,11 @@ fn route_key(state: &mut State, vhost: &str, exchange: Option<ExchangeId>, messa
                 pending.push(ae);
             }
         }
-        if let Some(x) = state.exchanges.get_mut(xid) {
+        if let Some(x) = topology.exchanges.get_mut(xid) {
             x.stats.publish += 1;
             x.stats.routed += !dests.is_empty() as u64;
         }
-        for d in &dests {
+        for d in dests.iter() {
             match *d {
                 Destination::Queue(q) => out.push(q),
                 Destination::Exchange(e) if !visited.contains(&e) => {
@@ -106,7 +121,6 @@ fn route_key(state: &mut State, vhost: &str, exchange: Option<ExchangeId>, messa
             }
         }
     }
-    state.scratch.route = RouteScratch { visited, pending, dests };
     if out.len() > 1 {
         out.sort_unstable();
         out.dedup();
@@ -116,7 +130,7 @@ fn route_key(state: &mut State, vhost: &str, exchange: Option<ExchangeId>, messa
 /// Writes pending publisher confirms, one `multiple` ack per run of
 /// consecutive acks.
 pub(super) fn flush_confirms(state: &mut State, conns: &mut Slab<ConnectionId, Connection>) {
-    for (id, channel) in core::mem::take(&mut state.confirm_dirty) {
+    for (id, channel) in core::mem::take(&mut state.pending.confirm_dirty) {
         let Some(conn) = conns.get_mut(id) else { continue };
         let Some(ch) = conn.channel_mut(channel) else { continue };
         let mut pending = core::mem::take(&mut ch.confirm_pending);
@@ -144,22 +158,13 @@ pub(super) fn flush_confirms(state: &mut State, conns: &mut Slab<ConnectionId, C
         }
         if !waiting.is_empty() {
             ch.confirm_pending = waiting;
-            if !state.confirm_waiting.contains(&(id, channel)) {
-                state.confirm_waiting.push((id, channel));
+            if !state.persist.confirm_waiting.contains(&(id, channel)) {
+                state.persist.confirm_waiting.push((id, channel));
             }
         }
         for m in &methods {
             conn.send_method(channel, m);
         }
-        super::queue_transmit(state, conn);
-    }
-}
-
-impl State {
-    /// Notes that a channel has confirms to write at the next flush.
-    pub(crate) fn confirms_pending(&mut self, conn: ConnectionId, channel: u16) {
-        if !self.confirm_dirty.contains(&(conn, channel)) {
-            self.confirm_dirty.push((conn, channel));
-        }
+        state.pending.queue_transmit(conn);
     }
 }

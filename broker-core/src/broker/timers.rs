@@ -2,7 +2,7 @@
 //! in one heap; a fired timer re-checks its condition, so stale timers
 //! (for connections or queues since gone or changed) do nothing.
 
-use super::{flow, lifecycle, queue_transmit, queues, reading_switch, stats, Broker, Ctx, Timer};
+use super::{flow, lifecycle, queues, stats, Broker, Ctx, Timer};
 use crate::connection::ConnState;
 use crate::error::AmqpError;
 
@@ -15,7 +15,7 @@ pub(super) fn fire(broker: &mut Broker, timer: Timer, at: u64, now: u64) {
                 return;
             }
             let hb = conn.heartbeat as u64 * 1000;
-            if conn.reading_paused {
+            if conn.backpressure.reading_paused() {
                 // The driver is not reading it, so its heartbeats wait unread
                 // in the socket: silence proves nothing (RabbitMQ pauses its
                 // heartbeat monitor while a connection is blocked).
@@ -29,10 +29,10 @@ pub(super) fn fire(broker: &mut Broker, timer: Timer, at: u64, now: u64) {
             if now >= conn.last_sent + hb / 2 {
                 conn.send_heartbeat();
                 conn.last_sent = now;
-                queue_transmit(state, conn);
+                state.pending.queue_transmit(conn);
             }
             let next = (conn.last_recv + 2 * hb).min(conn.last_sent + hb / 2).max(now + 1);
-            state.schedule(next, Timer::Heartbeat(id));
+            state.clock.schedule(next, Timer::Heartbeat(id));
         }
         Timer::Handshake(id) => {
             let Some(conn) = broker.connections.get_mut(id) else { return };
@@ -66,16 +66,16 @@ pub(super) fn fire(broker: &mut Broker, timer: Timer, at: u64, now: u64) {
         Timer::FlowResume(id) => {
             let Some(conn) = broker.connections.get_mut(id) else { return };
             if flow::pause_over(conn, now) {
-                reading_switch(&mut broker.events, conn, now);
+                state.pending.reading_switch(conn, now);
             }
         }
         Timer::QueueTtl(q) => queues::ttl_timer(state, q, at, now),
         Timer::StatsSample => {
             state.stats.sample(now);
-            for (_, q) in state.queues.iter_mut() {
+            for (_, q) in state.topology.queues.iter_mut() {
                 q.rate_window.sample(now, q.stats);
             }
-            for (_, x) in state.exchanges.iter_mut() {
+            for (_, x) in state.topology.exchanges.iter_mut() {
                 x.rate_window.sample(now, x.stats);
             }
             for (_, conn) in broker.connections.iter_mut() {
@@ -83,7 +83,7 @@ pub(super) fn fire(broker: &mut Broker, timer: Timer, at: u64, now: u64) {
                     ch.rate_window.sample(now, ch.stats);
                 }
             }
-            state.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);
+            state.clock.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);
         }
         Timer::QueueExpires(q) => queues::expires_timer(state, q, now),
         Timer::ConsumerTimeout(id, channel) => {
@@ -98,10 +98,10 @@ pub(super) fn fire(broker: &mut Broker, timer: Timer, at: u64, now: u64) {
                 ));
                 let mut ctx = Ctx { state, conn, config: &broker.config, now };
                 lifecycle::channel_error(&mut ctx, channel, err);
-                queue_transmit(ctx.state, ctx.conn);
+                ctx.state.pending.queue_transmit(ctx.conn);
             } else {
                 ch.timeout_armed = true;
-                state.schedule(oldest + timeout, Timer::ConsumerTimeout(id, channel));
+                state.clock.schedule(oldest + timeout, Timer::ConsumerTimeout(id, channel));
             }
         }
     }

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use super::{Broker, State};
+use super::{Broker, State, Topology};
 use crate::amqp::FieldTable;
 use crate::exchange::{Destination, ExchangeKind};
 use crate::ids::{ExchangeId, QueueId};
@@ -153,6 +153,8 @@ pub(crate) struct Tracer {
     pub filter: Option<TraceFilter>,
     pub events: VecDeque<TraceEvent>,
     pub dropped: u64,
+    /// The last trace id given to a message.
+    last_id: u64,
 }
 
 impl Tracer {
@@ -160,11 +162,24 @@ impl Tracer {
         self.filter.is_some()
     }
 
+    /// A new message trace id.
+    pub fn next_id(&mut self) -> u64 {
+        self.last_id += 1;
+        self.last_id
+    }
+
     fn wants_queue(&self, vhost: &str, queue: &str) -> bool {
         match &self.filter {
             Some(TraceFilter::All) => true,
             Some(TraceFilter::Queue { vhost: v, queue: q }) => v == vhost && q == queue,
             None => false,
+        }
+    }
+
+    /// Records an event if tracing is on.
+    pub fn record(&mut self, e: TraceEvent) {
+        if self.on() {
+            self.push(e);
         }
     }
 
@@ -183,9 +198,9 @@ impl State {
         if !self.tracer.on() {
             return;
         }
-        let Some(q) = self.queues.get(queue) else { return };
+        let Some(q) = self.topology.queues.get(queue) else { return };
         if self.tracer.wants_queue(&q.vhost, &q.name) {
-            let e = make(q.name.to_string(), self.now);
+            let e = make(q.name.to_string(), self.clock.now);
             self.tracer.push(e);
         }
     }
@@ -205,11 +220,11 @@ impl State {
         origin: (u64, u16),
         returned: bool,
     ) {
-        let at = self.now;
+        let at = self.clock.now;
         let wanted = match &self.tracer.filter {
             Some(TraceFilter::All) => true,
             Some(TraceFilter::Queue { vhost: v, queue }) => {
-                v == vhost && targets.iter().any(|t| self.queues.get(*t).is_some_and(|q| &*q.name == queue))
+                v == vhost && targets.iter().any(|t| self.topology.queues.get(*t).is_some_and(|q| &*q.name == queue))
             }
             None => false,
         };
@@ -228,7 +243,7 @@ impl State {
         match start {
             None => {
                 for t in targets {
-                    if let Some(q) = self.queues.get(*t) {
+                    if let Some(q) = self.topology.queues.get(*t) {
                         events.push(TraceEvent::Routed {
                             at,
                             message: trace_id,
@@ -241,7 +256,7 @@ impl State {
                     }
                 }
             }
-            Some(start) => self.explain_route(message, trace_id, vhost, start, &mut events),
+            Some(start) => explain_route(&self.topology, at, message, trace_id, vhost, start, &mut events),
         }
         if targets.is_empty() {
             events.push(TraceEvent::Unroutable { at, message: trace_id, exchange: message.exchange.to_string(), returned });
@@ -250,57 +265,60 @@ impl State {
             self.tracer.push(e);
         }
     }
+}
 
-    fn explain_route(&self, message: &Message, trace_id: u64, vhost: &str, start: ExchangeId, events: &mut Vec<TraceEvent>) {
-        let at = self.now;
-        let headers = if message.scan.has_headers { message.decode_properties().headers } else { None };
-        let mut visited = vec![start];
-        let mut pending = vec![start];
-        while let Some(xid) = pending.pop() {
-            let Some(x) = self.exchanges.get(xid) else { continue };
-            let mut matched = false;
-            for (dest, key, args) in x.bindings() {
-                if !x.binding_matches(key, args, &message.routing_key, headers.as_ref()) {
-                    continue;
-                }
-                matched = true;
-                let (destination, to_exchange) = match dest {
-                    Destination::Queue(q) => (self.queues.get(q).map(|q| q.name.to_string()), false),
-                    Destination::Exchange(e) => {
-                        if !visited.contains(&e) {
-                            visited.push(e);
-                            pending.push(e);
-                        }
-                        (self.exchanges.get(e).map(|e| e.name.to_string()), true)
+/// Replays the route of a message from `start`, explaining each binding
+/// that matched and each alternate exchange taken.
+fn explain_route(
+    topology: &Topology,
+    at: u64,
+    message: &Message,
+    trace_id: u64,
+    vhost: &str,
+    start: ExchangeId,
+    events: &mut Vec<TraceEvent>,
+) {
+    let headers = if message.scan.has_headers { message.decode_properties().headers } else { None };
+    let mut visited = vec![start];
+    let mut pending = vec![start];
+    while let Some(xid) = pending.pop() {
+        let Some(x) = topology.exchanges.get(xid) else { continue };
+        let mut matched = false;
+        for (dest, key, args) in x.bindings() {
+            if !x.binding_matches(key, args, &message.routing_key, headers.as_ref()) {
+                continue;
+            }
+            matched = true;
+            let (destination, to_exchange) = match dest {
+                Destination::Queue(q) => (topology.queues.get(q).map(|q| q.name.to_string()), false),
+                Destination::Exchange(e) => {
+                    if !visited.contains(&e) {
+                        visited.push(e);
+                        pending.push(e);
                     }
-                };
-                let Some(destination) = destination else { continue };
-                let arguments = if x.kind == ExchangeKind::Headers { args.clone() } else { FieldTable::new() };
-                events.push(TraceEvent::Routed {
-                    at,
-                    message: trace_id,
-                    exchange: x.name.to_string(),
-                    destination,
-                    to_exchange,
-                    key: key.to_string(),
-                    arguments,
-                });
-            }
-            if !matched {
-                let ae = x.alternate_exchange.as_ref().and_then(|n| self.vhosts.get(vhost)?.exchanges.get(&**n).copied());
-                if let Some(ae) = ae.filter(|ae| !visited.contains(ae)) {
-                    visited.push(ae);
-                    pending.push(ae);
-                    let to = self.exchanges.get(ae).map(|e| e.name.to_string()).unwrap_or_default();
-                    events.push(TraceEvent::AlternateExchange { at, message: trace_id, from: x.name.to_string(), to });
+                    (topology.exchanges.get(e).map(|e| e.name.to_string()), true)
                 }
-            }
+            };
+            let Some(destination) = destination else { continue };
+            let arguments = if x.kind == ExchangeKind::Headers { args.clone() } else { FieldTable::new() };
+            events.push(TraceEvent::Routed {
+                at,
+                message: trace_id,
+                exchange: x.name.to_string(),
+                destination,
+                to_exchange,
+                key: key.to_string(),
+                arguments,
+            });
         }
-    }
-
-    pub(crate) fn trace(&mut self, e: TraceEvent) {
-        if self.tracer.on() {
-            self.tracer.push(e);
+        if !matched {
+            let ae = x.alternate_exchange.as_ref().and_then(|n| topology.vhosts.get(vhost)?.exchanges.get(&**n).copied());
+            if let Some(ae) = ae.filter(|ae| !visited.contains(ae)) {
+                visited.push(ae);
+                pending.push(ae);
+                let to = topology.exchanges.get(ae).map(|e| e.name.to_string()).unwrap_or_default();
+                events.push(TraceEvent::AlternateExchange { at, message: trace_id, from: x.name.to_string(), to });
+            }
         }
     }
 }

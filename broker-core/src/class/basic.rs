@@ -34,7 +34,7 @@ pub(crate) fn qos(ctx: &mut Ctx, channel: u16, m: BasicQos) -> Result<()> {
 fn wake_channel_consumers(state: &mut State, ch: Option<&Channel>) {
     let Some(ch) = ch else { return };
     for (_, c) in &ch.consumers {
-        if let Some(q) = state.consumers.get(*c).map(|c| c.queue) {
+        if let Some(q) = state.topology.consumers.get(*c).map(|c| c.queue) {
             state.mark_dirty(q);
         }
     }
@@ -47,17 +47,17 @@ pub(crate) fn consume(ctx: &mut Ctx, channel: u16, m: BasicConsume) -> Result<()
     let name = ctx.queue_name(channel, m.queue)?;
     ctx.permit(Access::Read, "queue", &name)?;
     let qid = ctx.queue(&name)?;
-    let tag = if m.consumer_tag.is_empty() { ctx.state.gen_name("amq.ctag-") } else { m.consumer_tag };
+    let tag = if m.consumer_tag.is_empty() { ctx.state.clock.gen_name("amq.ctag-") } else { m.consumer_tag };
     let ch = ctx.conn.channel_mut(channel).ok_or_else(|| AmqpError::channel_error("channel closed"))?;
     let prefetch = ch.consumer_prefetch;
     if let Some(existing) = ch.consumer(&tag) {
-        if ctx.state.consumers.contains(existing) {
+        if ctx.state.topology.consumers.contains(existing) {
             return Err(AmqpError::not_allowed(format_args!("attempt to reuse consumer tag '{tag}'")));
         }
         ch.remove_consumer(&tag);
     }
-    let Some(q) = ctx.state.queues.get(qid) else { return Ok(()) };
-    let exclusive_held = q.consumers.iter().any(|(_, c)| ctx.state.consumers.get(*c).is_some_and(|c| c.exclusive));
+    let Some(q) = ctx.state.topology.queues.get(qid) else { return Ok(()) };
+    let exclusive_held = q.consumers.iter().any(|(_, c)| ctx.state.topology.consumers.get(*c).is_some_and(|c| c.exclusive));
     if exclusive_held || (m.exclusive && !q.consumers.is_empty()) {
         return Err(AmqpError::access_refused(format_args!("{} in exclusive use", resource("queue", &name, &q.vhost))));
     }
@@ -83,8 +83,8 @@ pub(crate) fn consume(ctx: &mut Ctx, channel: u16, m: BasicConsume) -> Result<()
         priority,
         arguments: m.arguments,
     };
-    let cid = ctx.state.consumers.insert(consumer);
-    if let Some(q) = ctx.state.queues.get_mut(qid) {
+    let cid = ctx.state.topology.consumers.insert(consumer);
+    if let Some(q) = ctx.state.topology.queues.get_mut(qid) {
         q.add_consumer(cid, priority);
         q.last_used = ctx.now;
     }
@@ -103,8 +103,8 @@ fn consume_replies(ctx: &mut Ctx, channel: u16, m: BasicConsume) -> Result<()> {
     if !m.no_ack {
         return Err(AmqpError::precondition_failed("reply consumer cannot acknowledge"));
     }
-    let tag = if m.consumer_tag.is_empty() { ctx.state.gen_name("amq.ctag-") } else { m.consumer_tag };
-    let secret = ctx.state.random_u64();
+    let tag = if m.consumer_tag.is_empty() { ctx.state.clock.gen_name("amq.ctag-") } else { m.consumer_tag };
+    let secret = ctx.state.clock.random_u64();
     let ch = ctx.channel(channel)?;
     if ch.reply_consumer.is_some() {
         return Err(AmqpError::precondition_failed("reply consumer already set"));
@@ -151,7 +151,7 @@ pub(crate) fn publish(ctx: &mut Ctx, channel: u16, m: BasicPublish, properties: 
         None
     } else {
         let id = ctx.exchange(&m.exchange)?;
-        if ctx.state.exchanges.get(id).is_some_and(|x| x.internal) {
+        if ctx.state.topology.exchanges.get(id).is_some_and(|x| x.internal) {
             return Err(AmqpError::access_refused(format_args!(
                 "cannot publish to internal {}",
                 resource("exchange", &m.exchange, ctx.vhost_name())
@@ -175,7 +175,7 @@ pub(crate) fn publish(ctx: &mut Ctx, channel: u16, m: BasicPublish, properties: 
         None => None,
         Some(text) => Some(parse_expiration(text)?),
     };
-    let trace = if ctx.state.tracer.on() { ctx.state.next_trace_id() } else { 0 };
+    let trace = if ctx.state.tracer.on() { ctx.state.tracer.next_id() } else { 0 };
     let message = Message { exchange: m.exchange, routing_key: m.routing_key, properties, scan, body, expiration_ms, trace };
     let ch = ctx.channel(channel)?;
     if let Some(ops) = ch.tx.as_mut() {
@@ -189,13 +189,13 @@ pub(crate) fn publish(ctx: &mut Ctx, channel: u16, m: BasicPublish, properties: 
             let accepted = !result.rejected;
             ch.confirm(seq, accepted, result.ticket);
             if ctx.state.tracer.on() {
-                ctx.state.trace(TraceEvent::Confirmed { at: ctx.now, message: result.trace, acked: accepted });
+                ctx.state.tracer.record(TraceEvent::Confirmed { at: ctx.now, message: result.trace, acked: accepted });
             }
             if accepted {
                 ctx.state.stats.totals.confirm += 1;
                 ch.stats.confirm += 1;
             }
-            ctx.state.confirms_pending(ctx.conn.id, channel);
+            ctx.state.pending.confirms_pending(ctx.conn.id, channel);
         }
     }
     Ok(())
@@ -272,7 +272,7 @@ pub(crate) fn route_and_enqueue(
     mandatory: bool,
     message: Message,
 ) -> queues::Enqueued {
-    if exchange.is_none() && message.routing_key.starts_with(reply_to::PSEUDO_QUEUE) && ctx.state.direct_reply(&message) {
+    if exchange.is_none() && message.routing_key.starts_with(reply_to::PSEUDO_QUEUE) && ctx.state.pending.direct_reply(&message) {
         if mandatory {
             // RabbitMQ 3.10 quirk, kept for compatibility: a mandatory reply
             // is delivered *and* returned, since no queue took it.
@@ -282,7 +282,7 @@ pub(crate) fn route_and_enqueue(
     }
     let mut targets = core::mem::take(&mut ctx.state.scratch.targets);
     targets.clear();
-    routing::route(ctx.state, &ctx.conn.vhost, exchange, &message, &mut targets);
+    routing::route(&mut ctx.state.topology, &mut ctx.state.scratch.route, &ctx.conn.vhost, exchange, &message, &mut targets);
     if ctx.state.tracer.on() {
         let origin = (ctx.conn.id.as_u64(), channel);
         ctx.state.trace_publish(&message, message.trace, &ctx.conn.vhost.clone(), exchange, &targets, origin, mandatory);
@@ -319,7 +319,7 @@ pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
     ctx.permit(Access::Read, "queue", &name)?;
     let qid = ctx.queue(&name)?;
     queues::expire_head(ctx.state, qid, ctx.now);
-    let Some(q) = ctx.state.queues.get_mut(qid) else { return Ok(()) };
+    let Some(q) = ctx.state.topology.queues.get_mut(qid) else { return Ok(()) };
     q.last_used = ctx.now;
     let quorum = q.config.kind == crate::queue::QueueKind::Quorum;
     let Some(entry) = q.ready.pop() else {
@@ -352,7 +352,7 @@ pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
         ch.unacked.push_back(Unacked { tag, queue: qid, entry, consumer: None, delivered_at: ctx.now });
     }
     ch.stats.redeliver += entry.redelivered as u64;
-    if let Some(message) = ctx.state.messages.get_loaded(entry.message, &mut ctx.state.loader) {
+    if let Some(message) = ctx.state.topology.messages.get_loaded(entry.message) {
         let message = if quorum { dispatch::delivery_count_header(&message, &entry) } else { message.into_owned() };
         let ok = BasicGetOk {
             delivery_tag: tag,
@@ -365,7 +365,7 @@ pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
         ctx.conn.send_content(channel, &message);
     }
     if ctx.state.tracer.on() {
-        let trace = ctx.state.messages.get(entry.message).map_or(0, |m| m.trace);
+        let trace = ctx.state.topology.messages.get(entry.message).map_or(0, |m| m.trace);
         let (connection, now) = (ctx.conn.id.as_u64(), ctx.now);
         ctx.state.trace_queue(qid, |queue, _| TraceEvent::Delivered {
             at: now,
@@ -412,7 +412,7 @@ pub(crate) fn settle(state: &mut State, ch: Option<&mut Channel>, deliveries: Ve
     // Newest first, so each requeued message lands before those already back.
     for u in deliveries.into_iter().rev() {
         if state.tracer.on() {
-            let trace = state.messages.get(u.entry.message).map_or(0, |m| m.trace);
+            let trace = state.topology.messages.get(u.entry.message).map_or(0, |m| m.trace);
             state.trace_queue(u.queue, |queue, at| match outcome {
                 Settle::Ack => TraceEvent::Acked { at, message: trace, queue },
                 Settle::Requeue => TraceEvent::Rejected { at, message: trace, queue, requeue: true },
@@ -426,14 +426,14 @@ pub(crate) fn settle(state: &mut State, ch: Option<&mut Channel>, deliveries: Ve
             if let Some(ch) = ch.as_deref_mut() {
                 ch.prefetched = ch.prefetched.saturating_sub(1);
             }
-            if let Some(c) = state.consumers.get_mut(cid) {
+            if let Some(c) = state.topology.consumers.get_mut(cid) {
                 c.unacked = c.unacked.saturating_sub(1);
             }
         }
         match outcome {
             Settle::Requeue => queues::requeue(state, u.queue, u.entry),
             Settle::Ack | Settle::Discard => {
-                if let Some(q) = state.queues.get_mut(u.queue) {
+                if let Some(q) = state.topology.queues.get_mut(u.queue) {
                     q.unacked = q.unacked.saturating_sub(1);
                     if outcome == Settle::Ack {
                         q.stats.ack += 1;

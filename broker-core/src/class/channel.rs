@@ -28,8 +28,8 @@ pub(crate) fn above_channel_max(ctx: &Ctx, channel: u16) -> AmqpError {
 }
 
 pub(crate) fn open(ctx: &mut Ctx, channel: u16) -> Result<()> {
-    ctx.state.admit_channel(&ctx.conn.user).map_err(|e| e.on((20, 10)))?;
-    ctx.state.count_channel(&ctx.conn.user, true);
+    ctx.state.access.admit_channel(&ctx.conn.user).map_err(|e| e.on((20, 10)))?;
+    ctx.state.access.count_channel(&ctx.conn.user, true);
     ctx.conn.open_channel(channel);
     ctx.conn.send_method(channel, &ChannelOpenOk::default().into());
     Ok(())
@@ -38,7 +38,7 @@ pub(crate) fn open(ctx: &mut Ctx, channel: u16) -> Result<()> {
 /// channel.close from the client, or close-ok for our own channel.close.
 pub(crate) fn finish_close(ctx: &mut Ctx, channel: u16, method: Method) -> Result<()> {
     let Some(mut ch) = ctx.conn.remove_channel(channel) else { return Ok(()) };
-    ctx.state.count_channel(&ctx.conn.user, false);
+    ctx.state.access.count_channel(&ctx.conn.user, false);
     lifecycle::cleanup_channel(ctx.state, &mut ch);
     if let Method::ChannelClose(_) = method {
         ctx.conn.send_method(channel, &ChannelCloseOk {}.into());
@@ -59,7 +59,7 @@ pub(crate) fn flow(ctx: &mut Ctx, channel: u16, m: ChannelFlow) -> Result<()> {
     ctx.conn.send_method(channel, &ChannelFlowOk { active: m.active }.into());
     if m.active {
         for c in consumers {
-            if let Some(q) = ctx.state.consumers.get(c).map(|c| c.queue) {
+            if let Some(q) = ctx.state.topology.consumers.get(c).map(|c| c.queue) {
                 ctx.state.mark_dirty(q);
             }
         }

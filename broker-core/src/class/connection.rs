@@ -84,7 +84,7 @@ fn start_ok(ctx: &mut Ctx, m: ConnectionStartOk) -> Result<()> {
     ctx.conn.mechanism = m.mechanism.clone();
     if &*m.mechanism == "EXTERNAL" && ctx.conn.certificate_user.is_some() {
         // The identity comes from the TLS layer; the user must exist.
-        let user = ctx.conn.certificate_user.clone().filter(|u| ctx.state.users.contains_key(u));
+        let user = ctx.conn.certificate_user.clone().filter(|u| ctx.state.access.users.contains_key(u));
         let Some(user) = user else { return refuse_login(ctx, "EXTERNAL") };
         ctx.conn.user = user;
         return send_tune(ctx);
@@ -94,7 +94,7 @@ fn start_ok(ctx: &mut Ctx, m: ConnectionStartOk) -> Result<()> {
         return drop_handshake(ctx, err.on((10, 11)));
     }
     let user = parse_response(&m.mechanism, &m.response).and_then(|cred| {
-        let user = ctx.state.users.get(&cred.username)?;
+        let user = ctx.state.access.users.get(&cred.username)?;
         let ok = user.check_password(&cred.password) && (!user.loopback_only || ctx.conn.peer.loopback);
         ok.then(|| user.name.clone())
     });
@@ -129,7 +129,7 @@ fn refuse_login(ctx: &mut Ctx, mechanism: &str) -> Result<()> {
     }
     ctx.conn.close_reason = err.text;
     ctx.conn.state = ConnState::Refusing;
-    ctx.state.schedule(ctx.now + ctx.config.login_failure_delay_ms, Timer::LoginRefused(ctx.conn.id));
+    ctx.state.clock.schedule(ctx.now + ctx.config.login_failure_delay_ms, Timer::LoginRefused(ctx.conn.id));
     Ok(())
 }
 
@@ -175,22 +175,22 @@ fn tune_ok(ctx: &mut Ctx, m: ConnectionTuneOk) -> Result<()> {
     ctx.conn.state = ConnState::AwaitingOpen;
     if m.heartbeat > 0 {
         let at = ctx.now + m.heartbeat as u64 * 500;
-        ctx.state.schedule(at, Timer::Heartbeat(ctx.conn.id));
+        ctx.state.clock.schedule(at, Timer::Heartbeat(ctx.conn.id));
     }
     Ok(())
 }
 
 fn open(ctx: &mut Ctx, m: ConnectionOpen) -> Result<()> {
-    if !ctx.state.vhosts.contains_key(&*m.virtual_host) {
+    if !ctx.state.topology.vhosts.contains_key(&*m.virtual_host) {
         return Err(AmqpError::not_allowed(format_args!("vhost {} not found", m.virtual_host)).on((10, 40)));
     }
-    if !ctx.state.permissions.contains_key(&(ctx.conn.user.clone(), m.virtual_host.to_string())) {
+    if !ctx.state.access.permissions.contains_key(&(ctx.conn.user.clone(), m.virtual_host.to_string())) {
         return Err(
             AmqpError::not_allowed(format_args!("access to vhost '{}' refused for user '{}'", m.virtual_host, ctx.conn.user)).on((10, 40))
         );
     }
-    ctx.state.admit_connection(&ctx.conn.user, &m.virtual_host).map_err(|e| e.on((10, 40)))?;
-    ctx.state.count_connection(&ctx.conn.user, &m.virtual_host, true);
+    ctx.state.access.admit_connection(&ctx.conn.user, &m.virtual_host).map_err(|e| e.on((10, 40)))?;
+    ctx.state.access.count_connection(&ctx.conn.user, &m.virtual_host, true);
     ctx.conn.vhost = m.virtual_host.to_string();
     ctx.conn.send_method(0, &ConnectionOpenOk::default().into());
     ctx.conn.state = ConnState::Open;

@@ -44,8 +44,8 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: ExchangeDeclare) -> Result
                         ctx.state.policy_for(&ctx.conn.vhost, false, &m.exchange).and_then(|p| p.definition.get("alternate-exchange"));
                     x.alternate_exchange = from_policy.and_then(FieldValue::as_str).map(ShortStr::from);
                 }
-                let id = ctx.state.exchanges.insert(x);
-                if let Some(vh) = ctx.state.vhosts.get_mut(&ctx.conn.vhost) {
+                let id = ctx.state.topology.exchanges.insert(x);
+                if let Some(vh) = ctx.state.topology.vhosts.get_mut(&ctx.conn.vhost) {
                     vh.exchanges.insert(m.exchange.clone(), id);
                 }
                 if m.durable {
@@ -61,7 +61,7 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: ExchangeDeclare) -> Result
 }
 
 fn check_equivalent(ctx: &Ctx, id: ExchangeId, m: &ExchangeDeclare, kind: ExchangeKind) -> Result<()> {
-    let Some(x) = ctx.state.exchanges.get(id) else { return Ok(()) };
+    let Some(x) = ctx.state.topology.exchanges.get(id) else { return Ok(()) };
     let differ = |arg: &str, received: &dyn core::fmt::Display, current: &dyn core::fmt::Display| {
         AmqpError::precondition_failed(format_args!(
             "inequivalent arg '{arg}' for {}: received '{received}' but current is '{current}'",
@@ -102,7 +102,7 @@ pub(crate) fn delete(ctx: &mut Ctx, channel: u16, m: ExchangeDelete) -> Result<(
     ctx.permit(Access::Configure, "exchange", &m.exchange)?;
     // Deleting an exchange that does not exist succeeds, as in RabbitMQ.
     if let Some(id) = ctx.find_exchange(&m.exchange) {
-        let in_use = ctx.state.exchanges.get(id).is_some_and(|x| x.has_bindings());
+        let in_use = ctx.state.topology.exchanges.get(id).is_some_and(|x| x.has_bindings());
         if m.if_unused && in_use {
             return Err(AmqpError::precondition_failed(format_args!("{} in use", resource("exchange", &m.exchange, ctx.vhost_name()))));
         }
@@ -129,7 +129,7 @@ fn endpoints(ctx: &mut Ctx, source: &ShortStr, destination: &ShortStr) -> Result
 
 pub(crate) fn bind(ctx: &mut Ctx, channel: u16, m: ExchangeBind) -> Result<()> {
     let (src, dst) = endpoints(ctx, &m.source, &m.destination)?;
-    if let Some(x) = ctx.state.exchanges.get_mut(src) {
+    if let Some(x) = ctx.state.topology.exchanges.get_mut(src) {
         // The source's type judges the arguments, as in RabbitMQ.
         x.validate_binding(&m.arguments)?;
         if x.bind(Destination::Exchange(dst), m.routing_key, m.arguments) {
@@ -154,7 +154,8 @@ pub(crate) fn unbind(ctx: &mut Ctx, channel: u16, m: ExchangeUnbind) -> Result<(
         }
         Err(e) => return Err(e),
     };
-    let removed = ctx.state.exchanges.get_mut(src).is_some_and(|x| x.unbind(Destination::Exchange(dst), &m.routing_key, &m.arguments));
+    let removed =
+        ctx.state.topology.exchanges.get_mut(src).is_some_and(|x| x.unbind(Destination::Exchange(dst), &m.routing_key, &m.arguments));
     if removed {
         ctx.state.definitions_changed();
         let vhost = ctx.conn.vhost.clone();

@@ -42,7 +42,7 @@ impl Ctx<'_> {
             return Ok(());
         }
         let key = (self.conn.user.clone(), self.conn.vhost.clone());
-        permissions::check(self.state.permissions.get(&key).map(|(_, c)| c), access, kind, name, &self.conn.vhost, &self.conn.user)?;
+        permissions::check(self.state.access.permissions.get(&key).map(|(_, c)| c), access, kind, name, &self.conn.vhost, &self.conn.user)?;
         let cache = &mut self.conn.permit_cache;
         if cache.allowed.len() == 12 {
             cache.allowed.remove(0);
@@ -56,7 +56,7 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn find_exchange(&self, name: &str) -> Option<ExchangeId> {
-        self.state.vhosts.get(&self.conn.vhost)?.exchanges.get(name).copied()
+        self.state.topology.exchange_id(&self.conn.vhost, name)
     }
 
     /// An exchange by name, or 404 as RabbitMQ words it.
@@ -65,7 +65,7 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn find_queue(&self, name: &str) -> Option<QueueId> {
-        self.state.vhosts.get(&self.conn.vhost)?.queues.get(name).copied()
+        self.state.topology.queue_id(&self.conn.vhost, name)
     }
 
     /// A queue by name: 404 if missing, 405 if another connection holds it
@@ -78,7 +78,7 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn check_exclusive(&self, id: QueueId) -> Result<()> {
-        match self.state.queues.get(id).and_then(|q| q.exclusive_owner) {
+        match self.state.topology.queues.get(id).and_then(|q| q.exclusive_owner) {
             Some(owner) if owner != self.conn.id => Err(self.locked(id)),
             _ => Ok(()),
         }
@@ -86,7 +86,7 @@ impl Ctx<'_> {
 
     /// 405 for a queue another connection holds exclusively.
     pub(crate) fn locked(&self, id: QueueId) -> AmqpError {
-        let (name, vhost) = self.state.queues.get(id).map_or(("", ""), |q| (&*q.name, q.vhost.as_str()));
+        let (name, vhost) = self.state.topology.queues.get(id).map_or(("", ""), |q| (&*q.name, q.vhost.as_str()));
         AmqpError::resource_locked(format_args!(
             "cannot obtain exclusive access to locked {}. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.",
             resource("queue", name, vhost)

@@ -36,12 +36,12 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
         ctx.queue(&name)?
     } else {
         let server_named = m.queue.is_empty();
-        let name = if server_named { ctx.state.gen_name("amq.gen-") } else { m.queue.clone() };
+        let name = if server_named { ctx.state.clock.gen_name("amq.gen-") } else { m.queue.clone() };
         match ctx.find_queue(&name) {
             Some(id) => {
                 ctx.check_exclusive(id)?;
                 // RabbitMQ also refuses a redeclare whose exclusive flag differs.
-                if ctx.state.queues.get(id).is_some_and(|q| q.exclusive_owner.is_some() != m.exclusive) {
+                if ctx.state.topology.queues.get(id).is_some_and(|q| q.exclusive_owner.is_some() != m.exclusive) {
                     return Err(ctx.locked(id));
                 }
                 check_equivalent(ctx, id, &m)?;
@@ -51,7 +51,8 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
                 if !server_named {
                     check_name("queue", &name)?;
                 }
-                ctx.state.admit_queue(&ctx.conn.vhost, &name)?;
+                let existing = ctx.state.topology.vhosts.get(&ctx.conn.vhost).map_or(0, |v| v.queues.len());
+                ctx.state.access.admit_queue(&ctx.conn.vhost, &name, existing)?;
                 ctx.permit(Access::Configure, "queue", &name)?;
                 if let Some(FieldValue::LongStr(dlx)) = m.arguments.get("x-dead-letter-exchange") {
                     ctx.permit(Access::Write, "exchange", &String::from_utf8_lossy(dlx))?;
@@ -62,8 +63,8 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
                 let config = QueueConfig::parse(&m.arguments, &flags, &name, &vhost)?;
                 let owner = m.exclusive.then_some(ctx.conn.id);
                 let q = Queue::new(name.clone(), &vhost, m.durable, m.auto_delete, owner, m.arguments, config, ctx.now);
-                let id = ctx.state.queues.insert(q);
-                if let Some(vh) = ctx.state.vhosts.get_mut(&vhost) {
+                let id = ctx.state.topology.queues.insert(q);
+                if let Some(vh) = ctx.state.topology.vhosts.get_mut(&vhost) {
                     vh.queues.insert(name, id);
                 }
                 if m.durable && !m.exclusive {
@@ -72,7 +73,7 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
                 if m.exclusive {
                     ctx.conn.exclusive_queues.push(id);
                 }
-                if !ctx.state.policies.is_empty() {
+                if !ctx.state.topology.policies.is_empty() {
                     ctx.state.apply_policies_to_queue(id);
                 }
                 ctx.state.register_durable_queue(id);
@@ -81,7 +82,7 @@ pub(crate) fn declare(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> Result<()
             }
         }
     };
-    let Some(q) = ctx.state.queues.get_mut(id) else { return Ok(()) };
+    let Some(q) = ctx.state.topology.queues.get_mut(id) else { return Ok(()) };
     q.last_used = ctx.now;
     let ok = QueueDeclareOk { queue: q.name.clone(), message_count: q.ready_count() as u32, consumer_count: q.consumers.len() as u32 };
     ctx.channel(channel)?.last_queue = Some(ok.queue.clone());
@@ -105,7 +106,7 @@ fn declare_reply_pseudo_queue(ctx: &mut Ctx, channel: u16, m: QueueDeclare) -> R
 }
 
 fn check_equivalent(ctx: &Ctx, id: QueueId, m: &QueueDeclare) -> Result<()> {
-    let Some(q) = ctx.state.queues.get(id) else { return Ok(()) };
+    let Some(q) = ctx.state.topology.queues.get(id) else { return Ok(()) };
     let differ = |arg: &str, received: &dyn core::fmt::Display, current: &dyn core::fmt::Display| {
         AmqpError::precondition_failed(format_args!(
             "inequivalent arg '{arg}' for {}: received '{received}' but current is '{current}'",
@@ -184,13 +185,13 @@ fn binding_target(
 
 pub(crate) fn bind(ctx: &mut Ctx, channel: u16, m: QueueBind) -> Result<()> {
     let (q, x, key) = binding_target(ctx, channel, m.queue, &m.exchange, m.routing_key)?;
-    if let Some(e) = ctx.state.exchanges.get(x) {
+    if let Some(e) = ctx.state.topology.exchanges.get(x) {
         e.validate_binding(&m.arguments)?;
     }
-    let added = ctx.state.exchanges.get_mut(x).is_some_and(|e| e.bind(Destination::Queue(q), key.clone(), m.arguments.clone()));
+    let added = ctx.state.topology.exchanges.get_mut(x).is_some_and(|e| e.bind(Destination::Queue(q), key.clone(), m.arguments.clone()));
     if added {
         ctx.state.definitions_changed();
-        if let Some(queue) = ctx.state.queues.get_mut(q) {
+        if let Some(queue) = ctx.state.topology.queues.get_mut(q) {
             queue.bindings.push(QueueBinding { exchange: x, key, args: m.arguments });
         }
     }
@@ -210,10 +211,10 @@ pub(crate) fn unbind(ctx: &mut Ctx, channel: u16, m: QueueUnbind) -> Result<()> 
         }
         Err(e) => return Err(e),
     };
-    let removed = ctx.state.exchanges.get_mut(x).is_some_and(|e| e.unbind(Destination::Queue(q), &key, &m.arguments));
+    let removed = ctx.state.topology.exchanges.get_mut(x).is_some_and(|e| e.unbind(Destination::Queue(q), &key, &m.arguments));
     if removed {
         ctx.state.definitions_changed();
-        if let Some(queue) = ctx.state.queues.get_mut(q) {
+        if let Some(queue) = ctx.state.topology.queues.get_mut(q) {
             if let Some(i) = queue.bindings.iter().position(|b| b.exchange == x && b.key == key && b.args == m.arguments) {
                 queue.bindings.remove(i);
             }
@@ -229,13 +230,13 @@ pub(crate) fn purge(ctx: &mut Ctx, channel: u16, m: QueuePurge) -> Result<()> {
     let name = ctx.queue_name(channel, m.queue)?;
     ctx.permit(Access::Read, "queue", &name)?;
     let id = ctx.queue(&name)?;
-    let ready = ctx.state.queues.get_mut(id).map(|q| q.ready.drain()).unwrap_or_default();
-    let waiters = ctx.state.queues.get_mut(id).map(|q| core::mem::take(&mut q.flow_waiters)).unwrap_or_default();
-    ctx.state.release_flow(waiters);
+    let ready = ctx.state.topology.queues.get_mut(id).map(|q| q.ready.drain()).unwrap_or_default();
+    let waiters = ctx.state.topology.queues.get_mut(id).map(|q| core::mem::take(&mut q.flow_waiters)).unwrap_or_default();
+    ctx.state.pending.release_flow(waiters);
     let count = ready.len() as u32;
     ctx.state.note_purged(id);
     for e in ready {
-        ctx.state.messages.release(e.message);
+        ctx.state.topology.messages.release(e.message);
     }
     if !m.nowait {
         ctx.conn.send_method(channel, &QueuePurgeOk { message_count: count }.into());
@@ -250,7 +251,7 @@ pub(crate) fn delete(ctx: &mut Ctx, channel: u16, m: QueueDelete) -> Result<()> 
     let mut count = 0;
     if let Some(id) = ctx.find_queue(&name) {
         ctx.check_exclusive(id)?;
-        let Some(q) = ctx.state.queues.get(id) else { return Ok(()) };
+        let Some(q) = ctx.state.topology.queues.get(id) else { return Ok(()) };
         if m.if_unused && !q.consumers.is_empty() {
             return Err(AmqpError::precondition_failed(format_args!("{} in use", resource("queue", &name, &q.vhost))));
         }

@@ -42,8 +42,8 @@ pub(crate) fn commit(ctx: &mut Ctx, channel: u16) -> Result<()> {
         let waits_for = ticket.max(ch.commits_held.back().copied().unwrap_or(0));
         ch.commits_held.push_back(waits_for);
         let key = (ctx.conn.id, channel);
-        if !ctx.state.commits_waiting.contains(&key) {
-            ctx.state.commits_waiting.push(key);
+        if !ctx.state.persist.commits_waiting.contains(&key) {
+            ctx.state.persist.commits_waiting.push(key);
         }
         return Ok(());
     }

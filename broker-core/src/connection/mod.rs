@@ -2,6 +2,7 @@
 //! reassembly, output buffer and channels. This module frames bytes and
 //! writes frames; what a method *means* lives in `crate::class`.
 
+mod backpressure;
 pub mod channel;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -10,6 +11,7 @@ use crate::amqp::frame::{self, take_frame, take_frame_bytes, FrameError, RawFram
 use crate::amqp::{FieldTable, FieldValue, Method, ShortStr, CLASS_BASIC};
 use crate::ids::{ConnectionId, QueueId};
 use crate::message::Message;
+pub use backpressure::{Backpressure, Pause};
 pub use channel::Channel;
 
 /// How the peer reached the broker. The core never looks at sockets; the
@@ -85,8 +87,9 @@ pub struct Connection {
     pub in_flight: usize,
     /// Set while waiting in the broker's transmit queue.
     pub transmit_queued: bool,
-    /// A delivery was held back because output was full.
-    pub output_blocked: bool,
+    /// Why the driver is not to read from it, and whether deliveries to it
+    /// are held back.
+    pub backpressure: Backpressure,
     pub frame_max: u32,
     pub channel_max: u16,
     /// Negotiated heartbeat in seconds (0 = off).
@@ -112,14 +115,6 @@ pub struct Connection {
     pub sent_octets: u64,
     /// It has sent basic.publish: a resource alarm blocks it.
     pub has_published: bool,
-    /// Blocked by a resource alarm (the driver is not reading from it).
-    pub blocked: bool,
-    /// Not read because its unwritten output passed the hard limit.
-    pub output_paused: bool,
-    /// Not read until then (credit flow, `broker::flow`).
-    pub flow_paused_until: Option<u64>,
-    /// Whether the driver was last told to stop reading from it.
-    pub reading_paused: bool,
     /// The identity in a verified TLS client certificate, for EXTERNAL.
     pub certificate_user: Option<String>,
     pub permit_cache: PermitCache,
@@ -144,7 +139,7 @@ impl Connection {
             out: BytesMut::new(),
             in_flight: 0,
             transmit_queued: false,
-            output_blocked: false,
+            backpressure: Backpressure::default(),
             frame_max: PRE_TUNE_FRAME_MAX,
             channel_max: 0,
             heartbeat: 0,
@@ -162,10 +157,6 @@ impl Connection {
             recv_octets: 0,
             sent_octets: 0,
             has_published: false,
-            blocked: false,
-            output_paused: false,
-            flow_paused_until: None,
-            reading_paused: false,
             certificate_user: None,
             permit_cache: PermitCache::default(),
         }
@@ -215,11 +206,6 @@ impl Connection {
     /// Discards any partial input (after a framing error).
     pub fn discard_input(&mut self) {
         self.inbuf = BytesMut::new();
-    }
-
-    /// Whether the driver should be reading from this connection now.
-    pub fn wants_pause(&self) -> bool {
-        self.blocked || self.output_paused || self.flow_paused_until.is_some()
     }
 
     /// Octets queued or in flight to the socket.

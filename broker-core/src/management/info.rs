@@ -7,7 +7,7 @@ use bytes::Bytes;
 use crate::amqp::{BasicProperties, FieldTable};
 use crate::broker::stats::{MessageCounters, MessageRates};
 use crate::broker::Broker;
-use crate::connection::{ConnState, Transport};
+use crate::connection::{ConnState, Pause, Transport};
 use crate::exchange::Destination;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,8 +145,8 @@ pub struct MessageView {
 /// its own output), `running`, and the handshake and closing states.
 fn connection_state(c: &crate::connection::Connection, alarm: bool) -> &'static str {
     match c.state {
-        ConnState::Open if c.blocked => "blocked",
-        ConnState::Open if c.reading_paused => "flow",
+        ConnState::Open if c.backpressure.has(Pause::Alarm) => "blocked",
+        ConnState::Open if c.backpressure.reading_paused() => "flow",
         ConnState::Open if alarm => "blocking",
         ConnState::Open => "running",
         ConnState::Closing { .. } | ConnState::Closed | ConnState::Refusing => "closing",
@@ -158,21 +158,21 @@ impl Broker {
     pub fn overview(&self) -> Overview {
         let s = &self.state;
         let (mut ready, mut unacked) = (0u64, 0u64);
-        for (_, q) in s.queues.iter() {
+        for (_, q) in s.topology.queues.iter() {
             ready += q.ready_count() as u64;
             unacked += q.unacked as u64;
         }
         Overview {
             connections: self.connections.len(),
             channels: self.connections.iter().map(|(_, c)| c.channel_count()).sum(),
-            exchanges: s.exchanges.len() + s.vhosts.len(),
-            queues: s.queues.len(),
-            consumers: s.consumers.len(),
+            exchanges: s.topology.exchanges.len() + s.topology.vhosts.len(),
+            queues: s.topology.queues.len(),
+            consumers: s.topology.consumers.len(),
             messages_ready: ready,
             messages_unacknowledged: unacked,
-            messages_stored: s.messages.len(),
+            messages_stored: s.topology.messages.len(),
             totals: s.stats.totals,
-            rates: s.stats.rates(s.now),
+            rates: s.stats.rates(s.clock.now),
         }
     }
 
@@ -191,7 +191,7 @@ impl Broker {
                 transport: c.peer.transport,
                 user: c.user.clone(),
                 vhost: c.vhost.clone(),
-                state: connection_state(c, !self.state.alarms.is_empty()),
+                state: connection_state(c, !self.alarms.is_empty()),
                 channels: c.channel_count(),
                 connected_at: c.connected_at,
                 client_properties: c.client_properties.clone(),
@@ -214,7 +214,7 @@ impl Broker {
                     number: ch.id,
                     user: c.user.clone(),
                     vhost: c.vhost.clone(),
-                    state: if c.reading_paused { "flow" } else { "running" },
+                    state: if c.backpressure.reading_paused() { "flow" } else { "running" },
                     consumers: ch.consumers.len() + ch.reply_consumer.is_some() as usize,
                     messages_unacknowledged: ch.unacked.len(),
                     prefetch_count: ch.consumer_prefetch,
@@ -222,7 +222,7 @@ impl Broker {
                     confirm: ch.confirm_next.is_some(),
                     transactional: ch.tx.is_some(),
                     stats: ch.stats,
-                    rates: ch.rate_window.rates(self.state.now, &ch.stats),
+                    rates: ch.rate_window.rates(self.state.clock.now, &ch.stats),
                 });
             }
         }
@@ -230,7 +230,7 @@ impl Broker {
     }
 
     pub fn consumers(&self) -> Vec<ConsumerInfo> {
-        let s = &self.state;
+        let s = &self.state.topology;
         let mut out = Vec::new();
         for (_, q) in s.queues.iter() {
             for (i, (_, cid)) in q.consumers.iter().enumerate() {
@@ -257,7 +257,7 @@ impl Broker {
 
     pub fn exchanges(&self, vhost: Option<&str>) -> Vec<ExchangeInfo> {
         let mut out = Vec::new();
-        for (vname, vh) in self.state.vhosts.iter().filter(|(n, _)| vhost.is_none_or(|v| v == n.as_str())) {
+        for (vname, vh) in self.state.topology.vhosts.iter().filter(|(n, _)| vhost.is_none_or(|v| v == n.as_str())) {
             out.push(ExchangeInfo {
                 vhost: vname.clone(),
                 name: String::new(),
@@ -270,7 +270,7 @@ impl Broker {
                 rates: MessageRates::default(),
             });
             for id in vh.exchanges.values() {
-                let Some(x) = self.state.exchanges.get(*id) else { continue };
+                let Some(x) = self.state.topology.exchanges.get(*id) else { continue };
                 out.push(ExchangeInfo {
                     vhost: vname.clone(),
                     name: x.name.to_string(),
@@ -280,7 +280,7 @@ impl Broker {
                     internal: x.internal,
                     arguments: x.arguments.clone(),
                     stats: x.stats,
-                    rates: x.rate_window.rates(self.state.now, &x.stats),
+                    rates: x.rate_window.rates(self.state.clock.now, &x.stats),
                 });
             }
         }
@@ -289,9 +289,10 @@ impl Broker {
     }
 
     pub fn queues(&self, vhost: Option<&str>) -> Vec<QueueInfo> {
-        let now = self.state.now;
+        let now = self.state.clock.now;
         let mut out: Vec<QueueInfo> = self
             .state
+            .topology
             .queues
             .iter()
             .filter(|(_, q)| vhost.is_none_or(|v| v == q.vhost))
@@ -322,7 +323,7 @@ impl Broker {
     /// Every binding, including each queue's implicit binding to the default
     /// exchange, as RabbitMQ lists them.
     pub fn bindings(&self, vhost: Option<&str>) -> Vec<BindingInfo> {
-        let s = &self.state;
+        let s = &self.state.topology;
         let mut out = Vec::new();
         for (vname, vh) in s.vhosts.iter().filter(|(n, _)| vhost.is_none_or(|v| v == n.as_str())) {
             for (qname, _) in vh.queues.iter() {
@@ -363,7 +364,7 @@ impl Broker {
     /// Up to `limit` ready messages of a queue, in delivery order, without
     /// consuming them (RabbitMQ has no such view).
     pub fn browse(&mut self, vhost: &str, queue: &str, limit: usize) -> Option<Vec<MessageView>> {
-        let s = &mut self.state;
+        let s = &mut self.state.topology;
         let q = s.queues.get(*s.vhosts.get(vhost)?.queues.get(queue)?)?;
         let remaining = q.ready_count();
         Some(
@@ -372,7 +373,7 @@ impl Broker {
                 .take(limit)
                 .enumerate()
                 .filter_map(|(i, e)| {
-                    let m = s.messages.get_loaded(e.message, &mut s.loader)?;
+                    let m = s.messages.get_loaded(e.message)?;
                     Some(MessageView {
                         exchange: m.exchange.to_string(),
                         routing_key: m.routing_key.to_string(),
@@ -387,23 +388,23 @@ impl Broker {
     }
 
     pub fn vhost_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.state.vhosts.keys().cloned().collect();
+        let mut v: Vec<String> = self.state.topology.vhosts.keys().cloned().collect();
         v.sort();
         v
     }
 
     pub fn users(&self) -> Vec<crate::User> {
-        let mut v: Vec<crate::User> = self.state.users.values().cloned().collect();
+        let mut v: Vec<crate::User> = self.state.access.users.values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
 
     pub fn user(&self, name: &str) -> Option<&crate::User> {
-        self.state.users.get(name)
+        self.state.access.users.get(name)
     }
 
     pub fn permissions(&self) -> Vec<crate::Permission> {
-        let mut v: Vec<crate::Permission> = self.state.permissions.values().map(|(p, _)| p.clone()).collect();
+        let mut v: Vec<crate::Permission> = self.state.access.permissions.values().map(|(p, _)| p.clone()).collect();
         v.sort_by(|a, b| (&a.user, &a.vhost).cmp(&(&b.user, &b.vhost)));
         v
     }

@@ -65,10 +65,10 @@ fn frames(out: &mut BytesMut) -> Vec<Frame> {
 
 impl Broker {
     fn check_vhost_access(&self, user: &str, vhost: &str) -> Result<()> {
-        if !self.state.vhosts.contains_key(vhost) {
+        if !self.state.topology.vhosts.contains_key(vhost) {
             return Err(AmqpError::not_found(format_args!("vhost '{vhost}' not found")));
         }
-        if !self.state.permissions.contains_key(&(user.to_string(), vhost.to_string())) {
+        if !self.state.access.permissions.contains_key(&(user.to_string(), vhost.to_string())) {
             return Err(AmqpError::access_refused(format_args!("access to vhost '{vhost}' refused for user '{user}'")));
         }
         Ok(())
@@ -77,7 +77,7 @@ impl Broker {
     /// Runs `f` on channel 1 of a loopback connection for `user` on `vhost`.
     fn with_loopback<T>(&mut self, user: &str, vhost: &str, f: impl FnOnce(&mut Ctx) -> Result<T>) -> Result<(T, Vec<Frame>)> {
         self.check_vhost_access(user, vhost)?;
-        let now = self.state.now;
+        let now = self.state.clock.now;
         let mut conn = loopback(user, vhost, now);
         let result = {
             let mut ctx = Ctx { state: &mut self.state, conn: &mut conn, config: &self.config, now };
@@ -173,7 +173,7 @@ impl Broker {
     /// `DELETE /api/connections/{name}`. Returns whether it existed.
     pub fn close_connection(&mut self, id: u64, reason: &str) -> bool {
         let id = ConnectionId::from_u64(id);
-        let now = self.state.now;
+        let now = self.state.clock.now;
         let Some(conn) = self.connections.get_mut(id) else { return false };
         let err = AmqpError::new(crate::amqp::ReplyCode::ConnectionForced, reason);
         let mut ctx = Ctx { state: &mut self.state, conn, config: &self.config, now };
@@ -183,17 +183,17 @@ impl Broker {
     }
 
     pub fn add_vhost(&mut self, name: &str) -> bool {
-        if self.state.vhosts.contains_key(name) {
+        if self.state.topology.vhosts.contains_key(name) {
             return false;
         }
         self.state.definitions_changed();
-        add_vhost(&mut self.state, name);
+        add_vhost(&mut self.state.topology, name);
         true
     }
 
     /// Deletes a vhost with everything in it; its connections are closed.
     pub fn delete_vhost(&mut self, name: &str) -> bool {
-        if !self.state.vhosts.contains_key(name) {
+        if !self.state.topology.vhosts.contains_key(name) {
             return false;
         }
         self.state.definitions_changed();
@@ -201,16 +201,16 @@ impl Broker {
         for c in conns {
             self.close_connection(c, "vhost deleted");
         }
-        let queues: Vec<_> = self.state.vhosts[name].queues.values().copied().collect();
+        let queues: Vec<_> = self.state.topology.vhosts[name].queues.values().copied().collect();
         for q in queues {
             lifecycle::delete_queue(&mut self.state, q);
         }
-        let exchanges: Vec<_> = self.state.vhosts[name].exchanges.values().copied().collect();
+        let exchanges: Vec<_> = self.state.topology.vhosts[name].exchanges.values().copied().collect();
         for x in exchanges {
             lifecycle::delete_exchange(&mut self.state, x, name);
         }
-        self.state.vhosts.remove(name);
-        self.state.permissions.retain(|(_, v), _| v != name);
+        self.state.topology.vhosts.remove(name);
+        self.state.access.permissions.retain(|(_, v), _| v != name);
         self.flush();
         true
     }
@@ -218,16 +218,16 @@ impl Broker {
     /// Adds or replaces a user.
     pub fn put_user(&mut self, user: User) {
         self.state.definitions_changed();
-        self.state.users.insert(user.name.clone(), user);
+        self.state.access.users.insert(user.name.clone(), user);
     }
 
     /// Deletes a user and its permissions, closing its connections.
     pub fn delete_user(&mut self, name: &str) -> bool {
-        if self.state.users.remove(name).is_none() {
+        if self.state.access.users.remove(name).is_none() {
             return false;
         }
         self.state.definitions_changed();
-        self.state.permissions.retain(|(u, _), _| u != name);
+        self.state.access.permissions.retain(|(u, _), _| u != name);
         let conns: Vec<u64> = self.connections.iter().filter(|(_, c)| c.user == name).map(|(id, _)| id.as_u64()).collect();
         for c in conns {
             self.close_connection(c, "user deleted");
@@ -238,25 +238,25 @@ impl Broker {
     /// Sets a user's permissions on a vhost; errors on an unknown user or
     /// vhost or a bad expression.
     pub fn set_permission(&mut self, p: Permission) -> core::result::Result<(), String> {
-        if !self.state.users.contains_key(&p.user) {
+        if !self.state.access.users.contains_key(&p.user) {
             return Err(format!("no user '{}'", p.user));
         }
-        if !self.state.vhosts.contains_key(&p.vhost) {
+        if !self.state.topology.vhosts.contains_key(&p.vhost) {
             return Err(format!("no vhost '{}'", p.vhost));
         }
         let compiled = Compiled::new(&p)?;
-        self.state.permissions.insert((p.user.clone(), p.vhost.clone()), (p, compiled));
+        self.state.access.permissions.insert((p.user.clone(), p.vhost.clone()), (p, compiled));
         self.state.definitions_changed();
         Ok(())
     }
 
     pub fn clear_permission(&mut self, user: &str, vhost: &str) -> bool {
         self.state.definitions_changed();
-        self.state.permissions.remove(&(user.to_string(), vhost.to_string())).is_some()
+        self.state.access.permissions.remove(&(user.to_string(), vhost.to_string())).is_some()
     }
 
     /// Checks a user's password (for the HTTP API's basic auth).
     pub fn authenticate(&self, user: &str, password: &str) -> Option<&User> {
-        self.state.users.get(user).filter(|u| u.check_password(password.as_bytes()))
+        self.state.access.users.get(user).filter(|u| u.check_password(password.as_bytes()))
     }
 }

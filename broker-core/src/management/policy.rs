@@ -108,7 +108,8 @@ pub(crate) fn merged_arguments(args: &FieldTable, policy: Option<&Policy>) -> Fi
 impl State {
     /// The policy that applies to a queue (`queue` = true) or exchange name.
     pub(crate) fn policy_for(&self, vhost: &str, queue: bool, name: &str) -> Option<&Policy> {
-        self.policies
+        self.topology
+            .policies
             .iter()
             .filter(|p| p.policy.vhost == vhost && p.matches(queue, name))
             .max_by_key(|p| p.policy.priority)
@@ -117,19 +118,19 @@ impl State {
 
     /// Recomputes a queue's effective configuration after a policy change.
     pub(crate) fn apply_policies_to_queue(&mut self, id: QueueId) {
-        let Some(q) = self.queues.get(id) else { return };
+        let Some(q) = self.topology.queues.get(id) else { return };
         let policy = self.policy_for(&q.vhost, true, &q.name).cloned();
         let merged = merged_arguments(&q.arguments, policy.as_ref());
         let flags = DeclareFlags { durable: q.durable, exclusive: q.exclusive_owner.is_some(), auto_delete: q.auto_delete };
         let Ok(mut config) = QueueConfig::parse(&merged, &flags, &q.name, &q.vhost) else { return };
-        let Some(q) = self.queues.get_mut(id) else { return };
+        let Some(q) = self.topology.queues.get_mut(id) else { return };
         // The priority levels are fixed when a queue is created.
         config.max_priority = q.config.max_priority;
         q.config = config;
         q.policy = policy.map(|p| p.name);
         // Limits apply at once: trim, and (re)arm the timers.
         loop {
-            let Some(q) = self.queues.get_mut(id) else { return };
+            let Some(q) = self.topology.queues.get_mut(id) else { return };
             if !q.over_limit() {
                 break;
             }
@@ -141,10 +142,10 @@ impl State {
     }
 
     fn apply_policies_to_exchanges(&mut self, vhost: &str) {
-        let Some(vh) = self.vhosts.get(vhost) else { return };
+        let Some(vh) = self.topology.vhosts.get(vhost) else { return };
         let ids: Vec<_> = vh.exchanges.values().copied().collect();
         for id in ids {
-            let Some(x) = self.exchanges.get(id) else { continue };
+            let Some(x) = self.topology.exchanges.get(id) else { continue };
             let from_args = match x.arguments.get("alternate-exchange") {
                 Some(FieldValue::LongStr(s)) => Some(String::from_utf8_lossy(s).into_owned()),
                 _ => None,
@@ -153,14 +154,14 @@ impl State {
                 .policy_for(vhost, false, &x.name)
                 .and_then(|p| p.definition.get("alternate-exchange"))
                 .and_then(|v| v.as_str().map(str::to_string));
-            if let Some(x) = self.exchanges.get_mut(id) {
+            if let Some(x) = self.topology.exchanges.get_mut(id) {
                 x.alternate_exchange = from_args.or(from_policy).map(ShortStr::from);
             }
         }
     }
 
     fn reapply_policies(&mut self, vhost: &str) {
-        let queues: Vec<QueueId> = self.vhosts.get(vhost).map(|v| v.queues.values().copied().collect()).unwrap_or_default();
+        let queues: Vec<QueueId> = self.topology.vhosts.get(vhost).map(|v| v.queues.values().copied().collect()).unwrap_or_default();
         for q in queues {
             self.apply_policies_to_queue(q);
         }
@@ -172,7 +173,7 @@ impl Broker {
     /// Adds or replaces a policy and applies it at once. Errors name what is
     /// wrong (unknown vhost, bad pattern, bad definition value).
     pub fn set_policy(&mut self, policy: Policy) -> Result<(), String> {
-        if !self.state.vhosts.contains_key(&policy.vhost) {
+        if !self.state.topology.vhosts.contains_key(&policy.vhost) {
             return Err(format!("no vhost '{}'", policy.vhost));
         }
         let regex = Regex::new(&policy.pattern).map_err(|e| format!("invalid pattern '{}': {e}", policy.pattern))?;
@@ -186,8 +187,8 @@ impl Broker {
             }
         }
         let vhost = policy.vhost.clone();
-        self.state.policies.retain(|p| !(p.policy.vhost == policy.vhost && p.policy.name == policy.name));
-        self.state.policies.push(CompiledPolicy { policy, regex });
+        self.state.topology.policies.retain(|p| !(p.policy.vhost == policy.vhost && p.policy.name == policy.name));
+        self.state.topology.policies.push(CompiledPolicy { policy, regex });
         self.state.reapply_policies(&vhost);
         self.state.definitions_changed();
         self.flush();
@@ -195,9 +196,9 @@ impl Broker {
     }
 
     pub fn delete_policy(&mut self, vhost: &str, name: &str) -> bool {
-        let before = self.state.policies.len();
-        self.state.policies.retain(|p| !(p.policy.vhost == vhost && p.policy.name == name));
-        let removed = self.state.policies.len() != before;
+        let before = self.state.topology.policies.len();
+        self.state.topology.policies.retain(|p| !(p.policy.vhost == vhost && p.policy.name == name));
+        let removed = self.state.topology.policies.len() != before;
         if removed {
             self.state.definitions_changed();
             self.state.reapply_policies(vhost);
@@ -208,7 +209,7 @@ impl Broker {
 
     pub fn policies(&self, vhost: Option<&str>) -> Vec<Policy> {
         let mut v: Vec<Policy> =
-            self.state.policies.iter().filter(|p| vhost.is_none_or(|v| v == p.policy.vhost)).map(|p| p.policy.clone()).collect();
+            self.state.topology.policies.iter().filter(|p| vhost.is_none_or(|v| v == p.policy.vhost)).map(|p| p.policy.clone()).collect();
         v.sort_by(|a, b| (&a.vhost, &a.name).cmp(&(&b.vhost, &b.name)));
         v
     }

@@ -42,7 +42,7 @@ impl Harness {
 
     pub fn with_config(config: Config) -> Self {
         Harness {
-            broker: Broker::new(config, 1_000_000),
+            broker: Broker::new(config, 1_000_000).expect("a valid configuration"),
             now: 1_000_000,
             inboxes: HashMap::new(),
             closed: vec![],

@@ -325,7 +325,7 @@ mod tests {
     #[tokio::test]
     async fn a_live_core_passes_until_an_alarm_is_in_force() {
         let (sender, receiver) = core_task::channels();
-        let broker = broker_core::Broker::new(broker_core::Config::default(), crate::clock::now_ms());
+        let broker = broker_core::Broker::new(broker_core::Config::default(), crate::clock::now_ms()).expect("a valid configuration");
         let services = core_task::Services { durable: None, data: None, monitor: None };
         let (stop, shutdown) = watch::channel(false);
         let core = tokio::spawn(core_task::run(broker, services, receiver, shutdown));
