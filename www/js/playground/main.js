@@ -8,7 +8,8 @@ import { Engine } from './engine.js';
 import { Canvas } from './canvas.js';
 import { PRESETS, preset } from './presets.js';
 import { normalize, toFragment, fromFragment, toDefinitions, fromDefinitions, diffDefinitions, emptyScenario } from './model.js';
-import { h, editForm, whyPanel, Inspector, SAMPLE_SCRIPT } from './panels.js';
+import { h } from '../dom.js';
+import { editForm, whyPanel, Inspector, SAMPLE_SCRIPT } from './panels.js';
 
 const $ = (sel) => document.querySelector(sel);
 const clone = (x) => JSON.parse(JSON.stringify(x));
@@ -250,9 +251,11 @@ async function main() {
   });
   $('#pg-reset').addEventListener('click', () => load(scenario, { keepSelection: true }));
 
+  // Stamped with the tab broker's version; a live target has none.
+  const definitions = () => toDefinitions(scenario, '/', engine.rabbitVersion());
   const defsText = $('#pg-defs');
   $('#pg-export').addEventListener('click', () => {
-    defsText.value = JSON.stringify(toDefinitions(scenario), null, 2);
+    defsText.value = JSON.stringify(definitions(), null, 2);
     const a = $('#pg-download');
     a.href = URL.createObjectURL(new Blob([defsText.value], { type: 'application/json' }));
     a.hidden = false;
@@ -355,7 +358,7 @@ async function main() {
     setSpeed: (s) => { speed = s; markSpeed(); },
     setPlaying,
     shareUrl: () => { updateUrl(); return location.href; },
-    definitions: () => toDefinitions(scenario),
+    definitions,
   };
   window.playground = api;
   const frag = fromFragment(location.hash);
