@@ -7,7 +7,8 @@ export function emptyScenario() {
   return { v: 1, title: '', exchanges: [], queues: [], bindings: [], producers: [], consumers: [], settings: { speed: 1 } };
 }
 
-const clone = (x) => JSON.parse(JSON.stringify(x));
+/** A deep copy of plain data. */
+export const clone = (x) => JSON.parse(JSON.stringify(x));
 
 /** Fills defaults so every later reader can rely on the fields. */
 export function normalize(s) {
