@@ -1,6 +1,6 @@
 // The management API client: RabbitMQ-compatible paths under /api, HTTP
 // basic auth, JSON in and out. Data only: no DOM, no polling (see store.js).
-// The playground swaps this for an in-tab source with the same read methods.
+// The playground uses it too, to diff and apply definitions on a live warren.
 
 /** An API failure: HTTP status plus RabbitMQ's `{error, reason}` body. */
 export class ApiError extends Error {

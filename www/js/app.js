@@ -1,7 +1,8 @@
 // The dashboard: a Shell plus one view per route, all fed by one Store.
-// mountDashboard() takes any source with Api's methods, so the playground
-// can mount the same UI over its in-tab broker.
+// mountDashboard() reads everything through `source`: the Api that main.js
+// logged in with.
 
+import { EXCHANGE_TYPES } from './amqp.js';
 import { Store } from './store.js';
 import { parse } from './router.js';
 import { list } from './resources.js';
@@ -16,8 +17,6 @@ import * as bindings from './views/bindings.js';
 import * as activity from './views/activity.js';
 import * as topology from './views/topology.js';
 import * as definitions from './views/definitions.js';
-
-const EXCHANGE_TYPES = ['direct', 'fanout', 'headers', 'topic'];
 
 function viewFor(route) {
   const { view, params } = route;
@@ -39,7 +38,7 @@ export function mountDashboard(root, { source, user, onLogout, onUnauthorized })
   const store = new Store(source, { interval });
   let vhostFilter = pref('vhost', '');
   const untrackVhosts = store.track(...list('vhosts'));
-  // For the alarm banner; a source without alarms (the playground) has none.
+  // For the alarm banner; a source without alarms() has none.
   const untrackAlarms = store.track('alarms', (s) => (s.alarms ? s.alarms() : []));
   const vhosts = () => (store.data('vhosts') || []).map((v) => v.name).sort();
   const ctx = {

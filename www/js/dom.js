@@ -39,6 +39,9 @@ export function s(tag, props, ...children) {
   return el;
 }
 
+/** The first element in the document matching `selector`. */
+export const $ = (selector) => document.querySelector(selector);
+
 /** Replaces all children of `el`. */
 export function replace(el, ...children) {
   el.replaceChildren();

@@ -1,7 +1,7 @@
 // Polling: keeps the latest answer for each tracked resource, refreshed on
 // an interval, plus the overview's rate history. Views subscribe and read;
 // they never fetch on a timer themselves. `source` is an Api (api.js) or
-// anything with the same read methods (the playground's in-tab broker).
+// anything with the same read methods (the data-layer tests' fakes).
 
 import { MESSAGE_SERIES, RateHistory } from './rates.js';
 

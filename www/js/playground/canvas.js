@@ -4,34 +4,27 @@
 // along the route the core reported (trace events). Views only: it reads
 // the scenario and snapshots and calls back; it never talks to a broker.
 
+import { s as svgEl } from '../dom.js';
 import { bindingLabel } from './model.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
 const W = { producer: 130, exchange: 130, queue: 150, consumer: 140 };
 const H = 46;
 const COLUMN = { producer: 90, exchange: 320, queue: 560, consumer: 800 };
 
-function el(name, attrs = {}, ...kids) {
-  const e = document.createElementNS(SVG, name);
-  for (const [k, v] of Object.entries(attrs)) if (v != null) e.setAttribute(k, v);
-  for (const k of kids) if (k != null) e.append(k);
-  return e;
-}
-
-const text = (s, attrs) => el('text', attrs, String(s));
+const text = (s, attrs) => svgEl('text', attrs, String(s));
 const short = (s) => (s.length > 22 ? s.slice(0, 21) + '…' : s);
 
 export class Canvas {
   constructor(root, { onSelect, onConnect, onMove, onMessage }) {
     this.root = root;
     this.cb = { onSelect, onConnect, onMove, onMessage };
-    this.svg = el('svg', { class: 'pg-canvas', viewBox: '0 0 920 520', role: 'img', 'aria-label': 'topology' });
-    this.defs = el('defs', {},
-      el('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, el('path', { d: 'M0,0 L10,5 L0,10 z', class: 'pg-arrowhead' })));
-    this.edgeLayer = el('g', { class: 'pg-edges' });
-    this.nodeLayer = el('g', { class: 'pg-nodes' });
-    this.dotLayer = el('g', { class: 'pg-dots' });
-    this.dragLine = el('line', { class: 'pg-dragline', visibility: 'hidden' });
+    this.svg = svgEl('svg', { class: 'pg-canvas', viewBox: '0 0 920 520', role: 'img', 'aria-label': 'topology' });
+    this.defs = svgEl('defs', {},
+      svgEl('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, svgEl('path', { d: 'M0,0 L10,5 L0,10 z', class: 'pg-arrowhead' })));
+    this.edgeLayer = svgEl('g', { class: 'pg-edges' });
+    this.nodeLayer = svgEl('g', { class: 'pg-nodes' });
+    this.dotLayer = svgEl('g', { class: 'pg-dots' });
+    this.dragLine = svgEl('line', { class: 'pg-dragline', visibility: 'hidden' });
     this.svg.append(this.defs, this.edgeLayer, this.nodeLayer, this.dotLayer, this.dragLine);
     root.replaceChildren(this.svg);
     this.dots = [];
@@ -107,8 +100,8 @@ export class Canvas {
       const d = back
         ? `M${x1},${y1} C${x1 + 60},${y1 + 80} ${x2 - 60},${y2 + 80} ${x2},${y2}`
         : `M${x1},${y1} C${(x1 + x2) / 2},${y1} ${(x1 + x2) / 2},${y2} ${x2},${y2}`;
-      const g = el('g', { class: `pg-edge ${e.cls}`, 'data-edge': JSON.stringify(e.sel) });
-      g.append(el('path', { d, 'marker-end': 'url(#arrow)' }), el('path', { d, class: 'pg-edge-hit' }));
+      const g = svgEl('g', { class: `pg-edge ${e.cls}`, 'data-edge': JSON.stringify(e.sel) });
+      g.append(svgEl('path', { d, 'marker-end': 'url(#arrow)' }), svgEl('path', { d, class: 'pg-edge-hit' }));
       if (e.label) {
         const lx = (x1 + x2) / 2, ly = (y1 + y2) / 2 - 6 + nth * 14 + (back ? 60 : 0);
         g.append(text(e.label, { x: lx, y: ly, class: 'pg-edge-label', 'text-anchor': 'middle' }));
@@ -132,19 +125,19 @@ export class Canvas {
     const n = p.node;
     const w = W[p.kind];
     const sel = this.selected && this.selected.kind === p.kind && this.selected.name === n.name;
-    const g = el('g', { class: `pg-node pg-${p.kind}${sel ? ' pg-selected' : ''}`, transform: `translate(${p.x},${p.y})`, 'data-node': id, tabindex: 0 });
+    const g = svgEl('g', { class: `pg-node pg-${p.kind}${sel ? ' pg-selected' : ''}`, transform: `translate(${p.x},${p.y})`, 'data-node': id, tabindex: 0 });
     let sub = '';
     if (p.kind === 'exchange') {
-      g.append(el('polygon', { points: `${-w / 2},0 ${-w / 2 + 14},${-H / 2} ${w / 2 - 14},${-H / 2} ${w / 2},0 ${w / 2 - 14},${H / 2} ${-w / 2 + 14},${H / 2}` }));
+      g.append(svgEl('polygon', { points: `${-w / 2},0 ${-w / 2 + 14},${-H / 2} ${w / 2 - 14},${-H / 2} ${w / 2},0 ${w / 2 - 14},${H / 2} ${-w / 2 + 14},${H / 2}` }));
       sub = n.type + (n.arguments?.['alternate-exchange'] ? ' · AE' : '');
     } else {
-      g.append(el('rect', { x: -w / 2, y: -H / 2, width: w, height: H, rx: p.kind === 'queue' ? 3 : 12 }));
+      g.append(svgEl('rect', { x: -w / 2, y: -H / 2, width: w, height: H, rx: p.kind === 'queue' ? 3 : 12 }));
     }
     if (p.kind === 'queue') {
       const q = qInfo.get(n.name);
       const ready = q?.messages_ready ?? 0, unacked = q?.messages_unacknowledged ?? 0;
       const frac = Math.min(1, (ready + unacked) / 20);
-      g.append(el('rect', { x: -w / 2, y: H / 2 - 6, width: w * frac, height: 6, class: 'pg-depth' }));
+      g.append(svgEl('rect', { x: -w / 2, y: H / 2 - 6, width: w * frac, height: 6, class: 'pg-depth' }));
       const a = n.arguments || {};
       const tags = [];
       if (a['x-message-ttl'] != null) tags.push(`ttl ${a['x-message-ttl']}ms`);
@@ -164,7 +157,7 @@ export class Canvas {
     g.append(text(n.name || '(default)', { y: -4, 'text-anchor': 'middle', class: 'pg-node-name' }));
     g.append(text(sub, { y: 12, 'text-anchor': 'middle', class: 'pg-node-sub' }));
     if (p.kind !== 'consumer') {
-      const port = el('circle', { cx: w / 2, cy: 0, r: 6, class: 'pg-port' });
+      const port = svgEl('circle', { cx: w / 2, cy: 0, r: 6, class: 'pg-port' });
       port.addEventListener('pointerdown', (e) => { e.stopPropagation(); this.startConnect(id, p, e); });
       g.append(port);
     }
@@ -226,9 +219,9 @@ export class Canvas {
     if (this.dots.length > 150) this.dots.shift().el.remove();
     const [x1, y1] = this.port(a, 'out');
     const [x2, y2] = this.port(b, 'in');
-    const c = el('circle', { r: 6, class: `pg-msg ${cls}`, cx: x1, cy: y1, 'data-message': message });
+    const c = svgEl('circle', { r: 6, class: `pg-msg ${cls}`, cx: x1, cy: y1, 'data-message': message });
     c.addEventListener('click', (e) => { e.stopPropagation(); this.cb.onMessage?.(message); });
-    c.append(el('title', {}, `message ${message}`));
+    c.append(svgEl('title', {}, `message ${message}`));
     this.dotLayer.append(c);
     this.dots.push({ el: c, x1, y1, x2, y2, t0: performance.now(), dur: 700, linger, message });
   }

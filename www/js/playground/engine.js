@@ -274,6 +274,9 @@ export class Engine {
   advance(ms) { return this.driver.advanceTo(this.clock.now + ms); }
 
   snapshot() { return this.broker ? this.broker.snapshot() : null; }
+
+  /** The RabbitMQ version the tab's broker reports; undefined on a live target. */
+  rabbitVersion() { return this.broker?.snapshot().overview.rabbitmq_version; }
 }
 
 export { enc };

@@ -3,13 +3,12 @@
 // what the share URL carries, what presets are, and what RabbitMQ
 // definitions JSON is converted from and to. No DOM, no broker.
 
-export const EXCHANGE_TYPES = ['direct', 'fanout', 'topic', 'headers'];
-
 export function emptyScenario() {
   return { v: 1, title: '', exchanges: [], queues: [], bindings: [], producers: [], consumers: [], settings: { speed: 1 } };
 }
 
-const clone = (x) => JSON.parse(JSON.stringify(x));
+/** A deep copy of plain data. */
+export const clone = (x) => JSON.parse(JSON.stringify(x));
 
 /** Fills defaults so every later reader can rely on the fields. */
 export function normalize(s) {
@@ -56,10 +55,14 @@ export function fromFragment(hash) {
 
 // --- RabbitMQ definitions -----------------------------------------------------
 
-/** The topology as RabbitMQ definitions JSON (vhost "/"). */
-export function toDefinitions(s, vhost = '/') {
+/**
+ * The topology as RabbitMQ definitions JSON (vhost "/"). `version` is the
+ * RabbitMQ version the broker reports (its overview's `rabbitmq_version`);
+ * without one the document has no `rabbit_version`.
+ */
+export function toDefinitions(s, vhost = '/', version = undefined) {
   return {
-    rabbit_version: '3.10.8',
+    ...(version ? { rabbit_version: version } : {}),
     vhosts: [{ name: vhost }],
     queues: s.queues.map((q) => ({ name: q.name, vhost, durable: !!q.durable, auto_delete: false, arguments: q.arguments })),
     exchanges: s.exchanges.map((x) => ({ name: x.name, vhost, type: x.type, durable: !!x.durable, auto_delete: false, internal: !!x.internal, arguments: x.arguments })),

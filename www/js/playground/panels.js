@@ -3,19 +3,9 @@
 // panel and the definitions / live gateway dialog. DOM only: they call back
 // with plain data.
 
-import { EXCHANGE_TYPES, describeBinding } from './model.js';
-
-export function h(tag, attrs = {}, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v == null || v === false) continue;
-    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else if (k === 'dataset') Object.assign(e.dataset, v);
-    else e.setAttribute(k, v === true ? '' : v);
-  }
-  for (const k of kids.flat()) if (k != null) e.append(k);
-  return e;
-}
+import { h } from '../dom.js';
+import { EXCHANGE_TYPES } from '../amqp.js';
+import { describeBinding } from './model.js';
 
 const secs = (ms) => `t=${(ms / 1000).toFixed(ms % 1000 ? 3 : 0)}s`;
 
