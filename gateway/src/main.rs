@@ -17,10 +17,10 @@ mod metrics;
 mod persistence;
 mod resources;
 mod settings;
-mod store;
 mod tcp;
 mod tls;
 
+use gateway::store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

@@ -15,17 +15,9 @@
 //!    what group commit exists for;
 //! 4. recovery of 1,000,000 messages, with none and with half acked.
 //!
-//! The store module is compiled in directly (the gateway has no library
-//! target); in test builds this binary is empty so the store's tests do not
-//! run twice.
+//! The store is the gateway's library (`gateway::store`), the same code
+//! `warren` runs.
 
-// The bench uses part of the store's API: once store/mod.rs drops its
-// crate-wide `allow(dead_code)`, put an `#[allow(dead_code)]` here.
-#[cfg(not(test))]
-#[path = "../store/mod.rs"]
-mod store;
-
-#[cfg(not(test))]
 fn main() -> std::process::ExitCode {
     match bench::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -36,7 +28,6 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-#[cfg(not(test))]
 mod bench {
     use std::collections::VecDeque;
     use std::io::Write;
@@ -47,7 +38,7 @@ mod bench {
     use clap::Parser;
     use tokio::sync::{mpsc, oneshot};
 
-    use crate::store::{DataDir, MessageStore, NewMessage, QueueKey, StoreConfig, StoreError};
+    use gateway::store::{DataDir, MessageStore, NewMessage, QueueKey, StoreConfig, StoreError};
 
     #[derive(Parser)]
     #[command(about = "Message store throughput and recovery figures")]
@@ -111,7 +102,7 @@ mod bench {
         dir
     }
 
-    fn open(dir: &Path) -> Result<(MessageStore, crate::store::Recovered), StoreError> {
+    fn open(dir: &Path) -> Result<(MessageStore, gateway::store::Recovered), StoreError> {
         MessageStore::open(&DataDir::open(dir)?, StoreConfig::default())
     }
 

@@ -24,7 +24,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn io(path: impl AsRef<Path>, action: &'static str, source: io::Error) -> Self {
+    /// A failed I/O `action` ("create", "fsync", …) on `path`.
+    pub fn io(path: impl AsRef<Path>, action: &'static str, source: io::Error) -> Self {
         StoreError::Io { path: path.as_ref().to_path_buf(), action, source: Arc::new(source) }
     }
 

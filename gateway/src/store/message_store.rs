@@ -4,7 +4,6 @@
 //! `store/mod.rs` for how the owner drives it.
 
 use std::io;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -103,7 +102,6 @@ pub struct StoreStats {
 pub struct MessageStore {
     /// Keeps the directory locked while the store is open.
     _data: DataDir,
-    dir: PathBuf,
     segment_max_bytes: u64,
     ledger: Ledger,
     queues: QueueTable,
@@ -147,7 +145,6 @@ impl MessageStore {
         let reader = StoreReader::new(shared.clone(), dir.clone());
         let store = MessageStore {
             _data: data.clone(),
-            dir,
             segment_max_bytes: config.segment_max_bytes,
             ledger: replayed.ledger,
             bound_in: vec![0; replayed.queues.len()],

@@ -42,9 +42,6 @@
 //! [`ledger`] for when a segment file is deleted, and [`recovery`] for how
 //! a torn tail is told from corruption.
 
-// Until the core task is wired to the store, most of this API has no caller.
-#![allow(dead_code, unused_imports)]
-
 mod committer;
 mod data_dir;
 pub mod definitions;

@@ -49,10 +49,6 @@ impl QueueTable {
         id
     }
 
-    pub fn get(&self, key: &QueueKey) -> Option<QueueId> {
-        self.by_key.get(key).copied()
-    }
-
     pub fn key(&self, id: QueueId) -> Option<&QueueKey> {
         self.keys.get(id.0 as usize)
     }
