@@ -68,7 +68,7 @@ struct Args {
     www_dir: Option<PathBuf>,
 
     /// Directory for durable data.
-    #[arg(long, default_value = "./warren-data")]
+    #[arg(long, default_value = store::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
 
     /// Heartbeat interval offered to clients, in seconds (0 disables).
