@@ -27,9 +27,9 @@ use super::limits::{limits_from_json, limits_json, USER_LIMITS, VHOST_LIMITS};
 use super::permissions::permission_json;
 use super::policies::{policy_from_json, policy_json};
 use super::request::{bool_field, Req};
-use super::stats::RABBITMQ_COMPAT_VERSION;
 use super::users::{salt, user_from_json, user_json_with_limits};
 use super::{reply, Ctx};
+use broker_core::management::json::RABBITMQ_VERSION as RABBITMQ_COMPAT_VERSION;
 
 /// The importing user: a name no AMQP client or API request can log in as.
 const IMPORTER: &str = "\u{0}warren-definitions-import";
