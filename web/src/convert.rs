@@ -43,5 +43,5 @@ pub fn whole_numbers(v: &Value) -> Value {
 
 /// A refusal's reason as text: a string as it is, a term as JSON.
 pub fn reason(e: &Value) -> String {
-    e.as_str().map_or_else(|| e.to_string(), str::to_string)
+    json::reason_text(e)
 }

@@ -15,6 +15,7 @@ pub mod convert;
 pub mod frames;
 pub mod ops;
 
+use broker_core::management::definitions::Definitions;
 use broker_core::management::json::{self, trace_event, Encoding};
 use broker_core::{Broker, Config, ConnectionId, Event, PeerInfo, TraceFilter, Transport};
 use bytes::Bytes;
@@ -47,6 +48,9 @@ pub struct TabBroker {
     vhost: String,
     /// The last time handed to the core.
     now: u64,
+    /// State of the salts for users an import gives a `password` (the
+    /// bindings read no clock and no system randomness).
+    salts: u64,
 }
 
 /// Octets for one in-tab connection.
@@ -95,7 +99,7 @@ struct EventView {
 impl TabBroker {
     /// The native side of the same binding (tests, the native bench).
     pub fn create(now_ms: u64, seed: u64) -> TabBroker {
-        TabBroker { broker: Broker::new(tab_config(seed), now_ms), user: "guest".into(), vhost: "/".into(), now: now_ms }
+        TabBroker { broker: Broker::new(tab_config(seed), now_ms), user: "guest".into(), vhost: "/".into(), now: now_ms, salts: seed }
     }
 
     pub fn broker(&mut self) -> &mut Broker {
@@ -132,6 +136,30 @@ impl TabBroker {
         let vhost = self.vhost.clone();
         let msgs = self.broker.browse(&vhost, queue, limit).unwrap_or_default();
         msgs.iter().map(|m| json::message(m, Encoding::Auto, None)).collect()
+    }
+
+    /// The tab's definitions, as the gateway's `GET /api/definitions`
+    /// returns them for the same broker (`broker_core::management::definitions`).
+    pub fn definitions_json(&self) -> serde_json::Value {
+        self.broker.definitions(None).to_json()
+    }
+
+    /// Imports a definitions document as the gateway's `POST
+    /// /api/definitions` does; the bindings skipped, each with why.
+    pub fn import_definitions_json(&mut self, doc: &serde_json::Value) -> Result<Vec<String>, String> {
+        let doc = convert::whole_numbers(doc);
+        let doc = doc.as_object().ok_or("definitions must be a JSON object")?;
+        let salts = &mut self.salts;
+        let mut random = || {
+            // splitmix64
+            *salts = salts.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let z = (*salts ^ (*salts >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let defs = Definitions::parse(doc, None, &mut random).map_err(|e| convert::reason(&e))?;
+        let imported = self.broker.import_definitions(defs);
+        imported.result.map(|()| imported.skipped).map_err(|e| convert::reason(&e))
     }
 
     fn at(&mut self, now_ms: f64) -> u64 {
@@ -261,6 +289,20 @@ impl TabBroker {
     /// the overview, in RabbitMQ's management API shapes.
     pub fn snapshot(&self) -> Result<JsValue, JsError> {
         to_js(&self.snapshot_data())
+    }
+
+    /// RabbitMQ's definitions document of the tab's broker.
+    pub fn definitions(&self) -> Result<JsValue, JsError> {
+        to_js(&self.definitions_json())
+    }
+
+    /// Imports a definitions document (RabbitMQ's or Warren's); returns the
+    /// bindings skipped, each with why, or throws the reason the import
+    /// stopped at.
+    #[wasm_bindgen(js_name = importDefinitions)]
+    pub fn import_definitions(&mut self, doc: JsValue) -> Result<JsValue, JsError> {
+        let skipped = self.import_definitions_json(&from_js(doc)?).map_err(|e| JsError::new(&e))?;
+        to_js(&skipped)
     }
 
     /// Sampled global counters `[{at, message_stats}]`, oldest first.

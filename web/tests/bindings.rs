@@ -132,3 +132,26 @@ fn messages_and_refusals_are_the_apis() {
     assert_eq!(tb.get_messages("m", 5, "ack_requeue_false").unwrap(), browsed);
     assert!(tb.browse_messages("m", 10).is_empty());
 }
+
+#[test]
+fn definitions_export_and_import_through_the_core_module() {
+    let mut tb = TabBroker::create(1_000, 7);
+    tb.run_op(json!({"op": "exchange.declare", "name": "logs", "type": "topic", "durable": true})).unwrap();
+    tb.run_op(json!({"op": "queue.declare", "name": "q", "durable": true, "arguments": {"x-message-ttl": 5000}})).unwrap();
+    tb.run_op(json!({"op": "bind", "source": "logs", "destination": "q", "routing_key": "*.orange.*"})).unwrap();
+    let doc = tb.definitions_json();
+    assert_eq!(
+        doc["queues"],
+        json!([{"name": "q", "vhost": "/", "durable": true, "auto_delete": false, "arguments": {"x-message-ttl": 5000}}])
+    );
+
+    let mut other = TabBroker::create(0, 7);
+    assert_eq!(other.import_definitions_json(&doc), Ok(vec![]));
+    assert_eq!(other.definitions_json(), doc, "the same document, as the gateway's export and import");
+    let plain = json!({"users": [{"name": "ann", "password": "pw", "tags": ""}]});
+    other.import_definitions_json(&plain).unwrap();
+    assert!(other.broker().authenticate("ann", "pw").is_some());
+    let nowhere = json!({"queues": [{"name": "q", "vhost": "nowhere", "durable": true}]});
+    assert_eq!(other.import_definitions_json(&nowhere), Err(r#"["no_such_vhost","nowhere"]"#.to_string()));
+    assert_eq!(other.import_definitions_json(&json!([])), Err("definitions must be a JSON object".to_string()));
+}

@@ -102,6 +102,36 @@ pub fn int_value(v: &Value) -> Option<i64> {
     }
 }
 
+/// A boolean field of a request body or definitions entry: JSON
+/// true/false or the strings "true"/"false"; absent is false.
+pub fn bool_field(body: &Map<String, Value>, key: &str) -> Result<bool, Value> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s == "true" => Ok(true),
+        Some(Value::String(s)) if s == "false" => Ok(false),
+        Some(_) => Err(json!(["not_bool", key])),
+    }
+}
+
+/// RabbitMQ's `[{key_missing,routing_key},...]`: an Erlang term printed
+/// with `~p`, which wraps lines past 80 columns.
+pub fn keys_missing(keys: &[&str]) -> String {
+    let items: Vec<String> = keys.iter().map(|k| format!("{{key_missing,{k}}}")).collect();
+    let one_line = format!("[{}]", items.join(","));
+    if one_line.len() > 80 {
+        format!("[{}]", items.join(",\n "))
+    } else {
+        one_line
+    }
+}
+
+/// A refusal's reason as text (logs, start-up errors, JavaScript errors):
+/// a string as it is, an Erlang term as its JSON.
+pub fn reason_text(reason: &Value) -> String {
+    reason.as_str().map_or_else(|| reason.to_string(), str::to_string)
+}
+
 /// Inserts `key: value` and `key_details: {"rate": rate}`, rates to a tenth
 /// as RabbitMQ shows them.
 pub fn put_stat(m: &mut Map<String, Value>, key: &str, value: u64, rate: f64) {

@@ -8,6 +8,8 @@
 //! plugin works the same way. Users, vhosts and permissions are changed
 //! directly.
 
+#[cfg(feature = "json")]
+pub mod definitions;
 pub mod info;
 #[cfg(feature = "json")]
 pub mod json;

@@ -8,8 +8,6 @@ use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
 
-pub use broker_core::management::json::table_to_json;
-
 /// A JSON object as a field table (`{}` or absent: empty).
 pub fn json_to_table(v: Option<&Value>) -> ApiResult<FieldTable> {
     json::json_to_table(v.unwrap_or(&Value::Null)).map_err(ApiError::bad_request)
@@ -24,7 +22,7 @@ pub fn json_to_properties(v: &Value) -> ApiResult<BasicProperties> {
 mod tests {
     use super::*;
     use broker_core::amqp::FieldValue;
-    use broker_core::management::json::properties_to_json;
+    use broker_core::management::json::{properties_to_json, table_to_json};
     use serde_json::json;
 
     #[test]

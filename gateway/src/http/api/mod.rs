@@ -16,7 +16,7 @@ mod auth;
 mod bindings;
 mod connections;
 mod convert;
-pub mod definitions;
+mod definitions;
 mod error;
 mod exchanges;
 pub mod limits;
