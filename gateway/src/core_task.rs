@@ -151,7 +151,7 @@ pub async fn run(
     let mut batch = Vec::with_capacity(BATCH);
     let mut urgent_batch = Vec::with_capacity(256);
     let mut durable_rx = services.durable.as_ref().map(Durable::subscribe);
-    let mut saved = SavedDefinitions { version: broker.definitions_version(), text: Vec::new() };
+    let mut saved = SavedDefinitions { version: broker.definitions_version(), last: None };
     let mut readings = services.monitor.take();
     if let Some(rx) = readings.as_mut() {
         // An alarm that holds at start is in force before the first client.
@@ -226,7 +226,7 @@ pub async fn run(
 /// The durable definitions last written, to skip writes that change nothing.
 struct SavedDefinitions {
     version: u64,
-    text: Vec<u8>,
+    last: Option<broker_core::management::definitions::Definitions>,
 }
 
 fn persist(broker: &mut Broker, services: &mut Services, saved: &mut SavedDefinitions) -> Result<(), String> {
@@ -238,14 +238,12 @@ fn persist(broker: &mut Broker, services: &mut Services, saved: &mut SavedDefini
         return Ok(());
     }
     saved.version = version;
-    let doc = crate::http::api::definitions::durable_document(broker);
-    let text = serde_json::to_vec(&doc).unwrap_or_default();
-    if text == saved.text {
+    let defs = broker.durable_definitions();
+    if saved.last.as_ref() == Some(&defs) {
         return Ok(());
     }
-    let defs: definitions::Definitions = serde_json::from_value(doc).map_err(|e| format!("cannot save definitions: {e}"))?;
     definitions::save(data, &defs).map_err(|e| format!("cannot save definitions: {e}"))?;
-    saved.text = text;
+    saved.last = Some(defs);
     Ok(())
 }
 

@@ -159,7 +159,7 @@ async fn run(args: Args) -> Result<(), String> {
     let data = store::DataDir::open(&args.data_dir).map_err(|e| e.to_string())?;
     let segment_max_bytes = args.segment_max_bytes.as_deref().map(|s| resources::parse_size(s, None)).transpose()?;
     let (mut durable, recovered) = persistence::Durable::open(&data, segment_max_bytes).map_err(|e| e.to_string())?;
-    let saved_definitions = store::definitions::load(&data).map_err(|e| e.to_string())?;
+    let saved_definitions = store::definitions::load(&data, &mut clock::seed).map_err(|e| e.to_string())?;
 
     let listeners = listen_all(&args.amqp_bind, 5672)?;
     let http_listeners = listen_all(&args.http_bind, 15672)?;
@@ -227,10 +227,14 @@ async fn run(args: Args) -> Result<(), String> {
     let mut broker = broker_core::Broker::new(config, clock::now_ms()).map_err(|e| format!("invalid configuration: {e}"))?;
     broker.set_body_loader(durable.loader());
     if restarting || !saved_definitions.queues.is_empty() {
-        let doc = serde_json::to_value(&saved_definitions).map_err(|e| e.to_string())?;
-        let doc = doc.as_object().cloned().unwrap_or_default();
-        http::api::definitions::load_document(&mut broker, &doc)
-            .map_err(|e| format!("cannot restore the saved definitions in {}: {e}", data.path().display()))?;
+        let imported = broker.import_definitions(saved_definitions);
+        for why in &imported.skipped {
+            tracing::warn!("definitions: {why}");
+        }
+        imported.result.map_err(|e| {
+            let reason = broker_core::management::json::reason_text(&e);
+            format!("cannot restore the saved definitions in {}: {reason}", data.path().display())
+        })?;
     }
     settings::apply_limits(&args.access, &mut broker)?;
     let clean_stop = persistence::take_clean_stop_marker(&data);

@@ -91,7 +91,8 @@ pub fn apply(args: &AccessArgs, config: &mut Config, mut salt: impl FnMut() -> [
 /// Applies `--vhost-limit` and `--user-limit` to the broker (after saved
 /// definitions are restored, so the flags win).
 pub fn apply_limits(args: &AccessArgs, broker: &mut broker_core::Broker) -> Result<(), String> {
-    use crate::http::api::limits::{limits_from_flag, USER_LIMITS, VHOST_LIMITS};
+    use crate::http::api::limits::limits_from_flag;
+    use broker_core::management::definitions::{USER_LIMITS, VHOST_LIMITS};
     for spec in &args.vhost_limits {
         let (vhost, limits) = spec.rsplit_once(':').ok_or_else(|| format!("--vhost-limit {spec}: expected VHOST:LIMIT=N,..."))?;
         if !broker.vhost_names().iter().any(|v| v == vhost) {

@@ -39,6 +39,7 @@ export async function startWarren() {
   return {
     http: `http://127.0.0.1:${port}/`,
     ws: `ws://127.0.0.1:${port}/`,
+    amqp: w.amqp,
     async api(rel) {
       const r = await fetch(`http://127.0.0.1:${port}/api/${rel}`, { headers: { authorization: 'Basic ' + Buffer.from('guest:guest').toString('base64') } });
       if (!r.ok) throw new Error(`GET /api/${rel}: ${r.status}`);

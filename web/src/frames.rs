@@ -4,10 +4,10 @@
 
 use broker_core::amqp::frame::take_frame;
 use broker_core::amqp::{BasicProperties, Frame, PROTOCOL_HEADER};
+use broker_core::management::json::properties_to_json;
 use bytes::BytesMut;
 use serde::Serialize;
-
-use crate::convert::{properties, PropertiesView};
+use serde_json::Value;
 
 /// One decoded frame as plain data.
 #[derive(Serialize, Debug, Clone)]
@@ -30,7 +30,8 @@ pub enum FrameView {
         size: usize,
         class_id: u16,
         body_size: u64,
-        properties: Box<PropertiesView>,
+        /// As the management API shows properties (`[]` when none is set).
+        properties: Value,
     },
     Body {
         channel: u16,
@@ -103,7 +104,7 @@ impl Decoder {
                             size,
                             class_id: header.class_id,
                             body_size: header.body_size,
-                            properties: Box::new(properties(&BasicProperties::decode(header.properties).unwrap_or_default())),
+                            properties: properties_to_json(&BasicProperties::decode(header.properties).unwrap_or_default()),
                         },
                         Ok(Frame::Body { channel, payload }) => {
                             let cut = &payload[..payload.len().min(PREVIEW)];

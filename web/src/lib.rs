@@ -3,8 +3,9 @@
 //! time in and takes bytes, trace events and snapshots out.
 //!
 //! Owns only conversion: every method is a thin call into the core, with
-//! plain data in and out through serde-wasm-bindgen (shaped as RabbitMQ's
-//! management API, see [`convert`]). It must not hold broker logic, read a
+//! plain data in and out through serde-wasm-bindgen, shaped by
+//! `broker_core::management::json` exactly as the gateway's management API
+//! shapes the same objects (see [`convert`]). It must not hold broker logic, read a
 //! clock or touch the DOM: the JavaScript side (`www/js/playground/`)
 //! decides when time moves and carries the bytes of its in-tab
 //! connections (`tab-socket.js`).
@@ -14,8 +15,8 @@ pub mod convert;
 pub mod frames;
 pub mod ops;
 
-use broker_core::management::json::trace_event;
-use broker_core::management::AckMode;
+use broker_core::management::definitions::Definitions;
+use broker_core::management::json::{self, trace_event, Encoding};
 use broker_core::{Broker, Config, ConfigError, ConnectionId, Event, PeerInfo, TraceFilter, Transport};
 use bytes::Bytes;
 use serde::Serialize;
@@ -47,6 +48,9 @@ pub struct TabBroker {
     vhost: String,
     /// The last time handed to the core.
     now: u64,
+    /// State of the salts for users an import gives a `password` (the
+    /// bindings read no clock and no system randomness).
+    salts: u64,
 }
 
 /// Octets for one in-tab connection.
@@ -69,16 +73,19 @@ impl Output {
     }
 }
 
-/// Snapshot of everything the playground draws.
+/// Snapshot of everything the playground draws: each object exactly as the
+/// gateway's `/api/overview`, `/api/queues/{vhost}`, `/api/exchanges/{vhost}`,
+/// `/api/bindings/{vhost}`, `/api/consumers`, `/api/channels` and
+/// `/api/connections` list it (a node without listeners).
 #[derive(Serialize)]
 pub struct Snapshot {
-    pub overview: convert::OverviewView,
-    pub queues: Vec<convert::QueueView>,
-    pub exchanges: Vec<convert::ExchangeView>,
-    pub bindings: Vec<convert::BindingView>,
-    pub consumers: Vec<convert::ConsumerView>,
-    pub channels: Vec<convert::ChannelView>,
-    pub connections: Vec<convert::ConnectionView>,
+    pub overview: serde_json::Value,
+    pub queues: Vec<serde_json::Value>,
+    pub exchanges: Vec<serde_json::Value>,
+    pub bindings: Vec<serde_json::Value>,
+    pub consumers: Vec<serde_json::Value>,
+    pub channels: Vec<serde_json::Value>,
+    pub connections: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -93,7 +100,7 @@ impl TabBroker {
     /// The native side of the same binding (tests, the native bench).
     pub fn create(now_ms: u64, seed: u64) -> Result<TabBroker, ConfigError> {
         let broker = Broker::new(tab_config(seed), now_ms)?;
-        Ok(TabBroker { broker, user: "guest".into(), vhost: "/".into(), now: now_ms })
+        Ok(TabBroker { broker, user: "guest".into(), vhost: "/".into(), now: now_ms, salts: seed })
     }
 
     pub fn broker(&mut self) -> &mut Broker {
@@ -103,20 +110,57 @@ impl TabBroker {
     pub fn snapshot_data(&self) -> Snapshot {
         let b = &self.broker;
         let vhost = Some(self.vhost.as_str());
-        let now = b.overview();
+        let node = &b.config().cluster_name;
+        let (policies, conns) = (b.policies(None), b.connections());
         Snapshot {
-            overview: convert::overview(&now, self.now(), &b.config().cluster_name),
-            queues: b.queues(vhost).iter().map(convert::queue).collect(),
-            exchanges: b.exchanges(vhost).iter().map(convert::exchange).collect(),
-            bindings: b.bindings(vhost).iter().map(convert::binding).collect(),
-            consumers: b.consumers().iter().map(convert::consumer).collect(),
-            channels: b.channels().iter().map(convert::channel).collect(),
-            connections: b.connections().iter().map(convert::connection).collect(),
+            overview: json::overview(&b.overview(), node, &[], true),
+            queues: b.queues(vhost).iter().map(|q| json::queue(q, node, &policies)).collect(),
+            exchanges: b.exchanges(vhost).iter().map(|x| json::exchange(x, &self.user)).collect(),
+            bindings: b.bindings(vhost).iter().map(json::binding).collect(),
+            consumers: b.consumers().iter().map(|c| json::consumer(c, &conns, node)).collect(),
+            channels: b.channels().iter().map(|c| json::channel(c, node)).collect(),
+            connections: conns.iter().map(|c| json::connection(c, node)).collect(),
         }
     }
 
-    fn now(&self) -> u64 {
-        self.now
+    /// Takes up to `count` messages as RabbitMQ's "get messages" does
+    /// (`ackmode` by its names), shaped as the API's `POST …/get` with
+    /// `encoding: auto`.
+    pub fn get_messages(&mut self, queue: &str, count: usize, ackmode: &str) -> Result<Vec<serde_json::Value>, String> {
+        let mode = json::ack_mode(&serde_json::json!(ackmode)).map_err(|e| convert::reason(&e))?;
+        let got = self.broker.get_as(&self.user, &self.vhost, queue, count, mode).map_err(|e| e.to_string())?;
+        Ok(got.iter().map(|m| json::message(m, Encoding::Auto, None)).collect())
+    }
+
+    /// Up to `limit` ready messages left in the queue, as the API's `GET …/browse`.
+    pub fn browse_messages(&mut self, queue: &str, limit: usize) -> Vec<serde_json::Value> {
+        let vhost = self.vhost.clone();
+        let msgs = self.broker.browse(&vhost, queue, limit).unwrap_or_default();
+        msgs.iter().map(|m| json::message(m, Encoding::Auto, None)).collect()
+    }
+
+    /// The tab's definitions, as the gateway's `GET /api/definitions`
+    /// returns them for the same broker (`broker_core::management::definitions`).
+    pub fn definitions_json(&self) -> serde_json::Value {
+        self.broker.definitions(None).to_json()
+    }
+
+    /// Imports a definitions document as the gateway's `POST
+    /// /api/definitions` does; the bindings skipped, each with why.
+    pub fn import_definitions_json(&mut self, doc: &serde_json::Value) -> Result<Vec<String>, String> {
+        let doc = convert::whole_numbers(doc);
+        let doc = doc.as_object().ok_or("definitions must be a JSON object")?;
+        let salts = &mut self.salts;
+        let mut random = || {
+            // splitmix64
+            *salts = salts.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let z = (*salts ^ (*salts >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let defs = Definitions::parse(doc, None, &mut random).map_err(|e| convert::reason(&e))?;
+        let imported = self.broker.import_definitions(defs);
+        imported.result.map(|()| imported.skipped).map_err(|e| convert::reason(&e))
     }
 
     fn at(&mut self, now_ms: f64) -> u64 {
@@ -230,29 +274,36 @@ impl TabBroker {
 
     /// Takes up to `count` messages (`ackmode` as RabbitMQ's API:
     /// ack_requeue_true, ack_requeue_false, reject_requeue_true,
-    /// reject_requeue_false).
+    /// reject_requeue_false; anything else throws
+    /// `["unsupported_ackmode",…]` as the API refuses it).
     pub fn get(&mut self, queue: &str, count: u32, ackmode: &str) -> Result<JsValue, JsError> {
-        let mode = match ackmode {
-            "ack_requeue_false" => AckMode::AckRequeueFalse,
-            "reject_requeue_true" => AckMode::RejectRequeueTrue,
-            "reject_requeue_false" => AckMode::RejectRequeueFalse,
-            _ => AckMode::AckRequeueTrue,
-        };
-        let got = self.broker.get_as(&self.user, &self.vhost, queue, count as usize, mode).map_err(|e| JsError::new(&e.to_string()))?;
-        to_js(&got.iter().map(convert::message).collect::<Vec<_>>())
+        let got = self.get_messages(queue, count as usize, ackmode).map_err(|e| JsError::new(&e))?;
+        to_js(&got)
     }
 
     /// Up to `limit` ready messages without taking them.
     pub fn browse(&mut self, queue: &str, limit: u32) -> Result<JsValue, JsError> {
-        let vhost = self.vhost.clone();
-        let msgs = self.broker.browse(&vhost, queue, limit as usize).unwrap_or_default();
-        to_js(&msgs.iter().map(convert::message).collect::<Vec<_>>())
+        to_js(&self.browse_messages(queue, limit as usize))
     }
 
     /// Queues, exchanges, bindings, consumers, channels, connections and
     /// the overview, in RabbitMQ's management API shapes.
     pub fn snapshot(&self) -> Result<JsValue, JsError> {
         to_js(&self.snapshot_data())
+    }
+
+    /// RabbitMQ's definitions document of the tab's broker.
+    pub fn definitions(&self) -> Result<JsValue, JsError> {
+        to_js(&self.definitions_json())
+    }
+
+    /// Imports a definitions document (RabbitMQ's or Warren's); returns the
+    /// bindings skipped, each with why, or throws the reason the import
+    /// stopped at.
+    #[wasm_bindgen(js_name = importDefinitions)]
+    pub fn import_definitions(&mut self, doc: JsValue) -> Result<JsValue, JsError> {
+        let skipped = self.import_definitions_json(&from_js(doc)?).map_err(|e| JsError::new(&e))?;
+        to_js(&skipped)
     }
 
     /// Sampled global counters `[{at, message_stats}]`, oldest first.

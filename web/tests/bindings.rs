@@ -26,10 +26,10 @@ fn operations_run_through_the_loopback_with_amqp_errors() {
     assert!(tb.run_op(json!({"op": "frobnicate"})).unwrap_err().starts_with("bad operation"));
 
     let s = tb.snapshot_data();
-    let q = s.queues.iter().find(|q| q.name == "q").unwrap();
-    assert_eq!(q.arguments, json!({"x-message-ttl": 5000, "x-dead-letter-exchange": ""}));
-    assert!(s.exchanges.iter().any(|x| x.name == "logs" && x.kind == "topic"));
-    assert!(s.bindings.iter().any(|b| b.source == "logs" && b.destination == "q" && b.routing_key == "*.orange.*"));
+    let q = s.queues.iter().find(|q| q["name"] == "q").unwrap();
+    assert_eq!(q["arguments"], json!({"x-message-ttl": 5000, "x-dead-letter-exchange": ""}));
+    assert!(s.exchanges.iter().any(|x| x["name"] == "logs" && x["type"] == "topic"));
+    assert!(s.bindings.iter().any(|b| b["source"] == "logs" && b["destination"] == "q" && b["routing_key"] == "*.orange.*"));
 }
 
 #[test]
@@ -102,6 +102,56 @@ fn in_tab_connections_carry_the_bench_octets_and_the_decoder_reads_them() {
     assert_eq!((delivered, bodies), (10, 10));
     let s = tb.snapshot_data();
     assert_eq!(s.connections.len(), 2);
-    assert!(s.consumers.iter().any(|k| k.consumer_tag == "bench" && !k.ack_required));
-    assert_eq!(s.overview.message_stats["deliver_no_ack"], json!(10));
+    assert!(s.consumers.iter().any(|k| k["consumer_tag"] == "bench" && k["ack_required"] == false));
+    assert_eq!(s.overview["message_stats"]["deliver_no_ack"], json!(10));
+}
+
+/// Messages and refusals as the management API gives them
+/// (`broker_core::management::json`): no properties is `[]`, a body that is
+/// not UTF-8 is base64, an unknown ack mode or an out-of-range
+/// `delivery_mode` is refused with the API's reason.
+#[test]
+fn messages_and_refusals_are_the_apis() {
+    let mut tb = TabBroker::create(1_000, 7).expect("the tab configuration is valid");
+    tb.run_op(json!({"op": "queue.declare", "name": "m"})).unwrap();
+    let none = convert::properties_from_json(&json!({})).unwrap();
+    assert!(tb.broker().publish_as("guest", "/", "", "m", &none, bytes::Bytes::from_static(b"\xff\x00")).unwrap());
+    let rich = convert::properties_from_json(&json!({"delivery_mode": 2, "headers": {"n": 1}, "cluster_id": "c"})).unwrap();
+    assert!(tb.broker().publish_as("guest", "/", "", "m", &rich, bytes::Bytes::from_static(b"hi")).unwrap());
+    let browsed = tb.browse_messages("m", 10);
+    assert_eq!(
+        browsed[0],
+        json!({"payload_bytes": 2, "redelivered": false, "exchange": "", "routing_key": "m", "message_count": 1,
+               "properties": [], "payload": "/wA=", "payload_encoding": "base64"})
+    );
+    assert_eq!(browsed[1]["properties"], json!({"delivery_mode": 2, "headers": {"n": 1}, "cluster_id": "c"}));
+    assert_eq!((browsed[1]["payload"].as_str(), browsed[1]["payload_encoding"].as_str()), (Some("hi"), Some("string")));
+    assert_eq!(tb.get_messages("m", 1, "nack").unwrap_err(), r#"["unsupported_ackmode","nack"]"#);
+    assert_eq!(convert::properties_from_json(&json!({"delivery_mode": 300})).unwrap_err(), r#"["not_int","delivery_mode"]"#);
+    // A get shows what browse showed, and takes it.
+    assert_eq!(tb.get_messages("m", 5, "ack_requeue_false").unwrap(), browsed);
+    assert!(tb.browse_messages("m", 10).is_empty());
+}
+
+#[test]
+fn definitions_export_and_import_through_the_core_module() {
+    let mut tb = TabBroker::create(1_000, 7).expect("the tab configuration is valid");
+    tb.run_op(json!({"op": "exchange.declare", "name": "logs", "type": "topic", "durable": true})).unwrap();
+    tb.run_op(json!({"op": "queue.declare", "name": "q", "durable": true, "arguments": {"x-message-ttl": 5000}})).unwrap();
+    tb.run_op(json!({"op": "bind", "source": "logs", "destination": "q", "routing_key": "*.orange.*"})).unwrap();
+    let doc = tb.definitions_json();
+    assert_eq!(
+        doc["queues"],
+        json!([{"name": "q", "vhost": "/", "durable": true, "auto_delete": false, "arguments": {"x-message-ttl": 5000}}])
+    );
+
+    let mut other = TabBroker::create(0, 7).expect("the tab configuration is valid");
+    assert_eq!(other.import_definitions_json(&doc), Ok(vec![]));
+    assert_eq!(other.definitions_json(), doc, "the same document, as the gateway's export and import");
+    let plain = json!({"users": [{"name": "ann", "password": "pw", "tags": ""}]});
+    other.import_definitions_json(&plain).unwrap();
+    assert!(other.broker().authenticate("ann", "pw").is_some());
+    let nowhere = json!({"queues": [{"name": "q", "vhost": "nowhere", "durable": true}]});
+    assert_eq!(other.import_definitions_json(&nowhere), Err(r#"["no_such_vhost","nowhere"]"#.to_string()));
+    assert_eq!(other.import_definitions_json(&json!([])), Err("definitions must be a JSON object".to_string()));
 }

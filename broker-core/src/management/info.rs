@@ -1,6 +1,6 @@
 //! Read-only views of the broker for management: plain data, shaped after
-//! RabbitMQ's management API objects. The gateway renders them as JSON;
-//! the playground shows them as they are.
+//! RabbitMQ's management API objects. `management::json` renders them as
+//! RabbitMQ does, for the gateway's API and the playground alike.
 
 use bytes::Bytes;
 

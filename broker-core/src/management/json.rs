@@ -1,19 +1,42 @@
-//! AMQP values ↔ JSON, the way RabbitMQ's management plugin converts them
-//! (feature `json`): shared by the gateway's HTTP API and the browser
-//! bindings, so both show the same data the same way.
+//! The management data as JSON, the way RabbitMQ 3.10's management plugin
+//! shows and takes it (feature `json`). One set of conversions for the
+//! gateway's HTTP API and the browser bindings, so the playground shows
+//! exactly what the API returns for the same objects:
+//!
+//! * here: AMQP values ↔ JSON, and counters as `message_stats`;
+//! * [`objects`]: queues, exchanges, bindings, connections, channels,
+//!   consumers and the overview;
+//! * [`messages`]: message properties both ways and messages as `get`
+//!   returns them;
+//! * [`trace`]: trace events.
 //!
 //! JSON → field table: integers become signed 64-bit (`l`), other numbers
 //! doubles (`d`), strings long strings (`S`), booleans `t`, objects nested
 //! tables, arrays arrays; `null` is refused ("null_not_allowed"). Field
 //! table → JSON: every integer type is a number, strings and byte arrays
 //! are strings, void is null. Errors are RabbitMQ's reasons as JSON values.
+//!
+//! No I/O and no clock: what only a driver knows (the node's name, its
+//! listeners, the acting user) is an argument.
+
+pub mod messages;
+pub mod objects;
+mod phash2;
+pub mod trace;
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use crate::amqp::{BasicProperties, FieldTable, FieldValue, ShortStr};
-use crate::broker::stats::{MessageCounters, MessageRates};
-use crate::TraceEvent;
+use crate::amqp::{FieldTable, FieldValue};
+use crate::{MessageCounters, MessageRates};
+
+pub use messages::{ack_mode, encoding, json_to_properties, message, properties_to_json, Encoding};
+pub use objects::{binding, channel, connection, consumer, endpoints, exchange, overview, properties_key, queue, Endpoints, Listener};
+pub use trace::trace_event;
+
+/// The version of RabbitMQ's management API these shapes follow; clients
+/// gate features on `rabbitmq_version`/`management_version`.
+pub const RABBITMQ_VERSION: &str = "3.10.8";
 
 pub fn table_to_json(table: &FieldTable) -> Value {
     Value::Object(table.iter().map(|(k, v)| (k.to_string(), value_to_json(v))).collect())
@@ -69,44 +92,6 @@ pub fn json_to_value(v: &Value) -> Result<FieldValue, Value> {
     })
 }
 
-/// RabbitMQ's rendering of message properties. Quirk kept: with no
-/// property set at all it is an empty JSON *array*, `[]`, not `{}`.
-pub fn properties_to_json(p: &BasicProperties) -> Value {
-    let mut m = Map::new();
-    let mut s = |k: &str, v: &Option<ShortStr>| {
-        if let Some(v) = v {
-            m.insert(k.into(), json!(&**v));
-        }
-    };
-    s("content_type", &p.content_type);
-    s("content_encoding", &p.content_encoding);
-    s("correlation_id", &p.correlation_id);
-    s("reply_to", &p.reply_to);
-    s("expiration", &p.expiration);
-    s("message_id", &p.message_id);
-    s("type", &p.kind);
-    s("user_id", &p.user_id);
-    s("app_id", &p.app_id);
-    s("cluster_id", &p.cluster_id);
-    if let Some(h) = &p.headers {
-        m.insert("headers".into(), table_to_json(h));
-    }
-    if let Some(d) = p.delivery_mode {
-        m.insert("delivery_mode".into(), json!(d));
-    }
-    if let Some(pr) = p.priority {
-        m.insert("priority".into(), json!(pr));
-    }
-    if let Some(t) = p.timestamp {
-        m.insert("timestamp".into(), json!(t));
-    }
-    if m.is_empty() {
-        json!([])
-    } else {
-        Value::Object(m)
-    }
-}
-
 /// An integer as RabbitMQ's management plugin accepts one: a JSON integer
 /// or a string of digits.
 pub fn int_value(v: &Value) -> Option<i64> {
@@ -117,50 +102,34 @@ pub fn int_value(v: &Value) -> Option<i64> {
     }
 }
 
-/// Message properties from JSON (`properties` of a publish). Integer fields
-/// that are not integers give RabbitMQ's `["not_int", field]`.
-pub fn json_to_properties(v: &Value) -> Result<BasicProperties, Value> {
-    let empty = Map::new();
-    let m = match v {
-        Value::Object(m) => m,
-        // An empty array is how RabbitMQ itself renders no properties.
-        Value::Array(a) if a.is_empty() => &empty,
-        Value::Null => &empty,
-        _ => return Err(json!("properties must be an object")),
-    };
-    let text = |k: &str| -> Option<ShortStr> {
-        match m.get(k) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.as_str().into()),
-            Some(other) => Some(other.to_string().as_str().into()),
-        }
-    };
-    let int = |k: &str| -> Result<Option<i64>, Value> {
-        match m.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => int_value(v).map(Some).ok_or_else(|| json!(["not_int", k])),
-        }
-    };
-    let octet = |k: &str| -> Result<Option<u8>, Value> { int(k)?.map(|n| u8::try_from(n).map_err(|_| json!(["not_int", k]))).transpose() };
-    Ok(BasicProperties {
-        content_type: text("content_type"),
-        content_encoding: text("content_encoding"),
-        headers: match m.get("headers") {
-            None | Some(Value::Null) => None,
-            Some(h) => Some(json_to_table(h)?),
-        },
-        delivery_mode: octet("delivery_mode")?,
-        priority: octet("priority")?,
-        correlation_id: text("correlation_id"),
-        reply_to: text("reply_to"),
-        expiration: text("expiration"),
-        message_id: text("message_id"),
-        timestamp: int("timestamp")?.map(|t| t as u64),
-        kind: text("type"),
-        user_id: text("user_id"),
-        app_id: text("app_id"),
-        cluster_id: text("cluster_id"),
-    })
+/// A boolean field of a request body or definitions entry: JSON
+/// true/false or the strings "true"/"false"; absent is false.
+pub fn bool_field(body: &Map<String, Value>, key: &str) -> Result<bool, Value> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s == "true" => Ok(true),
+        Some(Value::String(s)) if s == "false" => Ok(false),
+        Some(_) => Err(json!(["not_bool", key])),
+    }
+}
+
+/// RabbitMQ's `[{key_missing,routing_key},...]`: an Erlang term printed
+/// with `~p`, which wraps lines past 80 columns.
+pub fn keys_missing(keys: &[&str]) -> String {
+    let items: Vec<String> = keys.iter().map(|k| format!("{{key_missing,{k}}}")).collect();
+    let one_line = format!("[{}]", items.join(","));
+    if one_line.len() > 80 {
+        format!("[{}]", items.join(",\n "))
+    } else {
+        one_line
+    }
+}
+
+/// A refusal's reason as text (logs, start-up errors, JavaScript errors):
+/// a string as it is, an Erlang term as its JSON.
+pub fn reason_text(reason: &Value) -> String {
+    reason.as_str().map_or_else(|| reason.to_string(), str::to_string)
 }
 
 /// Inserts `key: value` and `key_details: {"rate": rate}`, rates to a tenth
@@ -168,6 +137,14 @@ pub fn json_to_properties(v: &Value) -> Result<BasicProperties, Value> {
 pub fn put_stat(m: &mut Map<String, Value>, key: &str, value: u64, rate: f64) {
     m.insert(key.to_string(), json!(value));
     m.insert(format!("{key}_details"), json!({ "rate": (rate * 10.0).round() / 10.0 }));
+}
+
+/// `messages`, `messages_ready`, `messages_unacknowledged` with details
+/// (queue lengths; their rate of change is not tracked: 0.0).
+pub fn queue_lengths(m: &mut Map<String, Value>, ready: u64, unacked: u64) {
+    put_stat(m, "messages", ready + unacked, 0.0);
+    put_stat(m, "messages_ready", ready, 0.0);
+    put_stat(m, "messages_unacknowledged", unacked, 0.0);
 }
 
 /// `message_stats` for the broker (`global`) or for one queue (queues have
@@ -191,51 +168,6 @@ pub fn message_stats(c: &MessageCounters, r: &MessageRates, global: bool) -> Val
     Value::Object(m)
 }
 
-/// One trace event as JSON: `{"event": kind, "at": ms, "message": id,
-/// ...fields}`, as the gateway's trace API and the playground show it.
-pub fn trace_event(e: &TraceEvent) -> Value {
-    match e {
-        TraceEvent::Published { at, message, vhost, exchange, routing_key, connection, channel } => json!({
-            "event": "published", "at": at, "message": message, "vhost": vhost, "exchange": exchange,
-            "routing_key": routing_key, "connection": client_connection(*connection), "channel": channel}),
-        TraceEvent::Routed { at, message, exchange, destination, to_exchange, key, arguments } => json!({
-            "event": "routed", "at": at, "message": message, "exchange": exchange, "destination": destination,
-            "destination_type": if *to_exchange { "exchange" } else { "queue" }, "routing_key": key,
-            "arguments": table_to_json(arguments)}),
-        TraceEvent::AlternateExchange { at, message, from, to } => {
-            json!({"event": "alternate_exchange", "at": at, "message": message, "from": from, "to": to})
-        }
-        TraceEvent::Unroutable { at, message, exchange, returned } => {
-            json!({"event": "unroutable", "at": at, "message": message, "exchange": exchange, "returned": returned})
-        }
-        TraceEvent::Enqueued { at, message, queue, expires_at } => {
-            json!({"event": "enqueued", "at": at, "message": message, "queue": queue, "expires_at": expires_at})
-        }
-        TraceEvent::Overflow { at, message, queue, mode } => {
-            json!({"event": "overflow", "at": at, "message": message, "queue": queue, "mode": mode})
-        }
-        TraceEvent::Expired { at, message, queue } => json!({"event": "expired", "at": at, "message": message, "queue": queue}),
-        TraceEvent::DeadLettered { at, message, queue, reason, exchange, new_message } => json!({
-            "event": "dead_lettered", "at": at, "message": message, "queue": queue, "reason": reason,
-            "exchange": exchange, "new_message": new_message}),
-        TraceEvent::Delivered { at, message, queue, consumer, connection, channel, delivery_tag, redelivered } => json!({
-            "event": "delivered", "at": at, "message": message, "queue": queue, "consumer_tag": consumer,
-            "connection": client_connection(*connection), "channel": channel, "delivery_tag": delivery_tag, "redelivered": redelivered}),
-        TraceEvent::Acked { at, message, queue } => json!({"event": "acked", "at": at, "message": message, "queue": queue}),
-        TraceEvent::Rejected { at, message, queue, requeue } => {
-            json!({"event": "rejected", "at": at, "message": message, "queue": queue, "requeue": requeue})
-        }
-        TraceEvent::Requeued { at, message, queue } => json!({"event": "requeued", "at": at, "message": message, "queue": queue}),
-        TraceEvent::Confirmed { at, message, acked } => json!({"event": "confirmed", "at": at, "message": message, "acked": acked}),
-    }
-}
-
-/// A client connection's id, or null for the management loopback, whose id
-/// is beyond what a JavaScript number holds exactly.
-fn client_connection(connection: u64) -> Option<u64> {
-    (connection < (1 << 53)).then_some(connection)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,11 +178,30 @@ mod tests {
         let t = json_to_table(&v).unwrap();
         assert_eq!(t.get("i"), Some(&FieldValue::I64(1)));
         assert_eq!(t.get("f"), Some(&FieldValue::F64(1.5)));
+        assert_eq!(t.get("s"), Some(&FieldValue::str("x")));
         assert_eq!(table_to_json(&t), v);
         assert_eq!(json_to_table(&json!({"x": null})).unwrap_err(), json!("null_not_allowed"));
-        assert_eq!(properties_to_json(&BasicProperties::default()), json!([]));
-        let p = json_to_properties(&json!({"delivery_mode": "2", "headers": {"k": 1}})).unwrap();
-        assert_eq!((p.delivery_mode, p.headers.unwrap().get("k").cloned()), (Some(2), Some(FieldValue::I64(1))));
-        assert_eq!(json_to_properties(&json!({"priority": "high"})).unwrap_err(), json!(["not_int", "priority"]));
+        assert_eq!(json_to_table(&Value::Null).unwrap(), FieldTable::new());
+        assert_eq!(json_to_table(&json!([1])).unwrap_err(), json!("arguments must be an object"));
+        let odd =
+            FieldTable::from([("d", FieldValue::Decimal { scale: 2, value: 150 }), ("v", FieldValue::Void), ("u", FieldValue::U8(7))]);
+        assert_eq!(table_to_json(&odd), json!({"d": 1.5, "v": null, "u": 7}));
+    }
+
+    #[test]
+    fn stats_come_with_rates_to_a_tenth() {
+        let c = MessageCounters { publish: 3, confirm: 2, deliver: 1, get: 1, ..Default::default() };
+        let r = MessageRates { publish: 1.26, ..Default::default() };
+        let global = message_stats(&c, &r, true);
+        assert_eq!((global["publish"].clone(), global["publish_details"].clone()), (json!(3), json!({"rate": 1.3})));
+        assert_eq!((global["confirm"].clone(), global["deliver_get"].clone()), (json!(2), json!(2)));
+        assert!(message_stats(&c, &r, false).get("confirm").is_none(), "queues have no confirm counter");
+        let mut m = Map::new();
+        queue_lengths(&mut m, 2, 1);
+        assert_eq!(
+            Value::Object(m),
+            json!({"messages": 3, "messages_details": {"rate": 0.0}, "messages_ready": 2, "messages_ready_details": {"rate": 0.0},
+                   "messages_unacknowledged": 1, "messages_unacknowledged_details": {"rate": 0.0}})
+        );
     }
 }

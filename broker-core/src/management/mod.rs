@@ -8,6 +8,8 @@
 //! plugin works the same way. Users, vhosts and permissions are changed
 //! directly.
 
+#[cfg(feature = "json")]
+pub mod definitions;
 pub mod info;
 #[cfg(feature = "json")]
 pub mod json;
@@ -33,6 +35,20 @@ pub enum AckMode {
     AckRequeueFalse,
     RejectRequeueTrue,
     RejectRequeueFalse,
+}
+
+impl AckMode {
+    /// RabbitMQ's names: `ack_requeue_true`, `ack_requeue_false`,
+    /// `reject_requeue_true`, `reject_requeue_false`.
+    pub fn parse(name: &str) -> Option<AckMode> {
+        match name {
+            "ack_requeue_true" => Some(AckMode::AckRequeueTrue),
+            "ack_requeue_false" => Some(AckMode::AckRequeueFalse),
+            "reject_requeue_true" => Some(AckMode::RejectRequeueTrue),
+            "reject_requeue_false" => Some(AckMode::RejectRequeueFalse),
+            _ => None,
+        }
+    }
 }
 
 /// The id loopback connections use: never handed out by the slab.

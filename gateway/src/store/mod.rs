@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! let data = DataDir::open("./warren-data")?;            // create + lock the directory
-//! let defs = definitions::load(&data)?;                  // vhosts, users, queues, ...
+//! let defs = definitions::load(&data, &mut random)?;     // typed: vhosts, users, queues, ...
 //! let (mut store, recovered) = MessageStore::open(&data, StoreConfig::default())?;
 //! for q in recovered.queues { /* q.key, q.queue (handle), q.messages: id, location, delivered */ }
 //!

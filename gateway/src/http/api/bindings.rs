@@ -1,53 +1,25 @@
 //! `/api/bindings...`, `/api/exchanges/{vhost}/{name}/bindings/{source,destination}`
 //! and `/api/queues/{vhost}/{name}/bindings`.
 //!
-//! A binding is addressed by its "properties key": the routing key
-//! URL-quoted, plus `~` and a hash of the arguments when there are any
-//! (`~` alone for an empty key without arguments). The hash is Erlang's
-//! `phash2` of the arguments ([`super::phash2`]), so keys are the ones
-//! RabbitMQ gives for the same binding.
+//! A binding is addressed by its "properties key"
+//! (`broker_core::management::json::properties_key`): the routing key
+//! URL-quoted, plus `~` and a hash of the arguments when there are any, the
+//! very key RabbitMQ gives for the same binding.
 
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use broker_core::amqp::method::{ExchangeBind, ExchangeUnbind, QueueBind, QueueUnbind};
-use broker_core::amqp::{FieldTable, Method};
+use broker_core::amqp::Method;
 use broker_core::management::info::BindingInfo;
-use serde_json::{json, Value};
+use broker_core::management::json::{binding as binding_json, properties_key};
 
 use super::auth::authenticate;
-use super::convert::{json_to_table, table_to_json};
+use super::convert::json_to_table;
 use super::error::{ApiError, ApiResult};
 use super::exchanges::{find as find_exchange, path_name};
 use super::request::{str_field, Req};
 use super::{reply, Ctx};
-
-pub fn binding_json(b: &BindingInfo) -> Value {
-    json!({
-        "source": b.source,
-        "vhost": b.vhost,
-        "destination": b.destination,
-        "destination_type": b.destination_type,
-        "routing_key": b.routing_key,
-        "arguments": table_to_json(&b.arguments),
-        "properties_key": properties_key(&b.routing_key, &b.arguments),
-    })
-}
-
-/// RabbitMQ's `quote_plus` (alphanumerics and `-_.~` kept, space as `+`),
-/// then `~` escaped since it separates the key from the hash.
-fn quote_binding(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
 
 /// Percent-encodes one path segment (for the `Location` header).
 fn encode_segment(s: &str) -> String {
@@ -59,19 +31,6 @@ fn encode_segment(s: &str) -> String {
         }
     }
     out
-}
-
-/// RabbitMQ's argument hash: `phash2` of the arguments, base64url.
-fn args_hash(args: &FieldTable) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(super::phash2::binding_args_hash(args).to_be_bytes())
-}
-
-pub fn properties_key(routing_key: &str, args: &FieldTable) -> String {
-    match (routing_key.is_empty(), args.is_empty()) {
-        (true, true) => "~".to_string(),
-        (false, true) => quote_binding(routing_key),
-        _ => format!("{}~{}", quote_binding(routing_key), quote_binding(&args_hash(args))),
-    }
 }
 
 async fn all_in(ctx: &Ctx, vhost: Option<String>) -> ApiResult<Vec<BindingInfo>> {
@@ -237,16 +196,9 @@ pub async fn delete(ctx: Ctx, Path(path): Path<BindingPath>, req: Req) -> ApiRes
 #[cfg(test)]
 mod tests {
     use super::*;
-    use broker_core::amqp::FieldValue;
 
     #[test]
-    fn properties_keys_quote_like_rabbitmq() {
-        assert_eq!(properties_key("", &FieldTable::new()), "~");
-        assert_eq!(properties_key("a.#", &FieldTable::new()), "a.%23");
-        assert_eq!(properties_key("a b~c", &FieldTable::new()), "a+b%7Ec");
-        // RabbitMQ's key for `a.#` with {"x-foo": "bar"}.
-        let args = FieldTable::from([("x-foo", FieldValue::str("bar"))]);
-        assert_eq!(properties_key("a.#", &args), "a.%23~EDqv5Q");
+    fn locations_encode_the_properties_key() {
         assert_eq!(encode_segment("a.%23~x"), "a.%2523~x");
     }
 }

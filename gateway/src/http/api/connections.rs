@@ -4,120 +4,16 @@
 
 use axum::extract::Path;
 use axum::response::Response;
-use broker_core::management::info::{ChannelInfo, ConnectionInfo, ConsumerInfo};
-use broker_core::Transport;
-use serde_json::{json, Map, Value};
+use broker_core::management::info::ConnectionInfo;
+use broker_core::management::json::{channel as channel_json, connection as connection_json, consumer as consumer_json};
 
 use super::auth::{authenticate, AuthUser};
-use super::convert::table_to_json;
 use super::error::{ApiError, ApiResult};
 use super::request::Req;
-use super::stats::{endpoints, put as put_stat};
 use super::{reply, Ctx};
 
 /// The reason RabbitMQ gives when none is set in an `X-Reason` header.
 const DEFAULT_CLOSE_REASON: &str = "Closed via management plugin";
-
-fn connection_json(c: &ConnectionInfo, node: &str) -> Value {
-    let e = endpoints(&c.peer);
-    let mut m = Map::new();
-    m.insert("name".into(), json!(c.name));
-    m.insert("node".into(), json!(node));
-    m.insert("user".into(), json!(c.user));
-    m.insert("user_who_performed_action".into(), json!(c.user));
-    m.insert("vhost".into(), json!(c.vhost));
-    m.insert("state".into(), json!(c.state));
-    m.insert("channels".into(), json!(c.channels));
-    m.insert("connected_at".into(), json!(c.connected_at));
-    m.insert("client_properties".into(), table_to_json(&c.client_properties));
-    // The name a client gave itself, as RabbitMQ shows it.
-    if let Some(given) = c.client_properties.get("connection_name").and_then(|v| v.as_str()) {
-        m.insert("user_provided_name".into(), json!(given));
-    }
-    m.insert("frame_max".into(), json!(c.frame_max));
-    m.insert("channel_max".into(), json!(c.channel_max));
-    m.insert("timeout".into(), json!(c.heartbeat));
-    m.insert("peer_host".into(), json!(e.peer_host));
-    m.insert("peer_port".into(), json!(e.peer_port));
-    m.insert("host".into(), json!(e.host));
-    m.insert("port".into(), json!(e.port));
-    let protocol = match c.transport {
-        Transport::WebSocket => "Web AMQP 0-9-1",
-        _ => "AMQP 0-9-1",
-    };
-    m.insert("protocol".into(), json!(protocol));
-    m.insert("type".into(), json!(if c.transport == Transport::InProcess { "direct" } else { "network" }));
-    m.insert("ssl".into(), json!(false));
-    put_stat(&mut m, "recv_oct", c.recv_octets, 0.0);
-    put_stat(&mut m, "send_oct", c.sent_octets, 0.0);
-    Value::Object(m)
-}
-
-fn channel_json(ch: &ChannelInfo, node: &str) -> Value {
-    let e = endpoints(&ch.connection_name);
-    json!({
-        "name": format!("{} ({})", ch.connection_name, ch.number),
-        "number": ch.number,
-        "node": node,
-        "connection_details": {"name": ch.connection_name, "peer_host": e.peer_host, "peer_port": e.peer_port},
-        "user": ch.user,
-        "user_who_performed_action": ch.user,
-        "vhost": ch.vhost,
-        "state": ch.state,
-        "consumer_count": ch.consumers,
-        "messages_unacknowledged": ch.messages_unacknowledged,
-        "messages_unconfirmed": 0,
-        "messages_uncommitted": 0,
-        "acks_uncommitted": 0,
-        "prefetch_count": ch.prefetch_count,
-        "global_prefetch_count": ch.global_prefetch_count,
-        "confirm": ch.confirm,
-        "transactional": ch.transactional,
-        "message_stats": channel_stats(ch),
-    })
-}
-
-/// A channel's `message_stats`: what it published, confirmed, received and acked.
-fn channel_stats(ch: &ChannelInfo) -> Value {
-    let (c, r) = (&ch.stats, &ch.rates);
-    let mut m = serde_json::Map::new();
-    super::stats::put(&mut m, "publish", c.publish, r.publish);
-    super::stats::put(&mut m, "confirm", c.confirm, r.confirm);
-    super::stats::put(&mut m, "deliver", c.deliver, r.deliver);
-    super::stats::put(&mut m, "deliver_no_ack", c.deliver_no_ack, r.deliver_no_ack);
-    super::stats::put(&mut m, "get", c.get, r.get);
-    super::stats::put(&mut m, "get_no_ack", c.get_no_ack, r.get_no_ack);
-    super::stats::put(&mut m, "redeliver", c.redeliver, r.redeliver);
-    super::stats::put(&mut m, "ack", c.ack, r.ack);
-    super::stats::put(&mut m, "deliver_get", c.deliver_get(), r.deliver_get());
-    Value::Object(m)
-}
-
-/// A consumer as RabbitMQ lists it (also in a queue's `consumer_details`).
-pub fn consumer_json(c: &ConsumerInfo, conns: &[ConnectionInfo], node: &str) -> Value {
-    let e = endpoints(&c.connection_name);
-    let user = conns.iter().find(|x| x.id == c.connection).map(|x| x.user.clone()).unwrap_or_default();
-    json!({
-        "arguments": table_to_json(&c.arguments),
-        "ack_required": c.ack_required,
-        "active": c.active,
-        "activity_status": if c.active { "up" } else { "waiting" },
-        "channel_details": {
-            "connection_name": c.connection_name,
-            "name": format!("{} ({})", c.connection_name, c.channel),
-            "node": node,
-            "number": c.channel,
-            "peer_host": e.peer_host,
-            "peer_port": e.peer_port,
-            "user": user,
-        },
-        "consumer_tag": c.consumer_tag,
-        "exclusive": c.exclusive,
-        "prefetch_count": c.prefetch_count,
-        "priority": c.priority,
-        "queue": {"name": c.queue, "vhost": c.vhost},
-    })
-}
 
 fn sees(user: &AuthUser, owner: &str) -> bool {
     user.is_monitor() || user.name == owner

@@ -1,16 +1,12 @@
-//! JSON for the API: the conversions shared with the browser bindings live
-//! in `broker_core::management::json`; here are the API's error mapping and
-//! message rendering (`get`, `browse`).
+//! JSON for the API: every shape and conversion lives in
+//! `broker_core::management::json`, shared with the browser bindings; here
+//! its refusals become the API's 400s.
 
-use base64::Engine;
 use broker_core::amqp::{BasicProperties, FieldTable};
-use broker_core::management::info::MessageView;
 use broker_core::management::json;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
-
-pub use broker_core::management::json::{properties_to_json, table_to_json};
 
 /// A JSON object as a field table (`{}` or absent: empty).
 pub fn json_to_table(v: Option<&Value>) -> ApiResult<FieldTable> {
@@ -22,41 +18,12 @@ pub fn json_to_properties(v: &Value) -> ApiResult<BasicProperties> {
     json::json_to_properties(v).map_err(ApiError::bad_request)
 }
 
-/// How a message body is shown: `auto` (a string when it is UTF-8, else
-/// base64) or always `base64`; `truncate` cuts it to that many octets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    Auto,
-    Base64,
-}
-
-/// One message as `POST /api/queues/{vhost}/{name}/get` returns it.
-pub fn message_to_json(m: &MessageView, encoding: Encoding, truncate: Option<usize>) -> Value {
-    let body: &[u8] = match truncate {
-        Some(n) if n < m.payload.len() => &m.payload[..n],
-        _ => &m.payload,
-    };
-    let (payload, enc) = match (encoding, std::str::from_utf8(body)) {
-        (Encoding::Auto, Ok(s)) => (s.to_string(), "string"),
-        _ => (base64::engine::general_purpose::STANDARD.encode(body), "base64"),
-    };
-    json!({
-        "payload_bytes": m.payload.len(),
-        "redelivered": m.redelivered,
-        "exchange": m.exchange,
-        "routing_key": m.routing_key,
-        "message_count": m.message_count,
-        "properties": properties_to_json(&m.properties),
-        "payload": payload,
-        "payload_encoding": enc,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use broker_core::amqp::FieldValue;
-    use bytes::Bytes;
+    use broker_core::management::json::{properties_to_json, table_to_json};
+    use serde_json::json;
 
     #[test]
     fn tables_convert_both_ways() {
@@ -81,22 +48,5 @@ mod tests {
         assert_eq!(p.kind.as_deref(), Some("t"));
         assert_eq!(properties_to_json(&p), v);
         assert_eq!(json_to_properties(&json!({"delivery_mode": "x"})).unwrap_err().reason, json!(["not_int", "delivery_mode"]));
-    }
-
-    #[test]
-    fn payloads_are_strings_when_utf8() {
-        let m = MessageView {
-            exchange: String::new(),
-            routing_key: "q".into(),
-            redelivered: false,
-            properties: BasicProperties::default(),
-            payload: Bytes::from_static(b"\xff\xff\xff"),
-            message_count: 0,
-        };
-        let j = message_to_json(&m, Encoding::Auto, None);
-        assert_eq!((j["payload"].as_str(), j["payload_encoding"].as_str()), (Some("////"), Some("base64")));
-        let m = MessageView { payload: Bytes::from_static(b"hello"), ..m };
-        let j = message_to_json(&m, Encoding::Auto, Some(3));
-        assert_eq!((j["payload"].as_str(), j["payload_bytes"].as_u64()), (Some("hel"), Some(5)));
     }
 }

@@ -25,14 +25,6 @@ pub struct ApiError {
 pub type ApiResult<T = Response> = Result<T, ApiError>;
 
 impl ApiError {
-    /// The reason as plain text, for logs and start-up errors.
-    pub fn reason_text(&self) -> String {
-        match &self.reason {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }
-    }
-
     pub fn new(status: StatusCode, error: &'static str, reason: impl Into<Value>) -> Self {
         ApiError { status, error, reason: reason.into(), challenge: false, empty: false }
     }
@@ -76,10 +68,7 @@ impl ApiError {
     /// RabbitMQ's `[{key_missing,routing_key},...]` (an Erlang term printed
     /// with `~p`, which wraps lines past 80 columns).
     pub fn keys_missing(keys: &[&str]) -> Self {
-        let items: Vec<String> = keys.iter().map(|k| format!("{{key_missing,{k}}}")).collect();
-        let one_line = format!("[{}]", items.join(","));
-        let text = if one_line.len() > 80 { format!("[{}]", items.join(",\n ")) } else { one_line };
-        Self::bad_request(text)
+        Self::bad_request(broker_core::management::json::keys_missing(keys))
     }
 
     /// Errors of operations RabbitMQ runs as a direct method call (declare,

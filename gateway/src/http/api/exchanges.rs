@@ -6,11 +6,12 @@ use axum::response::Response;
 use base64::Engine;
 use broker_core::amqp::method::{ExchangeDeclare, ExchangeDelete};
 use broker_core::management::info::ExchangeInfo;
+use broker_core::management::json::exchange as exchange_json;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::auth::authenticate;
-use super::convert::{json_to_properties, json_to_table, table_to_json};
+use super::convert::{json_to_properties, json_to_table};
 use super::error::{ApiError, ApiResult};
 use super::request::{bool_field, Req};
 use super::{reply, Ctx};
@@ -22,27 +23,6 @@ pub fn path_name(name: &str) -> &str {
     } else {
         name
     }
-}
-
-pub fn exchange_json(x: &ExchangeInfo, user: &str) -> Value {
-    let mut v = json!({
-        "name": x.name,
-        "vhost": x.vhost,
-        "type": x.kind,
-        "durable": x.durable,
-        "auto_delete": x.auto_delete,
-        "internal": x.internal,
-        "arguments": table_to_json(&x.arguments),
-        "user_who_performed_action": user,
-    });
-    // RabbitMQ shows message_stats only once an exchange has seen traffic.
-    if x.stats.publish > 0 {
-        let mut m = serde_json::Map::new();
-        super::stats::put(&mut m, "publish_in", x.stats.publish, x.rates.publish);
-        super::stats::put(&mut m, "publish_out", x.stats.routed, x.rates.routed);
-        v["message_stats"] = Value::Object(m);
-    }
-    v
 }
 
 pub async fn list(ctx: Ctx, req: Req) -> ApiResult<Response> {

@@ -6,77 +6,25 @@
 //! / `set_user_limits`). As in RabbitMQ a negative value means "no limit";
 //! Warren then drops the limit rather than showing `-1`.
 //!
-//! Also the JSON shape shared with definitions (`parameters` entries of
-//! component `vhost-limits`, each user's `limits`) and the command-line
-//! form (`max-connections=N,max-queues=M`).
+//! The JSON shape is the one definitions use (`parameters` entries of
+//! component `vhost-limits`, each user's `limits`:
+//! `broker_core::management::definitions::limits_json`); also here, the
+//! command-line form (`max-connections=N,max-queues=M`).
 
 use axum::extract::Path;
 use axum::response::Response;
+use broker_core::management::definitions::{limit_mut, limits_json, set_limit, USER_LIMITS, VHOST_LIMITS};
 use broker_core::Limits;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::auth::authenticate;
 use super::error::{ApiError, ApiResult};
 use super::request::Req;
 use super::{reply, Ctx};
 
-/// Limit names a vhost takes.
-pub const VHOST_LIMITS: &[&str] = &["max-connections", "max-queues"];
-/// Limit names a user takes.
-pub const USER_LIMITS: &[&str] = &["max-connections", "max-channels"];
-
-fn slot<'a>(l: &'a mut Limits, name: &str) -> Option<&'a mut Option<u64>> {
-    match name {
-        "max-connections" => Some(&mut l.max_connections),
-        "max-queues" => Some(&mut l.max_queues),
-        "max-channels" => Some(&mut l.max_channels),
-        _ => None,
-    }
-}
-
-/// `{"max-connections": 10, ...}` with only the limits that are set.
-pub fn limits_json(l: &Limits) -> Value {
-    let mut m = Map::new();
-    for (name, v) in [("max-connections", l.max_connections), ("max-queues", l.max_queues), ("max-channels", l.max_channels)] {
-        if let Some(v) = v {
-            m.insert(name.into(), json!(v));
-        }
-    }
-    Value::Object(m)
-}
-
-/// Sets `name` on `l` from a JSON value: an integer, negative = no limit.
-/// `user` picks RabbitMQ's error texts for user limits.
+/// Sets `name` on `l` from a JSON value (negative = no limit).
 fn set_from_json(l: &mut Limits, allowed: &[&str], name: &str, value: &Value, user: bool) -> ApiResult<()> {
-    let Some(slot) = slot(l, name).filter(|_| allowed.contains(&name)) else {
-        let text =
-            format!("Unrecognised terms [{{<<\"{name}\">>,{}}}] in {}", erlang_term(value), if user { "user-limits" } else { "limits" });
-        return Err(ApiError::bad_request(if user { text } else { format!("Validation failed\n\n{text}\n") }));
-    };
-    let Some(n) = value.as_i64() else {
-        let text = format!("{name} should be a number, actually was {}", erlang_term(value));
-        return Err(ApiError::bad_request(if user { text } else { format!("Validation failed\n\n{text}\n") }));
-    };
-    *slot = u64::try_from(n).ok();
-    Ok(())
-}
-
-/// How RabbitMQ prints the offending JSON value in its texts.
-fn erlang_term(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("<<\"{s}\">>"),
-        other => other.to_string(),
-    }
-}
-
-/// Limits from a JSON object (definitions, a user's `limits`).
-pub fn limits_from_json(v: &Value, allowed: &[&str], user: bool) -> ApiResult<Limits> {
-    let Some(m) = v.as_object() else { return Err(ApiError::bad_request("limits must be an object")) };
-    let mut l = Limits::default();
-    for (name, value) in m {
-        set_from_json(&mut l, allowed, name, value, user)?;
-    }
-    Ok(l)
+    set_limit(l, allowed, name, value, user).map_err(ApiError::bad_request)
 }
 
 /// The command-line form `max-connections=N,max-queues=M` (`-1` = none).
@@ -85,7 +33,7 @@ pub fn limits_from_flag(spec: &str, allowed: &[&str]) -> Result<Limits, String> 
     for part in spec.split(',').filter(|p| !p.is_empty()) {
         let (name, n) = part.split_once('=').ok_or_else(|| format!("{part}: expected NAME=N"))?;
         let n: i64 = n.trim().parse().map_err(|_| format!("{part}: {n} is not an integer"))?;
-        let slot = slot(&mut l, name.trim()).filter(|_| allowed.contains(&name.trim()));
+        let slot = limit_mut(&mut l, name.trim()).filter(|_| allowed.contains(&name.trim()));
         let slot = slot.ok_or_else(|| format!("unknown limit '{name}' (one of {})", allowed.join(", ")))?;
         *slot = u64::try_from(n).ok();
     }
@@ -149,7 +97,7 @@ pub async fn delete_vhost(ctx: Ctx, Path((vhost, name)): Path<(String, String)>,
     ctx.core
         .call(move |b| {
             if let Some((_, mut l)) = b.vhost_limits().into_iter().find(|(v, _)| *v == vhost) {
-                if let Some(s) = slot(&mut l, &name) {
+                if let Some(s) = limit_mut(&mut l, &name) {
                     *s = None;
                     b.set_vhost_limits(&vhost, l);
                 }
@@ -212,7 +160,7 @@ pub async fn delete_user(ctx: Ctx, Path((user, name)): Path<(String, String)>, r
                 return false;
             }
             if let Some((_, mut l)) = b.user_limits().into_iter().find(|(u, _)| *u == user) {
-                if let Some(s) = slot(&mut l, &name) {
+                if let Some(s) = limit_mut(&mut l, &name) {
                     *s = None;
                     b.set_user_limits(&user, l);
                 }
@@ -230,6 +178,7 @@ pub async fn delete_user(ctx: Ctx, Path((user, name)): Path<(String, String)>, r
 #[cfg(test)]
 mod tests {
     use super::*;
+    use broker_core::management::definitions::limits_from_json;
 
     #[test]
     fn flags_and_json_forms() {
@@ -241,8 +190,11 @@ mod tests {
         assert!(limits_from_flag("max-channels=x", USER_LIMITS).is_err());
         assert_eq!(limits_from_flag("max-channels=-1", USER_LIMITS).unwrap(), Limits::default());
         let e = limits_from_json(&json!({"max-queues": 1}), USER_LIMITS, true).unwrap_err();
-        assert_eq!(e.reason_text(), "Unrecognised terms [{<<\"max-queues\">>,1}] in user-limits");
+        assert_eq!(e, json!("Unrecognised terms [{<<\"max-queues\">>,1}] in user-limits"));
         let e = limits_from_json(&json!({"max-queues": "x"}), VHOST_LIMITS, false).unwrap_err();
-        assert_eq!(e.reason_text(), "Validation failed\n\nmax-queues should be a number, actually was <<\"x\">>\n");
+        assert_eq!(e, json!("Validation failed\n\nmax-queues should be a number, actually was <<\"x\">>\n"));
+        let mut l = Limits::default();
+        let e = set_from_json(&mut l, VHOST_LIMITS, "max-channels", &json!(1), false).unwrap_err();
+        assert_eq!(e.reason, json!("Validation failed\n\nUnrecognised terms [{<<\"max-channels\">>,1}] in limits\n"));
     }
 }

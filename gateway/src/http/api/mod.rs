@@ -16,24 +16,21 @@ mod auth;
 mod bindings;
 mod connections;
 mod convert;
-pub mod definitions;
+mod definitions;
 mod error;
 mod exchanges;
 pub mod limits;
 mod nodes;
 mod overview;
 mod permissions;
-mod phash2;
 mod policies;
 mod queues;
 mod reply;
 mod request;
-mod stats;
 mod trace;
 mod users;
 mod vhosts;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,12 +43,7 @@ use crate::resources::Reading;
 pub use error::ApiError;
 
 /// A listener of this gateway, as `/api/overview` lists it.
-#[derive(Debug, Clone)]
-pub struct Listener {
-    /// `amqp`, `http` or `http/prometheus` (RabbitMQ's names).
-    pub protocol: &'static str,
-    pub addr: SocketAddr,
-}
+pub use broker_core::management::json::Listener;
 
 /// What API handlers share.
 pub struct Context {

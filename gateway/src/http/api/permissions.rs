@@ -3,17 +3,14 @@
 
 use axum::extract::Path;
 use axum::response::Response;
+use broker_core::management::definitions::permission_json;
 use broker_core::Permission;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::auth::authenticate;
 use super::error::{ApiError, ApiResult};
 use super::request::Req;
 use super::{reply, Ctx};
-
-pub fn permission_json(p: &Permission) -> Value {
-    json!({"user": p.user, "vhost": p.vhost, "configure": p.configure, "write": p.write, "read": p.read})
-}
 
 async fn listed(ctx: &Ctx, req: &Req, keep: impl Fn(&Permission) -> bool) -> ApiResult<Response> {
     let all = ctx.core.call(|b| b.permissions()).await?;

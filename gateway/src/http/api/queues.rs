@@ -6,50 +6,17 @@
 use axum::extract::Path;
 use axum::response::Response;
 use broker_core::amqp::method::{QueueDeclare, QueueDelete, QueuePurge};
-use broker_core::management::info::QueueInfo;
-use broker_core::management::policy::Policy;
-use broker_core::management::AckMode;
-use serde_json::{json, Map, Value};
+use broker_core::management::json::{self, consumer as consumer_json, message as message_to_json, queue as queue_json, Encoding};
+use serde_json::{json, Value};
 
 use super::auth::authenticate;
-use super::connections::consumer_json;
-use super::convert::{json_to_table, message_to_json, table_to_json, Encoding};
+use super::convert::json_to_table;
 use super::error::{ApiError, ApiResult};
 use super::request::{bool_field, int_value, Req};
-use super::stats::{message_stats, queue_lengths};
 use super::{reply, Ctx};
 
 /// Browse returns at most this many messages.
 const MAX_BROWSE: usize = 1000;
-
-pub fn queue_json(q: &QueueInfo, node: &str, policies: &[Policy]) -> Value {
-    let mut m = Map::new();
-    m.insert("name".into(), json!(q.name));
-    m.insert("vhost".into(), json!(q.vhost));
-    m.insert("durable".into(), json!(q.durable));
-    m.insert("auto_delete".into(), json!(q.auto_delete));
-    m.insert("exclusive".into(), json!(q.exclusive));
-    m.insert("arguments".into(), table_to_json(&q.arguments));
-    m.insert("type".into(), json!(q.kind));
-    m.insert("node".into(), json!(node));
-    m.insert("state".into(), json!("running"));
-    m.insert("consumers".into(), json!(q.consumers));
-    m.insert("policy".into(), json!(q.policy));
-    m.insert("operator_policy".into(), Value::Null);
-    let effective = q
-        .policy
-        .as_ref()
-        .and_then(|name| policies.iter().find(|p| &p.name == name && p.vhost == q.vhost))
-        .map_or(json!({}), |p| table_to_json(&p.definition));
-    m.insert("effective_policy_definition".into(), effective);
-    m.insert("exclusive_consumer_tag".into(), Value::Null);
-    m.insert("single_active_consumer_tag".into(), Value::Null);
-    m.insert("head_message_timestamp".into(), Value::Null);
-    queue_lengths(&mut m, q.messages_ready as u64, q.messages_unacknowledged as u64);
-    m.insert("message_bytes_ready".into(), json!(q.message_bytes_ready));
-    m.insert("message_stats".into(), message_stats(&q.stats, &q.rates, false));
-    Value::Object(m)
-}
 
 async fn listed(ctx: &Ctx, req: &Req, vhost: Option<String>) -> ApiResult<Response> {
     let user = authenticate(ctx, req).await?;
@@ -151,11 +118,7 @@ pub async fn purge(ctx: Ctx, Path((vhost, name)): Path<(String, String)>, req: R
 }
 
 fn encoding(v: &Value) -> ApiResult<Encoding> {
-    match v.as_str() {
-        Some("auto") => Ok(Encoding::Auto),
-        Some("base64") => Ok(Encoding::Base64),
-        _ => Err(ApiError::bad_request("Unsupported encoding. Please use auto or base64.")),
-    }
+    json::encoding(v).map_err(ApiError::bad_request)
 }
 
 fn truncate(v: Option<&Value>) -> ApiResult<Option<usize>> {
@@ -175,14 +138,7 @@ pub async fn get_messages(ctx: Ctx, Path((vhost, name)): Path<(String, String)>,
     let (body, values) = req.json_with(&["ackmode", "count", "encoding"])?;
     user.require_vhost(&vhost)?;
     user.require_vhost_login(&vhost)?;
-    let mode = match values[0].as_str() {
-        Some("ack_requeue_true") => AckMode::AckRequeueTrue,
-        Some("ack_requeue_false") => AckMode::AckRequeueFalse,
-        Some("reject_requeue_true") => AckMode::RejectRequeueTrue,
-        Some("reject_requeue_false") => AckMode::RejectRequeueFalse,
-        // RabbitMQ answers an unknown ackmode with an empty 500; say why instead.
-        _ => return Err(ApiError::bad_request(json!(["unsupported_ackmode", values[0]]))),
-    };
+    let mode = json::ack_mode(&values[0]).map_err(ApiError::bad_request)?;
     let count =
         int_value(&values[1]).and_then(|n| usize::try_from(n).ok()).ok_or_else(|| ApiError::bad_request(json!(["not_int", "count"])))?;
     let enc = encoding(&values[2])?;

@@ -138,13 +138,7 @@ impl Req {
 
 /// A boolean body field: JSON true/false or the strings "true"/"false".
 pub fn bool_field(body: &Map<String, Value>, key: &str) -> ApiResult<bool> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(Value::String(s)) if s == "true" => Ok(true),
-        Some(Value::String(s)) if s == "false" => Ok(false),
-        Some(_) => Err(ApiError::bad_request(serde_json::json!(["not_bool", key]))),
-    }
+    broker_core::management::json::bool_field(body, key).map_err(ApiError::bad_request)
 }
 
 /// A string body field, `""` when absent.

@@ -4,13 +4,13 @@
 use axum::extract::Path;
 use axum::response::Response;
 use broker_core::management::info::{ConnectionInfo, QueueInfo};
+use broker_core::management::json::{put_stat, queue_lengths};
 use broker_core::Permission;
 use serde_json::{json, Map, Value};
 
 use super::auth::authenticate;
 use super::error::{ApiError, ApiResult};
 use super::request::Req;
-use super::stats::{put as put_stat, queue_lengths};
 use super::{reply, Ctx};
 
 fn vhost_json(name: &str, node: &str, queues: &[QueueInfo], conns: &[ConnectionInfo]) -> Value {

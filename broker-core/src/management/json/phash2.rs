@@ -6,7 +6,7 @@
 //! A field table is the list `[{Key, Type, Value}]` with Type the atom
 //! RabbitMQ names the AMQP type with (`longstr`, `long`, `bool`, ...).
 
-use broker_core::amqp::{FieldTable, FieldValue};
+use crate::amqp::{FieldTable, FieldValue};
 
 /// The Erlang terms binding arguments are made of.
 enum Term<'a> {
