@@ -9,7 +9,7 @@ use std::hint::black_box;
 use broker_core::amqp::frame::{take_frame, take_frame_bytes, write_body, write_content_header, write_method};
 use broker_core::amqp::method::*;
 use broker_core::amqp::{BasicProperties, FieldTable, FieldValue, Frame, Method, CLASS_BASIC, PROTOCOL_HEADER};
-use broker_core::{Broker, Config, ConnectionId, PeerInfo, Transport};
+use broker_core::{Broker, Config, ConnectionId, PeerAddress, PeerInfo, Transport};
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
@@ -64,7 +64,11 @@ impl Driver {
 
     /// A connection past the handshake as guest on `/`, channel 1 open.
     fn connect(&mut self) -> ConnectionId {
-        let peer = PeerInfo { address: "127.0.0.1:40000".into(), loopback: true, transport: Transport::Tcp };
+        let peer = PeerInfo {
+            address: PeerAddress::Socket { peer: ([127, 0, 0, 1], 40000).into(), local: None },
+            loopback: true,
+            transport: Transport::Tcp,
+        };
         let c = self.broker.handle_connect(self.now, peer);
         self.broker.handle_bytes(c, self.now, Bytes::from_static(&PROTOCOL_HEADER));
         self.output(c);

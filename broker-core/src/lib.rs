@@ -34,7 +34,7 @@ pub use broker::restore::RestoredMessage;
 pub use broker::stats::{MessageCounters, MessageRates};
 pub use broker::trace::{TraceEvent, TraceFilter};
 pub use broker::{Broker, Config, ConfigError, Event, Transmit};
-pub use connection::{PeerInfo, Transport};
+pub use connection::{PeerAddress, PeerInfo, Transport};
 pub use error::AmqpError;
 pub use ids::ConnectionId;
 pub use message::BodyLoader;

@@ -48,7 +48,11 @@ fn handshake_prefix_opens_a_channel() {
     let data = [&[0x01u8][..], &[0x05, 0x00]].concat();
     targets::connection(&data);
     let mut b = broker_core::Broker::new(broker_core::Config::default(), 0).expect("the default configuration is valid");
-    let peer = broker_core::PeerInfo { address: "x".into(), loopback: true, transport: broker_core::Transport::Tcp };
+    let peer = broker_core::PeerInfo {
+        address: broker_core::PeerAddress::Named("x".into()),
+        loopback: true,
+        transport: broker_core::Transport::Tcp,
+    };
     let c = b.handle_connect(0, peer);
     b.handle_bytes(c, 0, targets::handshake_prefix());
     let mut out = bytes::BytesMut::new();

@@ -11,7 +11,7 @@
 use broker_core::amqp::frame::{take_frame, take_frame_bytes, write_method};
 use broker_core::amqp::method::{ChannelOpen, ConnectionOpen, ConnectionStartOk, ConnectionTuneOk};
 use broker_core::amqp::{BasicProperties, FieldTable, FieldValue, Frame, PropertiesScan, PROTOCOL_HEADER};
-use broker_core::{Alarm, BodyLoader, Broker, Config, ConnectionId, Event, PeerInfo, StoreOp, Transport};
+use broker_core::{Alarm, BodyLoader, Broker, Config, ConnectionId, Event, PeerAddress, PeerInfo, StoreOp, Transport};
 use bytes::{Bytes, BytesMut};
 
 /// A fuzz target's body.
@@ -243,7 +243,11 @@ struct Driver {
 impl Driver {
     fn connect(&mut self, handshake: bool) -> Option<Conn> {
         self.opened += 1;
-        let peer = PeerInfo { address: "127.0.0.1:40000".into(), loopback: true, transport: self.transport };
+        let peer = PeerInfo {
+            address: PeerAddress::Socket { peer: ([127, 0, 0, 1], 40000).into(), local: None },
+            loopback: true,
+            transport: self.transport,
+        };
         let id = self.broker.handle_connect(self.now, peer);
         if handshake {
             self.broker.handle_bytes(id, self.now, handshake_prefix());

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use std::time::Duration;
 
-use broker_core::{ConnectionId, PeerInfo, Transport};
+use broker_core::{ConnectionId, PeerAddress, PeerInfo, Transport};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -77,12 +77,7 @@ where
 {
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();
     let (reply_tx, reply_rx) = oneshot::channel();
-    // RabbitMQ names connections "peer -> local"; the management API shows
-    // this as the connection's name.
-    let address = match local {
-        Some(local) => format!("{peer} -> {local}"),
-        None => peer.to_string(),
-    };
+    let address = PeerAddress::Socket { peer, local };
     let info = PeerInfo { address, loopback: peer.ip().to_canonical().is_loopback(), transport: Transport::Tcp };
     let (pause_tx, paused) = watch::channel(false);
     let (linger_tx, mut linger_rx) = oneshot::channel();

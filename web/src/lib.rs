@@ -17,7 +17,7 @@ pub mod ops;
 
 use broker_core::management::definitions::Definitions;
 use broker_core::management::json::{self, trace_event, Encoding};
-use broker_core::{Broker, Config, ConfigError, ConnectionId, Event, PeerInfo, TraceFilter, Transport};
+use broker_core::{Broker, Config, ConfigError, ConnectionId, Event, PeerAddress, PeerInfo, TraceFilter, Transport};
 use bytes::Bytes;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -196,7 +196,11 @@ impl TabBroker {
     /// Opens an in-tab connection named `name` (its peer address in the
     /// management views); returns its id.
     pub fn connect(&mut self, now_ms: f64, name: Option<String>) -> f64 {
-        let peer = PeerInfo { address: name.unwrap_or_else(|| "in-tab".into()), loopback: true, transport: Transport::InProcess };
+        let peer = PeerInfo {
+            address: PeerAddress::Named(name.unwrap_or_else(|| "in-tab".into())),
+            loopback: true,
+            transport: Transport::InProcess,
+        };
         let now = self.at(now_ms);
         self.broker.handle_connect(now, peer).as_u64() as f64
     }

@@ -234,12 +234,13 @@ pub(crate) enum Timer {
 /// # Example
 ///
 /// ```
-/// use broker_core::{Broker, Config, Event, PeerInfo, Transport};
+/// use broker_core::{Broker, Config, Event, PeerAddress, PeerInfo, Transport};
 /// use bytes::Bytes;
 ///
 /// let now = 1_000_000; // ms on the driver's clock
 /// let mut broker = Broker::new(Config::default(), now).expect("a valid configuration");
-/// let peer = PeerInfo { address: "127.0.0.1:50000".into(), loopback: true, transport: Transport::Tcp };
+/// let address = PeerAddress::Socket { peer: "127.0.0.1:50000".parse().unwrap(), local: None };
+/// let peer = PeerInfo { address, loopback: true, transport: Transport::Tcp };
 /// let conn = broker.handle_connect(now, peer);
 /// broker.handle_bytes(conn, now, Bytes::from_static(b"AMQP\x00\x00\x09\x01"));
 ///

@@ -5,6 +5,8 @@
 mod backpressure;
 pub mod channel;
 
+use core::net::SocketAddr;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::amqp::frame::{self, take_frame, take_frame_bytes, FrameError, RawFrame};
@@ -27,11 +29,57 @@ pub enum Transport {
 /// Who is on the other end, as the driver knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerInfo {
-    /// Printable peer address, e.g. `127.0.0.1:50312`.
-    pub address: String,
+    pub address: PeerAddress,
     /// Whether the peer address (not the listener) is loopback.
     pub loopback: bool,
     pub transport: Transport,
+}
+
+/// Where a peer is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerAddress {
+    /// A peer on a socket, and the local address it reached when the driver
+    /// knows it.
+    Socket { peer: SocketAddr, local: Option<SocketAddr> },
+    /// A client inside the process (the playground's), by the name the
+    /// driver gave it.
+    Named(String),
+}
+
+impl PeerAddress {
+    /// The connection's name as RabbitMQ gives it: `peer -> local` (or the
+    /// peer alone, or the given name).
+    pub fn connection_name(&self) -> String {
+        match self {
+            PeerAddress::Socket { peer, local: Some(local) } => format!("{peer} -> {local}"),
+            PeerAddress::Socket { peer, local: None } => peer.to_string(),
+            PeerAddress::Named(name) => name.clone(),
+        }
+    }
+
+    /// The peer's host as the management API shows it (an IPv4-mapped IPv6
+    /// address as IPv4), or the given name.
+    pub fn peer_host(&self) -> String {
+        match self {
+            PeerAddress::Socket { peer, .. } => peer.ip().to_canonical().to_string(),
+            PeerAddress::Named(name) => name.clone(),
+        }
+    }
+
+    pub fn peer_port(&self) -> Option<u16> {
+        match self {
+            PeerAddress::Socket { peer, .. } => Some(peer.port()),
+            PeerAddress::Named(_) => None,
+        }
+    }
+
+    /// The local address the peer reached, when known.
+    pub fn local(&self) -> Option<SocketAddr> {
+        match self {
+            PeerAddress::Socket { local, .. } => *local,
+            PeerAddress::Named(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,7 +351,11 @@ mod tests {
     use crate::ids::SlabId;
 
     fn conn() -> Connection {
-        let peer = PeerInfo { address: "127.0.0.1:1".into(), loopback: true, transport: Transport::Tcp };
+        let peer = PeerInfo {
+            address: PeerAddress::Socket { peer: "127.0.0.1:1".parse().unwrap(), local: None },
+            loopback: true,
+            transport: Transport::Tcp,
+        };
         Connection::new(ConnectionId::new(0, 0), peer, 0)
     }
 

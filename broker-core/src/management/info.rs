@@ -7,7 +7,7 @@ use bytes::Bytes;
 use crate::amqp::{BasicProperties, FieldTable};
 use crate::broker::stats::{MessageCounters, MessageRates};
 use crate::broker::Broker;
-use crate::connection::{ConnState, Pause, Transport};
+use crate::connection::{ConnState, Pause, PeerAddress, Transport};
 use crate::exchange::Destination;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,9 +28,10 @@ pub struct Overview {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionInfo {
     pub id: u64,
-    /// The peer address, which also names the connection in the API.
+    /// RabbitMQ's name for the connection (`peer -> local`), which also
+    /// names it in the API.
     pub name: String,
-    pub peer: String,
+    pub peer: PeerAddress,
     pub transport: Transport,
     pub user: String,
     pub vhost: String,
@@ -49,6 +50,7 @@ pub struct ConnectionInfo {
 pub struct ChannelInfo {
     pub connection: u64,
     pub connection_name: String,
+    pub peer: PeerAddress,
     pub number: u16,
     pub user: String,
     pub vhost: String,
@@ -71,6 +73,7 @@ pub struct ConsumerInfo {
     pub consumer_tag: String,
     pub connection: u64,
     pub connection_name: String,
+    pub peer: PeerAddress,
     pub channel: u16,
     pub ack_required: bool,
     pub prefetch_count: u16,
@@ -186,7 +189,7 @@ impl Broker {
             .iter()
             .map(|(id, c)| ConnectionInfo {
                 id: id.as_u64(),
-                name: c.peer.address.clone(),
+                name: c.peer.address.connection_name(),
                 peer: c.peer.address.clone(),
                 transport: c.peer.transport,
                 user: c.user.clone(),
@@ -210,7 +213,8 @@ impl Broker {
             for ch in c.channels() {
                 out.push(ChannelInfo {
                     connection: id.as_u64(),
-                    connection_name: c.peer.address.clone(),
+                    connection_name: c.peer.address.connection_name(),
+                    peer: c.peer.address.clone(),
                     number: ch.id,
                     user: c.user.clone(),
                     vhost: c.vhost.clone(),
@@ -235,13 +239,14 @@ impl Broker {
         for (_, q) in s.queues.iter() {
             for (i, (_, cid)) in q.consumers.iter().enumerate() {
                 let Some(c) = s.consumers.get(*cid) else { continue };
-                let conn_name = self.connections.get(c.connection).map(|c| c.peer.address.clone()).unwrap_or_default();
+                let peer = self.connections.get(c.connection).map_or(PeerAddress::Named(String::new()), |c| c.peer.address.clone());
                 out.push(ConsumerInfo {
                     vhost: q.vhost.clone(),
                     queue: q.name.to_string(),
                     consumer_tag: c.tag.to_string(),
                     connection: c.connection.as_u64(),
-                    connection_name: conn_name,
+                    connection_name: peer.connection_name(),
+                    peer,
                     channel: c.channel,
                     ack_required: !c.no_ack,
                     prefetch_count: c.prefetch,

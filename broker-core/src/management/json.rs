@@ -31,7 +31,7 @@ use crate::amqp::{FieldTable, FieldValue};
 use crate::{MessageCounters, MessageRates};
 
 pub use messages::{ack_mode, encoding, json_to_properties, message, properties_to_json, Encoding};
-pub use objects::{binding, channel, connection, consumer, endpoints, exchange, overview, properties_key, queue, Endpoints, Listener};
+pub use objects::{binding, channel, connection, consumer, exchange, overview, properties_key, queue, Listener};
 pub use trace::trace_event;
 
 /// The version of RabbitMQ's management API these shapes follow; clients

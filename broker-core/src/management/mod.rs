@@ -22,7 +22,7 @@ use crate::amqp::method::*;
 use crate::amqp::{BasicProperties, Frame, Method, PropertiesScan};
 use crate::auth::User;
 use crate::broker::{add_vhost, input, lifecycle, Broker, Ctx};
-use crate::connection::{ConnState, Connection, PeerInfo, Transport};
+use crate::connection::{ConnState, Connection, PeerAddress, PeerInfo, Transport};
 use crate::error::{AmqpError, Result};
 use crate::ids::{ConnectionId, SlabId};
 use crate::permissions::{Compiled, Permission};
@@ -57,7 +57,7 @@ fn loopback_id() -> ConnectionId {
 }
 
 fn loopback(user: &str, vhost: &str, now: u64) -> Connection {
-    let peer = PeerInfo { address: "management".into(), loopback: true, transport: Transport::InProcess };
+    let peer = PeerInfo { address: PeerAddress::Named("management".into()), loopback: true, transport: Transport::InProcess };
     let mut c = Connection::new(loopback_id(), peer, now);
     c.state = ConnState::Open;
     c.user = user.to_string();

@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use broker_core::amqp::frame::{take_frame, write_body, write_content_header, write_method};
 use broker_core::amqp::method::*;
 use broker_core::amqp::{BasicProperties, FieldTable, FieldValue, Frame, Method, PROTOCOL_HEADER};
-use broker_core::{Broker, Config, ConnectionId, Event, PeerInfo, Transport};
+use broker_core::{Broker, Config, ConnectionId, Event, PeerAddress, PeerInfo, Transport};
 use bytes::{Bytes, BytesMut};
 
 pub struct Harness {
@@ -54,7 +54,11 @@ impl Harness {
     }
 
     pub fn raw_connect(&mut self, loopback: bool) -> ConnectionId {
-        let peer = PeerInfo { address: "127.0.0.1:40000".into(), loopback, transport: Transport::Tcp };
+        let peer = PeerInfo {
+            address: PeerAddress::Socket { peer: ([127, 0, 0, 1], 40000).into(), local: None },
+            loopback,
+            transport: Transport::Tcp,
+        };
         let id = self.broker.handle_connect(self.now, peer);
         self.inboxes.insert(id, (BytesMut::new(), VecDeque::new()));
         id

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
-use broker_core::{ConnectionId, PeerInfo, Transport};
+use broker_core::{ConnectionId, PeerAddress, PeerInfo, Transport};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -61,7 +61,11 @@ fn amqp_subprotocol(headers: &HeaderMap) -> Option<HeaderValue> {
 async fn serve(socket: WebSocket, peer: SocketAddr, core: CoreSender) {
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();
     let (reply_tx, reply_rx) = oneshot::channel();
-    let info = PeerInfo { address: peer.to_string(), loopback: peer.ip().to_canonical().is_loopback(), transport: Transport::WebSocket };
+    let info = PeerInfo {
+        address: PeerAddress::Socket { peer, local: None },
+        loopback: peer.ip().to_canonical().is_loopback(),
+        transport: Transport::WebSocket,
+    };
     let (pause_tx, paused) = tokio::sync::watch::channel(false);
     let connected =
         Input::Connected { peer: info, writer: writer_tx, pause: pause_tx, linger: None, reply: reply_tx, certificate_user: None };

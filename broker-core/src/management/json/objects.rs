@@ -111,36 +111,9 @@ fn args_hash(args: &FieldTable) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(super::phash2::binding_args_hash(args).to_be_bytes())
 }
 
-/// A connection name, `peer -> local` as RabbitMQ names TCP connections
-/// (or just `peer`), as the peer's and the local host and port.
-pub struct Endpoints {
-    pub peer_host: String,
-    pub peer_port: Option<u16>,
-    pub host: Option<String>,
-    pub port: Option<u16>,
-}
-
-pub fn endpoints(name: &str) -> Endpoints {
-    let split = |addr: &str| match addr.trim().parse::<SocketAddr>() {
-        Ok(a) => (a.ip().to_canonical().to_string(), Some(a.port())),
-        Err(_) => (addr.trim().to_string(), None),
-    };
-    let (peer, local) = match name.split_once(" -> ") {
-        Some((p, l)) => (p, Some(l)),
-        None => (name, None),
-    };
-    let (peer_host, peer_port) = split(peer);
-    let (host, port) = match local.map(split) {
-        Some((h, p)) => (Some(h), p),
-        None => (None, None),
-    };
-    Endpoints { peer_host, peer_port, host, port }
-}
-
 /// A client connection (`/api/connections`). In-process connections (the
 /// playground's) are `direct`, as RabbitMQ's Erlang clients are.
 pub fn connection(c: &ConnectionInfo, node: &str) -> Value {
-    let e = endpoints(&c.peer);
     let mut m = Map::new();
     m.insert("name".into(), json!(c.name));
     m.insert("node".into(), json!(node));
@@ -158,10 +131,11 @@ pub fn connection(c: &ConnectionInfo, node: &str) -> Value {
     m.insert("frame_max".into(), json!(c.frame_max));
     m.insert("channel_max".into(), json!(c.channel_max));
     m.insert("timeout".into(), json!(c.heartbeat));
-    m.insert("peer_host".into(), json!(e.peer_host));
-    m.insert("peer_port".into(), json!(e.peer_port));
-    m.insert("host".into(), json!(e.host));
-    m.insert("port".into(), json!(e.port));
+    m.insert("peer_host".into(), json!(c.peer.peer_host()));
+    m.insert("peer_port".into(), json!(c.peer.peer_port()));
+    let local = c.peer.local();
+    m.insert("host".into(), json!(local.map(|a| a.ip().to_canonical().to_string())));
+    m.insert("port".into(), json!(local.map(|a| a.port())));
     let protocol = match c.transport {
         Transport::WebSocket => "Web AMQP 0-9-1",
         _ => "AMQP 0-9-1",
@@ -176,12 +150,11 @@ pub fn connection(c: &ConnectionInfo, node: &str) -> Value {
 
 /// A channel (`/api/channels`).
 pub fn channel(ch: &ChannelInfo, node: &str) -> Value {
-    let e = endpoints(&ch.connection_name);
     json!({
         "name": format!("{} ({})", ch.connection_name, ch.number),
         "number": ch.number,
         "node": node,
-        "connection_details": {"name": ch.connection_name, "peer_host": e.peer_host, "peer_port": e.peer_port},
+        "connection_details": {"name": ch.connection_name, "peer_host": ch.peer.peer_host(), "peer_port": ch.peer.peer_port()},
         "user": ch.user,
         "user_who_performed_action": ch.user,
         "vhost": ch.vhost,
@@ -217,7 +190,6 @@ fn channel_stats(c: &MessageCounters, r: &MessageRates) -> Value {
 /// A consumer (`/api/consumers`, and a queue's `consumer_details`);
 /// `conns` give its channel's user.
 pub fn consumer(c: &ConsumerInfo, conns: &[ConnectionInfo], node: &str) -> Value {
-    let e = endpoints(&c.connection_name);
     let user = conns.iter().find(|x| x.id == c.connection).map(|x| x.user.clone()).unwrap_or_default();
     json!({
         "arguments": table_to_json(&c.arguments),
@@ -229,8 +201,8 @@ pub fn consumer(c: &ConsumerInfo, conns: &[ConnectionInfo], node: &str) -> Value
             "name": format!("{} ({})", c.connection_name, c.channel),
             "node": node,
             "number": c.channel,
-            "peer_host": e.peer_host,
-            "peer_port": e.peer_port,
+            "peer_host": c.peer.peer_host(),
+            "peer_port": c.peer.peer_port(),
             "user": user,
         },
         "consumer_tag": c.consumer_tag,
@@ -298,6 +270,7 @@ pub fn overview(o: &Overview, node: &str, listeners: &[Listener], global_stats: 
 mod tests {
     use super::*;
     use crate::amqp::FieldValue;
+    use crate::PeerAddress;
 
     fn counters(publish: u64, routed: u64) -> MessageCounters {
         MessageCounters { publish, routed, ..Default::default() }
@@ -420,22 +393,30 @@ mod tests {
         );
     }
 
+    fn socket(peer: &str, local: Option<&str>) -> PeerAddress {
+        PeerAddress::Socket { peer: peer.parse().unwrap(), local: local.map(|l| l.parse().unwrap()) }
+    }
+
     #[test]
-    fn connection_names_split() {
-        let e = endpoints("127.0.0.1:50312 -> 127.0.0.1:5672");
+    fn peer_addresses_as_rabbitmq_shows_them() {
+        let both = socket("127.0.0.1:50312", Some("127.0.0.1:5672"));
+        assert_eq!(both.connection_name(), "127.0.0.1:50312 -> 127.0.0.1:5672");
         assert_eq!(
-            (e.peer_host.as_str(), e.peer_port, e.host.as_deref(), e.port),
-            ("127.0.0.1", Some(50312), Some("127.0.0.1"), Some(5672))
+            (both.peer_host().as_str(), both.peer_port(), both.local()),
+            ("127.0.0.1", Some(50312), Some("127.0.0.1:5672".parse().unwrap()))
         );
-        let e = endpoints("[::ffff:10.0.0.1]:7");
-        assert_eq!((e.peer_host.as_str(), e.peer_port, e.host), ("10.0.0.1", Some(7), None));
+        let mapped = socket("[::ffff:10.0.0.1]:7", None);
+        assert_eq!(mapped.connection_name(), "[::ffff:10.0.0.1]:7");
+        assert_eq!((mapped.peer_host().as_str(), mapped.peer_port(), mapped.local()), ("10.0.0.1", Some(7), None));
+        let tab = PeerAddress::Named("in-tab".into());
+        assert_eq!((tab.connection_name().as_str(), tab.peer_host().as_str(), tab.peer_port()), ("in-tab", "in-tab", None));
     }
 
     fn conn(transport: Transport) -> ConnectionInfo {
         ConnectionInfo {
             id: 1,
             name: "10.0.0.1:4000 -> 10.0.0.2:5672".into(),
-            peer: "10.0.0.1:4000 -> 10.0.0.2:5672".into(),
+            peer: socket("10.0.0.1:4000", Some("10.0.0.2:5672")),
             transport,
             user: "guest".into(),
             vhost: "/".into(),
@@ -462,7 +443,10 @@ mod tests {
         assert_eq!((c["recv_oct"].clone(), c["send_oct_details"].clone()), (json!(10), json!({"rate": 0.0})));
         let ws = connection(&conn(Transport::WebSocket), "n");
         assert_eq!(ws["protocol"], "Web AMQP 0-9-1");
-        let tab = connection(&ConnectionInfo { name: "in-tab".into(), peer: "in-tab".into(), ..conn(Transport::InProcess) }, "n");
+        let tab = connection(
+            &ConnectionInfo { name: "in-tab".into(), peer: PeerAddress::Named("in-tab".into()), ..conn(Transport::InProcess) },
+            "n",
+        );
         assert_eq!(
             (tab["type"].clone(), tab["peer_host"].clone(), tab["peer_port"].clone()),
             (json!("direct"), json!("in-tab"), Value::Null)
@@ -471,6 +455,7 @@ mod tests {
         let ch = ChannelInfo {
             connection: 1,
             connection_name: "10.0.0.1:4000 -> 10.0.0.2:5672".into(),
+            peer: socket("10.0.0.1:4000", Some("10.0.0.2:5672")),
             number: 3,
             user: "guest".into(),
             vhost: "/".into(),
@@ -496,6 +481,7 @@ mod tests {
             consumer_tag: "c1".into(),
             connection: 1,
             connection_name: ch.connection_name.clone(),
+            peer: ch.peer.clone(),
             channel: 3,
             ack_required: true,
             prefetch_count: 10,
