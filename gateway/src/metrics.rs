@@ -23,12 +23,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use broker_core::management::info::{ChannelInfo, ConnectionInfo, Overview, QueueInfo};
+// The RabbitMQ version whose metric names these follow.
+use broker_core::management::json::RABBITMQ_VERSION;
 
 use crate::core_task::CoreHandle;
 use crate::resources::Reading;
-
-/// The RabbitMQ version whose metric names these follow.
-const RABBITMQ_COMPAT_VERSION: &str = "3.10.8";
 
 /// What the metrics handlers read: the core, and the resource monitor's
 /// latest reading.
@@ -162,8 +161,8 @@ pub fn render(snap: &Snapshot, per_object: bool) -> String {
     out.sample(
         "rabbitmq_build_info",
         &[
-            ("rabbitmq_version", RABBITMQ_COMPAT_VERSION),
-            ("prometheus_plugin_version", RABBITMQ_COMPAT_VERSION),
+            ("rabbitmq_version", RABBITMQ_VERSION),
+            ("prometheus_plugin_version", RABBITMQ_VERSION),
             ("product_name", "Warren"),
             ("product_version", env!("CARGO_PKG_VERSION")),
         ],

@@ -3,8 +3,10 @@
 //! bodies, so rabbitmqadmin, monitoring exporters and scripts work as they
 //! are. One controller per resource; this module only routes.
 //!
-//! Reads take snapshots from the core (through [`CoreHandle`]) and shape
-//! JSON here, off the core task. Changes to exchanges, queues, bindings and
+//! Reads take snapshots from the core (through [`CoreHandle`]); the
+//! controllers turn them into RabbitMQ's JSON on the HTTP task with
+//! `broker_core::management::json`, the conversions the playground uses
+//! too, so the core task only copies data out. Changes to exchanges, queues, bindings and
 //! messages run as the authenticated user over a loopback AMQP connection
 //! in the core, so permissions, validation and reply texts are AMQP's.
 //!
