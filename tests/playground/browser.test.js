@@ -167,6 +167,23 @@ test('definitions export and import', async () => {
   await page.evaluate(() => playground.advance(3000));
   const d = await page.evaluate(() => playground.deliveries());
   assert.ok(d.some((x) => x.routing_key === 'error' && x.queue === 'errors'), 'producers and consumers kept');
+  // The core reads the document as POST /api/definitions does: a binding
+  // the headers exchange refuses is skipped and logged with warren's line;
+  // a document the API refuses is refused with the API's reason.
+  const withHeaders = {
+    ...defs,
+    exchanges: [...defs.exchanges, { name: 'hx', vhost: '/', type: 'headers', durable: false, auto_delete: false, internal: false, arguments: {} }],
+    bindings: [...defs.bindings, { source: 'hx', vhost: '/', destination: 'audit', destination_type: 'queue', routing_key: '', arguments: { 'x-match': 'foo' } }],
+  };
+  await page.fill('#pg-defs', JSON.stringify(withHeaders));
+  await page.click('#pg-import');
+  await page.waitForFunction(() => playground.scenario().exchanges.some((x) => x.name === 'hx'));
+  assert.match(await page.textContent('#pg-log'), /import: binding skipped in vhost '\/': PRECONDITION_FAILED - Invalid x-match field value <<"foo">>/);
+  assert.ok(!(await page.evaluate(() => playground.scenario().bindings.some((b) => b.source === 'hx'))), 'the skipped binding is left out');
+  await page.fill('#pg-defs', JSON.stringify({ queues: [{ name: 'q', vhost: 'nowhere', durable: true, auto_delete: false, arguments: {} }] }));
+  await page.click('#pg-import');
+  await page.waitForFunction(() => document.querySelector('#pg-log').textContent.includes('import: ["no_such_vhost","nowhere"]'));
+  assert.ok(await page.evaluate(() => playground.scenario().exchanges.some((x) => x.name === 'hx')), 'a refused document changes nothing');
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -210,6 +227,10 @@ test('the same preset against a started warren over WebSocket; diff and apply de
     await page.waitForFunction(() => [...document.querySelectorAll('#pg-diff li')].some((l) => l.textContent === 'No differences.'));
     const bindings = await warren.api('bindings/%2F');
     assert.ok(bindings.some((b) => b.source === 'topic_logs' && b.destination === 'Q1' && b.routing_key === '*.orange.*'));
+    // The playground's export is now the gateway's GET /api/definitions,
+    // but for the users' password hashes (each broker salts its own).
+    const noHashes = (d) => ({ ...d, users: d.users.map(({ password_hash: _, ...u }) => u) });
+    assert.deepEqual(noHashes(await page.evaluate(() => playground.definitions())), noHashes(await warren.api('definitions')));
     // Run the scenario's clients on the gateway.
     await page.selectOption('#pg-target', 'live');
     let q1, q2;

@@ -45,6 +45,7 @@ export async function startWarren() {
       if (!r.ok) throw new Error(`GET /api/${rel}: ${r.status}`);
       return r.json();
     },
+    stderr: w.stderr,
     stop: w.stop,
   };
 }

@@ -6,7 +6,9 @@
 // broker_core::management::json, so they must be equal; only what differs by
 // nature is set aside: rates (each broker's own clock), the listeners (a tab
 // has none), and of the client connection its addresses, times, octet
-// counts, heartbeat and transport.
+// counts, heartbeat and transport. The same holds for the definitions
+// export and import (broker_core::management::definitions), but for the
+// users' password hashes.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,7 +78,7 @@ const MESSAGES = [
   { properties: { headers: { k: 'v' } }, bytes: [0xff, 0x00, 0x41] },
 ];
 
-test('the bindings show queues, exchanges, bindings, messages, connections, channels, consumers and the overview as the API does', async () => {
+test('the bindings show queues, exchanges, bindings, messages, connections, channels, consumers, the overview and the definitions as the API does, and import definitions as it does', async () => {
   const warren = await startWarren();
   const clock = new VirtualClock({ start: 1_000_000 });
   const net = new TabNetwork(new pkg.TabBroker(clock.now, 42), clock, { FrameDecoder: pkg.FrameDecoder });
@@ -157,6 +159,50 @@ test('the bindings show queues, exchanges, bindings, messages, connections, chan
     assert.deepEqual(noRates(without(snap.connections[0], ofConnection)), noRates(without(connections[0], ofConnection)));
     assert.equal(snap.connections[0].user_provided_name, 'parity');
     assert.deepEqual([snap.connections[0].type, connections[0].type], ['direct', 'network']);
+
+    // Definitions (broker_core::management::definitions writes and reads
+    // both): the export is the API's, but for the users' password hashes
+    // (each broker salts its own).
+    const noHashes = (d) => ({ ...d, users: d.users.map((u) => without(u, ['password_hash'])) });
+    const exported = tab.definitions();
+    assert.deepEqual(noHashes(exported), noHashes(await call(warren, 'GET', 'definitions')));
+    assert.deepEqual(exported.users.map((u) => u.name), ['guest']);
+    assert.deepEqual(exported.exchanges.map((x) => [x.name, x.type, x.arguments]), [['px', 'topic', X_ARGS]]);
+    assert.deepEqual(exported.bindings.map((b) => [b.source, b.destination, b.routing_key]), [['px', 'amq.direct', 'x.#'], ['px', 'pq', 'a.*']]);
+    // An import: refused with the API's reason, or taken with the bindings
+    // the headers exchange refuses skipped, each with the line warren logs.
+    const importReason = async (doc) => {
+      const r = await fetch(`${warren.http}api/definitions`, { method: 'POST', headers: { authorization: AUTH, 'content-type': 'application/json' }, body: JSON.stringify(doc) });
+      if (r.ok) return null;
+      assert.equal(r.status, 400);
+      const { reason } = await r.json();
+      return typeof reason === 'string' ? reason : JSON.stringify(reason);
+    };
+    const refused = [
+      { queues: [{ name: 'pq2', vhost: 'nowhere', durable: true, auto_delete: false, arguments: {} }] },
+      { exchanges: [{ name: 'bad', vhost: '/', type: 'no-such-type', durable: true, auto_delete: false, internal: false, arguments: {} }] },
+      { bindings: [{ source: 'px', vhost: '/', destination: 'pq', destination_type: 'stream', routing_key: '', arguments: {} }] },
+      { queues: [{ vhost: '/', durable: true }] },
+      [],
+    ];
+    for (const doc of refused) {
+      const reason = await importReason(doc);
+      assert.ok(reason, `the API refuses ${JSON.stringify(doc)}`);
+      assert.throws(() => tab.importDefinitions(doc), (e) => e.message === reason, `the tab refuses ${JSON.stringify(doc)} with ${reason}`);
+    }
+    const badMatch = {
+      exchanges: [{ name: 'ph', vhost: '/', type: 'headers', durable: true, auto_delete: false, internal: false, arguments: {} }],
+      bindings: [
+        { source: 'ph', vhost: '/', destination: 'pq', destination_type: 'queue', routing_key: '', arguments: { 'x-match': 'foo', k: 'v' } },
+        { source: 'ph', vhost: '/', destination: 'pc', destination_type: 'queue', routing_key: '', arguments: { 'x-match': 'any', k: 'v' } },
+      ],
+    };
+    assert.equal(await importReason(badMatch), null);
+    const skipped = tab.importDefinitions(badMatch);
+    assert.equal(skipped.length, 1);
+    assert.match(skipped[0], /^binding skipped in vhost '\/': .*Invalid x-match field value <<"foo">>/);
+    await until('warren logs the skipped binding', () => warren.stderr().includes(`definitions: ${skipped[0]}`));
+    assert.deepEqual(noHashes(tab.definitions()), noHashes(await call(warren, 'GET', 'definitions')));
   } finally {
     for (const c of clients) await c.close().catch(() => {});
     restore();

@@ -149,7 +149,8 @@ impl TabBroker {
     /// /api/definitions` does; the bindings skipped, each with why.
     pub fn import_definitions_json(&mut self, doc: &serde_json::Value) -> Result<Vec<String>, String> {
         let doc = convert::whole_numbers(doc);
-        let doc = doc.as_object().ok_or("definitions must be a JSON object")?;
+        // The API's reason for a body that is not a JSON object.
+        let doc = doc.as_object().ok_or("failed_to_parse_json")?;
         let salts = &mut self.salts;
         let mut random = || {
             // splitmix64

@@ -153,5 +153,14 @@ fn definitions_export_and_import_through_the_core_module() {
     assert!(other.broker().authenticate("ann", "pw").is_some());
     let nowhere = json!({"queues": [{"name": "q", "vhost": "nowhere", "durable": true}]});
     assert_eq!(other.import_definitions_json(&nowhere), Err(r#"["no_such_vhost","nowhere"]"#.to_string()));
-    assert_eq!(other.import_definitions_json(&json!([])), Err("definitions must be a JSON object".to_string()));
+    assert_eq!(other.import_definitions_json(&json!([])), Err("failed_to_parse_json".to_string()));
+    // A binding its exchange type refuses is skipped with the line warren logs.
+    let bad_match = json!({
+        "exchanges": [{"name": "h", "vhost": "/", "type": "headers", "durable": false, "auto_delete": false, "internal": false, "arguments": {}}],
+        "bindings": [{"source": "h", "vhost": "/", "destination": "q", "destination_type": "queue", "routing_key": "", "arguments": {"x-match": "foo"}}],
+    });
+    assert_eq!(
+        other.import_definitions_json(&bad_match),
+        Ok(vec!["binding skipped in vhost '/': PRECONDITION_FAILED - Invalid x-match field value <<\"foo\">>; expected all, any, all-with-x, or any-with-x".to_string()])
+    );
 }

@@ -3,7 +3,9 @@
 // the broker core in this tab (through TabSocket, on the virtual clock) or
 // against a live warren over AMQP-over-WebSocket (topology through its
 // HTTP API). The same client code runs in both cases; only the URL differs.
-// In the tab it also collects the core's trace events per message.
+// In the tab it also collects the core's trace events per message. The
+// page's RabbitMQ definitions, out and in, are the core's too (a tab
+// broker's definitions and importDefinitions).
 
 import { VirtualClock } from './clock.js';
 import { TabNetwork, installTabWebSocket } from './tab-socket.js';
@@ -171,10 +173,7 @@ export class Engine {
   }
 
   declareInTab(s) {
-    const run = (op) => { try { this.broker.execute(op); } catch (e) { this.error(`${op.op} ${op.name || op.destination}`, e); } };
-    for (const x of s.exchanges) run({ op: 'exchange.declare', name: x.name, type: x.type, durable: !!x.durable, internal: !!x.internal, arguments: x.arguments });
-    for (const q of s.queues) run({ op: 'queue.declare', name: q.name, durable: !!q.durable, arguments: q.arguments });
-    for (const b of s.bindings) run({ op: 'bind', ...b });
+    declareTopology(this.broker, s, (what, e) => this.error(what, e));
   }
 
   async declareLive(s, api) {
@@ -275,8 +274,48 @@ export class Engine {
 
   snapshot() { return this.broker ? this.broker.snapshot() : null; }
 
-  /** The RabbitMQ version the tab's broker reports; undefined on a live target. */
-  rabbitVersion() { return this.broker?.snapshot().overview.rabbitmq_version; }
+  /**
+   * RabbitMQ's definitions document of the tab's broker, exactly as the
+   * gateway's `GET /api/definitions` returns it (the core writes both):
+   * everything the broker has, also what the scenario does not model
+   * (the guest user, queues a script declared). On a live target, that of
+   * a fresh tab broker holding the scenario's topology.
+   */
+  definitions() {
+    if (this.broker) return this.broker.definitions();
+    return this.withScratchBroker((b) => {
+      declareTopology(b, this.scenario || { exchanges: [], queues: [], bindings: [] }, () => {});
+      return b.definitions();
+    });
+  }
+
+  /**
+   * Reads a definitions document as the gateway's `POST /api/definitions`
+   * does, by importing it into a fresh tab broker: throws the reason the
+   * API would refuse it with; else `{definitions, skipped}`, what that
+   * broker then has (as `definitions()` writes it) and the bindings the
+   * import skipped, each with why (the lines warren logs for them).
+   */
+  readDefinitions(doc) {
+    return this.withScratchBroker((b) => {
+      const skipped = b.importDefinitions(doc);
+      return { definitions: b.definitions(), skipped };
+    });
+  }
+
+  /** Runs `f` with a fresh tab broker, freed afterwards. */
+  withScratchBroker(f) {
+    const b = new this.pkg.TabBroker(0, 42);
+    try { return f(b); } finally { b.free(); }
+  }
+}
+
+/** Declares scenario `s`'s exchanges, queues and bindings in tab broker `broker`; each failure goes to `onError(what, error)`. */
+function declareTopology(broker, s, onError) {
+  const run = (op) => { try { broker.execute(op); } catch (e) { onError(`${op.op} ${op.name || op.destination}`, e); } };
+  for (const x of s.exchanges) run({ op: 'exchange.declare', name: x.name, type: x.type, durable: !!x.durable, internal: !!x.internal, arguments: x.arguments });
+  for (const q of s.queues) run({ op: 'queue.declare', name: q.name, durable: !!q.durable, arguments: q.arguments });
+  for (const b of s.bindings) run({ op: 'bind', ...b });
 }
 
 export { enc };

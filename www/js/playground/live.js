@@ -1,10 +1,12 @@
-// A live warren: compare the scenario's definitions with its own (diff),
-// apply the difference through its HTTP API, load its topology, or run the
-// scenario's clients on it over AMQP-over-WebSocket (the target menu).
+// A live warren: compare the tab broker's definitions with its own (diff,
+// of the exchanges, queues and bindings of vhost /), apply the difference
+// through its HTTP API, load its topology, or run the scenario's clients
+// on it over AMQP-over-WebSocket (the target menu).
 
 import { $, h } from '../dom.js';
 import { Api } from '../api.js';
-import { toDefinitions, fromDefinitions, diffDefinitions } from './model.js';
+import { diffDefinitions } from './model.js';
+import { loadDefinitions } from './sharing.js';
 import { setPlaying } from './clock-controls.js';
 
 const VHOST = '/';
@@ -22,7 +24,7 @@ export function wireLive(app) {
   let lastDiff = [];
   $('#pg-live-diff').addEventListener('click', async () => {
     try {
-      lastDiff = diffDefinitions(toDefinitions(app.scenario), await liveApi().definitions());
+      lastDiff = diffDefinitions(app.engine.definitions(), await liveApi().definitions());
       showDiff(lastDiff);
     } catch (e) { app.log(`live diff: ${e.message}`); }
   });
@@ -32,7 +34,7 @@ export function wireLive(app) {
     $('#pg-live-diff').click();
   });
   $('#pg-live-load').addEventListener('click', async () => {
-    try { await app.load(fromDefinitions(await liveApi().definitions(), { ...app.scenario, title: 'Loaded from the live gateway', preset: null })); } catch (e) { app.log(`live load: ${e.message}`); }
+    try { await loadDefinitions(app, await liveApi().definitions(), 'Loaded from the live gateway'); } catch (e) { app.log(`live load: ${e.message}`); }
   });
   const targetSel = $('#pg-target');
   targetSel.addEventListener('change', () => switchTarget(app, targetSel.value));

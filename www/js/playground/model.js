@@ -1,7 +1,8 @@
 // The scenario: a topology (exchanges, queues, bindings) plus the
 // page's clients (producers, consumers) and settings, as plain data. It is
-// what the share URL carries, what presets are, and what RabbitMQ
-// definitions JSON is converted from and to. No DOM, no broker.
+// what the share URL carries and what presets are; a RabbitMQ definitions
+// document (read by the core) maps to its topology, and two documents'
+// topologies are compared here. No DOM, no broker.
 
 export function emptyScenario() {
   return { v: 1, title: '', exchanges: [], queues: [], bindings: [], producers: [], consumers: [], settings: { speed: 1 } };
@@ -54,35 +55,26 @@ export function fromFragment(hash) {
 }
 
 // --- RabbitMQ definitions -----------------------------------------------------
-
-/**
- * The topology as RabbitMQ definitions JSON (vhost "/"). `version` is the
- * RabbitMQ version the broker reports (its overview's `rabbitmq_version`);
- * without one the document has no `rabbit_version`.
- */
-export function toDefinitions(s, vhost = '/', version = undefined) {
-  return {
-    ...(version ? { rabbit_version: version } : {}),
-    vhosts: [{ name: vhost }],
-    queues: s.queues.map((q) => ({ name: q.name, vhost, durable: !!q.durable, auto_delete: false, arguments: q.arguments })),
-    exchanges: s.exchanges.map((x) => ({ name: x.name, vhost, type: x.type, durable: !!x.durable, auto_delete: false, internal: !!x.internal, arguments: x.arguments })),
-    bindings: s.bindings.map((b) => ({ source: b.source, vhost, destination: b.destination, destination_type: b.destination_type, routing_key: b.routing_key, arguments: b.arguments })),
-  };
-}
+// The format is read and written by the core (broker_core::management::
+// definitions, through the engine's tab broker: Engine.definitions and
+// Engine.readDefinitions); here is only what a document means to the editor.
 
 const builtin = (name) => name === '' || name.startsWith('amq.');
 
-/** Topology from definitions (one vhost; clients kept from `base`). */
+/**
+ * The editor's topology of a definitions document as the core writes it
+ * (exchanges, queues and bindings of one vhost; the rest is not modelled;
+ * clients kept from `base`).
+ */
 export function fromDefinitions(defs, base = emptyScenario(), vhost = '/') {
-  const inV = (o) => (o.vhost ?? vhost) === vhost;
-  const s = normalize({ ...base, exchanges: [], queues: [], bindings: [] });
-  s.exchanges = (defs.exchanges || []).filter((x) => inV(x) && !builtin(x.name))
-    .map((x) => ({ name: x.name, type: x.type, durable: !!x.durable, internal: !!x.internal, arguments: x.arguments || {} }));
-  s.queues = (defs.queues || []).filter((q) => inV(q) && !q.name.startsWith('amq.'))
-    .map((q) => ({ name: q.name, durable: !!q.durable, arguments: q.arguments || {} }));
-  s.bindings = (defs.bindings || []).filter((b) => inV(b) && b.source !== '')
-    .map((b) => ({ source: b.source, destination: b.destination, destination_type: b.destination_type || 'queue', routing_key: b.routing_key || '', arguments: b.arguments || {} }));
-  return normalize(s);
+  const inV = (o) => o.vhost === vhost;
+  return normalize({
+    ...base,
+    exchanges: defs.exchanges.filter(inV).map((x) => ({ name: x.name, type: x.type, durable: x.durable, internal: x.internal, arguments: x.arguments })),
+    // Server-named queues (amq.gen-…) cannot be declared by name.
+    queues: defs.queues.filter((q) => inV(q) && !builtin(q.name)).map((q) => ({ name: q.name, durable: q.durable, arguments: q.arguments })),
+    bindings: defs.bindings.filter(inV).map((b) => ({ source: b.source, destination: b.destination, destination_type: b.destination_type, routing_key: b.routing_key, arguments: b.arguments })),
+  });
 }
 
 const stable = (v) => JSON.stringify(v, Object.keys(v || {}).sort());

@@ -1,13 +1,26 @@
 // Getting scenarios in and out: the preset menu, the share link, restart,
-// and RabbitMQ definitions export (with a download link) and import.
+// and RabbitMQ definitions export (with a download link) and import. The
+// core writes and reads the definitions (through the engine), so export
+// and import behave as the gateway's /api/definitions.
 
 import { $, h } from '../dom.js';
 import { PRESETS, preset } from './presets.js';
-import { toDefinitions, fromDefinitions } from './model.js';
+import { fromDefinitions } from './model.js';
 
-/** The scenario's topology as definitions, stamped with the tab broker's version. */
+/** The tab broker's definitions, as `GET /api/definitions` of a warren with the same objects. */
 export function definitionsOf(app) {
-  return toDefinitions(app.scenario, '/', app.engine.rabbitVersion());
+  return app.engine.definitions();
+}
+
+/**
+ * Loads the topology of definitions document `doc` (clients kept), read
+ * as `POST /api/definitions` reads it: throws the reason the API would
+ * refuse it with; the bindings it would skip are logged and left out.
+ */
+export async function loadDefinitions(app, doc, title) {
+  const { definitions, skipped } = app.engine.readDefinitions(doc);
+  for (const why of skipped) app.log(`import: ${why}`);
+  await app.load(fromDefinitions(definitions, { ...app.scenario, title, preset: null }));
 }
 
 /** Wires the preset menu, Share, Reset, and definitions export and import. */
@@ -40,7 +53,7 @@ function wireDefinitions(app) {
     a.hidden = false;
   });
   $('#pg-import').addEventListener('click', async () => {
-    try { await app.load(fromDefinitions(JSON.parse(defsText.value), { ...app.scenario, title: 'Imported definitions', preset: null })); app.log('Definitions imported.'); } catch (e) { app.log(`import: ${e.message}`); }
+    try { await loadDefinitions(app, JSON.parse(defsText.value), 'Imported definitions'); app.log('Definitions imported.'); } catch (e) { app.log(`import: ${e.message}`); }
   });
   $('#pg-import-file').addEventListener('change', async (e) => { defsText.value = await e.target.files[0].text(); });
 }
