@@ -262,12 +262,5 @@ fn read_delivered_horizon(data: &DataDir) -> u64 {
 
 /// Atomically replaced and fsynced before anything is delivered.
 fn write_delivered_horizon(data: &DataDir, horizon: u64) -> Result<(), StoreError> {
-    let path = data.path().join(DELIVERED_HORIZON);
-    let tmp = data.path().join("delivered-horizon.tmp");
-    let io = |action, e| StoreError::io(&path, action, e);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
-    std::io::Write::write_all(&mut f, format!("{horizon}\n").as_bytes()).map_err(|e| io("write", e))?;
-    f.sync_all().map_err(|e| io("fsync", e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| io("rename", e))?;
-    crate::store::sync_dir(data.path())
+    crate::store::replace_file(data.path(), DELIVERED_HORIZON, format!("{horizon}\n").as_bytes())
 }

@@ -127,7 +127,8 @@ where
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
         let step = async {
-            // Blocked by a resource alarm: leave the bytes in the socket.
+            // Paused by the core (an alarm, unread output, credit flow):
+            // leave the bytes in the socket.
             wait_while_paused(&mut paused).await?;
             // At most READ_AHEAD reads waiting in the core's queue.
             let permit = credit.clone().acquire_owned().await.map_err(|_| ())?;

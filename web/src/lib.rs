@@ -48,9 +48,6 @@ pub struct TabBroker {
     vhost: String,
     /// The last time handed to the core.
     now: u64,
-    /// State of the salts for users an import gives a `password` (the
-    /// bindings read no clock and no system randomness).
-    salts: u64,
 }
 
 /// Octets for one in-tab connection.
@@ -100,7 +97,7 @@ impl TabBroker {
     /// The native side of the same binding (tests, the native bench).
     pub fn create(now_ms: u64, seed: u64) -> Result<TabBroker, ConfigError> {
         let broker = Broker::new(tab_config(seed), now_ms)?;
-        Ok(TabBroker { broker, user: "guest".into(), vhost: "/".into(), now: now_ms, salts: seed })
+        Ok(TabBroker { broker, user: "guest".into(), vhost: "/".into(), now: now_ms })
     }
 
     pub fn broker(&mut self) -> &mut Broker {
@@ -151,15 +148,9 @@ impl TabBroker {
         let doc = convert::whole_numbers(doc);
         // The API's reason for a body that is not a JSON object.
         let doc = doc.as_object().ok_or("failed_to_parse_json")?;
-        let salts = &mut self.salts;
-        let mut random = || {
-            // splitmix64
-            *salts = salts.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let z = (*salts ^ (*salts >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        let defs = Definitions::parse(doc, None, &mut random).map_err(|e| convert::reason(&e))?;
+        // Salts for `password` entries come from the core's seeded source:
+        // the bindings read no system randomness.
+        let defs = Definitions::parse(doc, None, &mut || self.broker.random_u64()).map_err(|e| convert::reason(&e))?;
         let imported = self.broker.import_definitions(defs);
         imported.result.map(|()| imported.skipped).map_err(|e| convert::reason(&e))
     }

@@ -485,6 +485,13 @@ impl Broker {
         Some((q.ready_count(), q.unacked, q.consumers.len()))
     }
 
+    /// A number from the broker's seeded random source (`Config::seed`),
+    /// for a driver that must not read system randomness (the wasm
+    /// bindings' password salts).
+    pub fn random_u64(&mut self) -> u64 {
+        self.state.clock.random_u64()
+    }
+
     /// Increases whenever vhosts, users, permissions, policies or durable
     /// exchanges, queues or bindings change: the driver saves the
     /// definitions when it moves (before sending the replies that caused it).

@@ -147,13 +147,25 @@ pub fn queue_lengths(m: &mut Map<String, Value>, ready: u64, unacked: u64) {
     put_stat(m, "messages_unacknowledged", unacked, 0.0);
 }
 
-/// `message_stats` for the broker (`global`) or for one queue (queues have
-/// no confirm/return/drop counters, as in RabbitMQ).
-pub fn message_stats(c: &MessageCounters, r: &MessageRates, global: bool) -> Value {
+/// Whose `message_stats` these are: RabbitMQ shows each a different set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsOf {
+    /// The whole broker (`/api/overview`): every counter.
+    Broker,
+    /// A queue: no confirm, return or drop counters.
+    Queue,
+    /// A channel: what it published, confirmed, received and acked.
+    Channel,
+}
+
+/// `message_stats` for the broker, a queue or a channel.
+pub fn message_stats(c: &MessageCounters, r: &MessageRates, of: StatsOf) -> Value {
     let mut m = Map::new();
     put_stat(&mut m, "publish", c.publish, r.publish);
-    if global {
+    if of != StatsOf::Queue {
         put_stat(&mut m, "confirm", c.confirm, r.confirm);
+    }
+    if of == StatsOf::Broker {
         put_stat(&mut m, "return_unroutable", c.return_unroutable, r.return_unroutable);
         put_stat(&mut m, "drop_unroutable", c.drop_unroutable, r.drop_unroutable);
     }
@@ -161,7 +173,9 @@ pub fn message_stats(c: &MessageCounters, r: &MessageRates, global: bool) -> Val
     put_stat(&mut m, "deliver_no_ack", c.deliver_no_ack, r.deliver_no_ack);
     put_stat(&mut m, "get", c.get, r.get);
     put_stat(&mut m, "get_no_ack", c.get_no_ack, r.get_no_ack);
-    put_stat(&mut m, "get_empty", c.get_empty, r.get_empty);
+    if of != StatsOf::Channel {
+        put_stat(&mut m, "get_empty", c.get_empty, r.get_empty);
+    }
     put_stat(&mut m, "redeliver", c.redeliver, r.redeliver);
     put_stat(&mut m, "ack", c.ack, r.ack);
     put_stat(&mut m, "deliver_get", c.deliver_get(), r.deliver_get());
@@ -192,10 +206,10 @@ mod tests {
     fn stats_come_with_rates_to_a_tenth() {
         let c = MessageCounters { publish: 3, confirm: 2, deliver: 1, get: 1, ..Default::default() };
         let r = MessageRates { publish: 1.26, ..Default::default() };
-        let global = message_stats(&c, &r, true);
+        let global = message_stats(&c, &r, StatsOf::Broker);
         assert_eq!((global["publish"].clone(), global["publish_details"].clone()), (json!(3), json!({"rate": 1.3})));
         assert_eq!((global["confirm"].clone(), global["deliver_get"].clone()), (json!(2), json!(2)));
-        assert!(message_stats(&c, &r, false).get("confirm").is_none(), "queues have no confirm counter");
+        assert!(message_stats(&c, &r, StatsOf::Queue).get("confirm").is_none(), "queues have no confirm counter");
         let mut m = Map::new();
         queue_lengths(&mut m, 2, 1);
         assert_eq!(

@@ -84,6 +84,20 @@ pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, "fsync directory", e))
 }
 
+/// Replaces `dir/name` with `contents` atomically and durably: written to
+/// `name.tmp` and fsynced, renamed over, and the directory fsynced. A crash
+/// leaves the old file or the new one, never a mix.
+pub fn replace_file(dir: &Path, name: &str, contents: &[u8]) -> Result<(), StoreError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, "create", e))?;
+    std::io::Write::write_all(&mut file, contents).map_err(|e| StoreError::io(&tmp, "write", e))?;
+    file.sync_all().map_err(|e| StoreError::io(&tmp, "fsync", e))?;
+    drop(file);
+    std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, "replace", e))?;
+    sync_dir(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,14 +12,13 @@
 //! it over `definitions.json`, fsync the directory. A crash leaves either
 //! the old or the new document, never a mix.
 
-use std::io::Write;
 use std::path::Path;
 
 use broker_core::management::definitions::Definitions;
 use broker_core::management::json::reason_text;
 use serde_json::Value;
 
-use super::data_dir::{sync_dir, DataDir};
+use super::data_dir::{replace_file, DataDir};
 use super::StoreError;
 
 pub const FILE_NAME: &str = "definitions.json";
@@ -57,17 +56,10 @@ fn byte_offset(text: &[u8], line: usize, column: usize) -> u64 {
 }
 
 fn save_to(dir: &Path, definitions: &Definitions) -> Result<(), StoreError> {
-    let path = dir.join(FILE_NAME);
-    let tmp = dir.join(format!("{FILE_NAME}.tmp"));
     let mut text =
         serde_json::to_vec_pretty(&definitions.to_json()).map_err(|e| StoreError::Invalid(format!("cannot encode definitions: {e}")))?;
     text.push(b'\n');
-    let mut file = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, "create", e))?;
-    file.write_all(&text).map_err(|e| StoreError::io(&tmp, "write", e))?;
-    file.sync_all().map_err(|e| StoreError::io(&tmp, "fsync", e))?;
-    drop(file);
-    std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, "replace", e))?;
-    sync_dir(dir)
+    replace_file(dir, FILE_NAME, &text)
 }
 
 #[cfg(test)]

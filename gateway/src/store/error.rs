@@ -24,8 +24,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// A failed I/O `action` ("create", "fsync", …) on `path`.
-    pub fn io(path: impl AsRef<Path>, action: &'static str, source: io::Error) -> Self {
+    pub(crate) fn io(path: impl AsRef<Path>, action: &'static str, source: io::Error) -> Self {
         StoreError::Io { path: path.as_ref().to_path_buf(), action, source: Arc::new(source) }
     }
 

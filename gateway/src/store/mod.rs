@@ -57,7 +57,7 @@ mod recovery;
 mod tests;
 
 pub use committer::{Durability, FaultHook, IoStep};
-pub use data_dir::{sync_dir, DataDir, DEFAULT_DATA_DIR};
+pub use data_dir::{replace_file, sync_dir, DataDir, DEFAULT_DATA_DIR};
 pub use error::StoreError;
 pub use message_store::{
     Appended, MessageStore, NewMessage, Recovered, RecoveredMessage, RecoveredQueue, StoreConfig, StoreStats, DEFAULT_SEGMENT_MAX_BYTES,

@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
-use super::{message_stats, put_stat, queue_lengths, table_to_json, RABBITMQ_VERSION};
+use super::{message_stats, put_stat, queue_lengths, table_to_json, StatsOf, RABBITMQ_VERSION};
 use crate::amqp::FieldTable;
 use crate::management::info::{BindingInfo, ChannelInfo, ConnectionInfo, ConsumerInfo, ExchangeInfo, Overview, QueueInfo};
 use crate::management::policy::Policy;
-use crate::{MessageCounters, MessageRates, Transport};
+use crate::Transport;
 
 /// A queue (`/api/queues`): `policies` give `effective_policy_definition`.
 pub fn queue(q: &QueueInfo, node: &str, policies: &[Policy]) -> Value {
@@ -40,7 +40,7 @@ pub fn queue(q: &QueueInfo, node: &str, policies: &[Policy]) -> Value {
     m.insert("head_message_timestamp".into(), Value::Null);
     queue_lengths(&mut m, q.messages_ready as u64, q.messages_unacknowledged as u64);
     m.insert("message_bytes_ready".into(), json!(q.message_bytes_ready));
-    m.insert("message_stats".into(), message_stats(&q.stats, &q.rates, false));
+    m.insert("message_stats".into(), message_stats(&q.stats, &q.rates, StatsOf::Queue));
     Value::Object(m)
 }
 
@@ -168,23 +168,8 @@ pub fn channel(ch: &ChannelInfo, node: &str) -> Value {
         "global_prefetch_count": ch.global_prefetch_count,
         "confirm": ch.confirm,
         "transactional": ch.transactional,
-        "message_stats": channel_stats(&ch.stats, &ch.rates),
+        "message_stats": message_stats(&ch.stats, &ch.rates, StatsOf::Channel),
     })
-}
-
-/// A channel's `message_stats`: what it published, confirmed, received and acked.
-fn channel_stats(c: &MessageCounters, r: &MessageRates) -> Value {
-    let mut m = Map::new();
-    put_stat(&mut m, "publish", c.publish, r.publish);
-    put_stat(&mut m, "confirm", c.confirm, r.confirm);
-    put_stat(&mut m, "deliver", c.deliver, r.deliver);
-    put_stat(&mut m, "deliver_no_ack", c.deliver_no_ack, r.deliver_no_ack);
-    put_stat(&mut m, "get", c.get, r.get);
-    put_stat(&mut m, "get_no_ack", c.get_no_ack, r.get_no_ack);
-    put_stat(&mut m, "redeliver", c.redeliver, r.redeliver);
-    put_stat(&mut m, "ack", c.ack, r.ack);
-    put_stat(&mut m, "deliver_get", c.deliver_get(), r.deliver_get());
-    Value::Object(m)
 }
 
 /// A consumer (`/api/consumers`, and a queue's `consumer_details`);
@@ -248,7 +233,7 @@ pub fn overview(o: &Overview, node: &str, listeners: &[Listener], global_stats: 
     body.insert("enable_queue_totals".into(), json!(false));
     body.insert("statistics_db_event_queue".into(), json!(0));
     body.insert("node".into(), json!(node));
-    body.insert("message_stats".into(), if global_stats { message_stats(&o.totals, &o.rates, true) } else { json!({}) });
+    body.insert("message_stats".into(), if global_stats { message_stats(&o.totals, &o.rates, StatsOf::Broker) } else { json!({}) });
     let mut queue_totals = Map::new();
     queue_lengths(&mut queue_totals, o.messages_ready, o.messages_unacknowledged);
     body.insert("queue_totals".into(), Value::Object(queue_totals));
@@ -270,7 +255,7 @@ pub fn overview(o: &Overview, node: &str, listeners: &[Listener], global_stats: 
 mod tests {
     use super::*;
     use crate::amqp::FieldValue;
-    use crate::PeerAddress;
+    use crate::{MessageCounters, MessageRates, PeerAddress};
 
     fn counters(publish: u64, routed: u64) -> MessageCounters {
         MessageCounters { publish, routed, ..Default::default() }
