@@ -68,7 +68,8 @@ impl<I: SlabId, T> Slab<I, T> {
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             let generation = match slot {
-                Slot::Vacant { generation } => generation.wrapping_add(1),
+                // 31 bits, so a message id packs into a `MessageRef`.
+                Slot::Vacant { generation } => generation.wrapping_add(1) & 0x7fff_ffff,
                 Slot::Occupied { .. } => unreachable!("free list names an occupied slot"),
             };
             let id = I::new(index, generation);

@@ -37,5 +37,5 @@ pub use broker::{Broker, Config, ConfigError, Event, Transmit};
 pub use connection::{PeerAddress, PeerInfo, Transport};
 pub use error::AmqpError;
 pub use ids::ConnectionId;
-pub use message::BodyLoader;
+pub use message::{BodyLoader, LoadedMessage, MessageRef};
 pub use permissions::Permission;

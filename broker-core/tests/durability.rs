@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use broker_core::amqp::method::*;
 use broker_core::amqp::{BasicProperties, Method};
-use broker_core::{Alarm, BodyLoader, Config, Event, RestoredMessage, StoreOp};
+use broker_core::{Alarm, BodyLoader, Config, Event, LoadedMessage, RestoredMessage, StoreOp};
 use bytes::Bytes;
 use support::{body_of, Harness};
 
@@ -90,10 +90,10 @@ fn deliveries_acks_purges_and_deletes_are_recorded() {
     let Method::BasicGetOk(ok) = h.expect_delivery(c).method else { panic!() };
     assert!(ops(&mut h).is_empty());
     h.send(c, 1, BasicAck { delivery_tag: ok.delivery_tag, multiple: false });
-    assert_eq!(ops(&mut h), [StoreOp::Ack { key: keys[0], queue: 1 }, StoreOp::Forget { key: keys[0] }]);
+    assert_eq!(ops(&mut h), [StoreOp::Ack { key: keys[0], queue: 1 }]);
     h.send(c, 1, QueuePurge { queue: "d".into(), ..Default::default() });
     assert_eq!(h.expect_method(c), (1, QueuePurgeOk { message_count: 2 }.into()));
-    assert_eq!(ops(&mut h), [StoreOp::Purged { queue: 1 }, StoreOp::Forget { key: keys[1] }, StoreOp::Forget { key: keys[2] }]);
+    assert_eq!(ops(&mut h), [StoreOp::Purged { queue: 1 }]);
     h.send(c, 1, QueueDelete { queue: "d".into(), ..Default::default() });
     h.expect_method(c);
     assert_eq!(ops(&mut h), [StoreOp::QueueDeleted { queue: 1 }]);
@@ -145,11 +145,137 @@ fn restored_messages_come_back_in_order_flagged_and_shared() {
 }
 
 /// A loader reading from what the test "wrote" for Append and Page ops.
-struct MapLoader(Arc<Mutex<HashMap<u64, Bytes>>>);
+struct MapLoader(Arc<Mutex<HashMap<u64, LoadedMessage>>>);
 impl BodyLoader for MapLoader {
-    fn load(&mut self, key: u64) -> Option<Bytes> {
+    fn load(&mut self, key: u64) -> Option<LoadedMessage> {
         self.0.lock().unwrap().get(&key).cloned()
     }
+}
+
+/// Carries out Append and Page ops into `disk`; returns the last ticket.
+fn write_ops(h: &mut Harness, disk: &Mutex<HashMap<u64, LoadedMessage>>) -> u64 {
+    let mut last_ticket = 0;
+    for op in ops(h) {
+        let (ticket, key, m) = match op {
+            StoreOp::Append { ticket, key, exchange, routing_key, properties, body, .. } => {
+                (ticket, key, LoadedMessage { exchange, routing_key, properties, body })
+            }
+            StoreOp::Page { ticket, key, body } => {
+                (ticket, key, LoadedMessage { exchange: "".into(), routing_key: "".into(), properties: Bytes::new(), body })
+            }
+            _ => continue,
+        };
+        last_ticket = last_ticket.max(ticket);
+        disk.lock().unwrap().insert(key, m);
+    }
+    last_ticket
+}
+
+#[test]
+fn a_deep_queue_keeps_only_keys_for_its_durable_backlog() {
+    let mut h = Harness::with_config(Config { persistence: true, resident_queue_depth: 2, ..Config::default() });
+    let disk = Arc::new(Mutex::new(HashMap::new()));
+    h.broker.set_body_loader(Box::new(MapLoader(disk.clone())));
+    let c = h.connect();
+    declare_durable(&mut h, c, "deep");
+    h.declare_queue(c, 1, "transient_q");
+    h.bind(c, 1, "deep", "amq.fanout", "", Default::default());
+    h.bind(c, 1, "transient_q", "amq.fanout", "", Default::default());
+    ops(&mut h);
+    let props = BasicProperties { delivery_mode: Some(2), message_id: Some("id".into()), ..Default::default() };
+    for i in 0..6 {
+        h.publish_with(c, 1, "amq.fanout", &format!("k{i}"), &props, format!("m{i}").as_bytes(), false);
+    }
+    // Deep enough to offload from the third message on, but only once the
+    // write is durable: until then every message is in memory.
+    let last = write_ops(&mut h, &disk);
+    assert_eq!(h.broker.stored_messages(), 6);
+    h.broker.handle_persisted(last);
+    // The transient queue still holds all six: their memory stays.
+    assert_eq!(h.broker.stored_messages(), 6);
+    for i in 0..6 {
+        assert_eq!(h.get_body(c, 1, "transient_q").as_deref(), Some(format!("m{i}").as_bytes()));
+    }
+    // Four of the durable queue's entries now point at the store only.
+    assert_eq!(h.broker.stored_messages(), 2);
+    assert_eq!(h.broker.overview().messages_ready, 6);
+    let mut keys = Vec::new();
+    for i in 0..6 {
+        h.send(c, 1, BasicGet { queue: "deep".into(), ..Default::default() });
+        let d = h.expect_delivery(c);
+        let Method::BasicGetOk(ok) = &d.method else { panic!("{:?}", d.method) };
+        assert_eq!((&*ok.routing_key, &*ok.exchange, ok.redelivered), (&*format!("k{i}"), "amq.fanout", false));
+        assert_eq!(body_of(&d), format!("m{i}"));
+        assert_eq!(d.properties.message_id.as_deref(), Some("id"));
+        h.send(c, 1, BasicAck { delivery_tag: ok.delivery_tag, multiple: false });
+        for op in ops(&mut h) {
+            if let StoreOp::Ack { key, queue: 1 } = op {
+                keys.push(key);
+            }
+        }
+    }
+    // Each message acked once, in order, whether it was in memory or not.
+    assert_eq!(keys, (1..=6).collect::<Vec<u64>>());
+    assert_eq!(h.broker.stored_messages(), 0);
+}
+
+#[test]
+fn a_message_delivered_before_its_write_is_durable_stays_in_memory() {
+    let mut h = Harness::with_config(Config { persistence: true, resident_queue_depth: 0, ..Config::default() });
+    let disk = Arc::new(Mutex::new(HashMap::new()));
+    h.broker.set_body_loader(Box::new(MapLoader(disk.clone())));
+    let c = h.connect();
+    declare_durable(&mut h, c, "d");
+    for i in 0..2 {
+        h.publish_with(c, 1, "", "d", &persistent(), format!("m{i}").as_bytes(), false);
+    }
+    let last = write_ops(&mut h, &disk);
+    h.send(c, 1, BasicGet { queue: "d".into(), ..Default::default() });
+    let Method::BasicGetOk(ok) = h.expect_delivery(c).method else { panic!() };
+    h.broker.handle_persisted(last);
+    assert_eq!(h.broker.stored_messages(), 1, "the unacked one stays; the ready one left memory");
+    h.send(c, 1, BasicNack { delivery_tag: ok.delivery_tag, multiple: false, requeue: true });
+    assert_eq!(h.get_body(c, 1, "d").as_deref(), Some(&b"m0"[..]));
+    assert_eq!(h.get_body(c, 1, "d").as_deref(), Some(&b"m1"[..]));
+    assert_eq!(h.get_body(c, 1, "d"), None);
+}
+
+#[test]
+fn messages_restored_without_a_body_take_no_memory_and_are_read_back_whole() {
+    let mut h = durable_harness(None);
+    let disk = Arc::new(Mutex::new(HashMap::new()));
+    h.broker.set_body_loader(Box::new(MapLoader(disk.clone())));
+    let c = h.connect();
+    declare_durable(&mut h, c, "a");
+    ops(&mut h);
+    let props = BasicProperties { delivery_mode: Some(2), priority: Some(3), ..Default::default() };
+    for key in [5u64, 6] {
+        let body = Bytes::from(format!("body{key}"));
+        let stored = LoadedMessage { exchange: "x".into(), routing_key: "rk".into(), properties: props.to_bytes(), body: body.clone() };
+        disk.lock().unwrap().insert(key, stored);
+        let m = RestoredMessage {
+            key,
+            exchange: "x".into(),
+            routing_key: "rk".into(),
+            properties: props.to_bytes(),
+            body: None,
+            body_len: body.len(),
+            redelivered: key == 6,
+        };
+        h.broker.restore_message("/", "a", m).unwrap();
+    }
+    h.broker.finish_restore();
+    assert_eq!(h.broker.stored_messages(), 0);
+    assert_eq!(h.broker.overview().messages_ready, 2);
+    for key in [5u64, 6] {
+        h.send(c, 1, BasicGet { queue: "a".into(), no_ack: true, ..Default::default() });
+        let d = h.expect_delivery(c);
+        let Method::BasicGetOk(ok) = &d.method else { panic!() };
+        assert_eq!((&*ok.exchange, &*ok.routing_key, ok.redelivered), ("x", "rk", key == 6));
+        assert_eq!(body_of(&d), format!("body{key}"));
+        assert_eq!(d.properties.priority, Some(3));
+    }
+    assert_eq!(ops(&mut h), [StoreOp::Ack { key: 5, queue: 1 }, StoreOp::Ack { key: 6, queue: 1 }]);
 }
 
 #[test]
@@ -164,20 +290,21 @@ fn over_the_memory_budget_bodies_move_to_disk_and_are_read_back() {
         let props = if i % 2 == 0 { persistent() } else { BasicProperties::default() };
         h.publish_with(c, 1, "", "big", &props, &body(i), false);
     }
+    let pending = ops(&mut h);
+    let paged = pending.iter().filter(|o| matches!(o, StoreOp::Page { .. })).count();
+    assert!(!pending.iter().any(|o| matches!(o, StoreOp::Unpage { .. })), "nothing freed yet");
     let mut last_ticket = 0;
-    let mut paged = 0;
-    for op in ops(&mut h) {
+    for op in pending {
         match op {
-            StoreOp::Append { ticket, key, body, .. } => {
+            StoreOp::Append { ticket, key, exchange, routing_key, properties, body, .. } => {
                 last_ticket = last_ticket.max(ticket);
-                disk.lock().unwrap().insert(key, body);
+                disk.lock().unwrap().insert(key, LoadedMessage { exchange, routing_key, properties, body });
             }
             StoreOp::Page { ticket, key, body } => {
-                paged += 1;
                 last_ticket = last_ticket.max(ticket);
-                disk.lock().unwrap().insert(key, body);
+                let m = LoadedMessage { exchange: "".into(), routing_key: "".into(), properties: Bytes::new(), body };
+                disk.lock().unwrap().insert(key, m);
             }
-            StoreOp::Unpage { .. } => panic!("nothing freed yet"),
             _ => {}
         }
     }

@@ -11,7 +11,7 @@
 use broker_core::amqp::frame::{take_frame, take_frame_bytes, write_method};
 use broker_core::amqp::method::{ChannelOpen, ConnectionOpen, ConnectionStartOk, ConnectionTuneOk};
 use broker_core::amqp::{BasicProperties, FieldTable, FieldValue, Frame, PropertiesScan, PROTOCOL_HEADER};
-use broker_core::{Alarm, BodyLoader, Broker, Config, ConnectionId, Event, PeerAddress, PeerInfo, StoreOp, Transport};
+use broker_core::{Alarm, BodyLoader, Broker, Config, ConnectionId, Event, LoadedMessage, PeerAddress, PeerInfo, StoreOp, Transport};
 use bytes::{Bytes, BytesMut};
 
 /// A fuzz target's body.
@@ -149,6 +149,8 @@ pub fn connection(data: &[u8]) {
     let mut config = Config {
         persistence,
         memory_budget: (setup & 0x80 != 0).then_some(256),
+        // Small, so deep-queue entries that live only in the store occur.
+        resident_queue_depth: 3,
         login_failure_delay_ms: 500,
         consumer_timeout_ms: Some(20_000),
         ..Config::default()
@@ -234,7 +236,7 @@ struct Driver {
     now: u64,
     conns: Vec<Option<Conn>>,
     opened: usize,
-    store: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Bytes>>>,
+    store: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, LoadedMessage>>>,
     hold_acks: bool,
     last_ticket: u64,
     transport: Transport,
@@ -280,11 +282,18 @@ impl Driver {
                 progress = true;
                 let mut store = self.store.lock().expect("store lock");
                 match op {
-                    StoreOp::Append { ticket, key, body, .. } | StoreOp::Page { ticket, key, body } => {
-                        store.insert(key, body);
+                    StoreOp::Append { ticket, key, exchange, routing_key, properties, body, .. } => {
+                        store.insert(key, LoadedMessage { exchange, routing_key, properties, body });
                         self.last_ticket = self.last_ticket.max(ticket);
                     }
-                    StoreOp::Unpage { key } | StoreOp::Forget { key } => {
+                    StoreOp::Page { ticket, key, body } => {
+                        let m = LoadedMessage { exchange: "".into(), routing_key: "".into(), properties: Bytes::new(), body };
+                        store.insert(key, m);
+                        self.last_ticket = self.last_ticket.max(ticket);
+                    }
+                    // Persisted messages stay (a real store drops them once
+                    // every queue acked them; the fuzz input bounds this).
+                    StoreOp::Unpage { key } => {
                         store.remove(&key);
                     }
                     _ => {}
@@ -330,10 +339,10 @@ impl Driver {
     }
 }
 
-struct MemoryLoader(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Bytes>>>);
+struct MemoryLoader(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, LoadedMessage>>>);
 
 impl BodyLoader for MemoryLoader {
-    fn load(&mut self, key: u64) -> Option<Bytes> {
+    fn load(&mut self, key: u64) -> Option<LoadedMessage> {
         self.0.lock().ok()?.get(&key).cloned()
     }
 }

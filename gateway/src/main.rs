@@ -238,7 +238,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     settings::apply_limits(&args.access, &mut broker)?;
     let clean_stop = persistence::take_clean_stop_marker(&data);
-    let restored = durable.restore(&mut broker, recovered, budget as usize, &data, clean_stop).map_err(|e| e.to_string())?;
+    let restored = durable.restore(&mut broker, recovered, &data, clean_stop).map_err(|e| e.to_string())?;
     if restored > 0 {
         tracing::info!("recovered {restored} messages");
     }

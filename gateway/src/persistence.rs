@@ -4,43 +4,43 @@
 //! back, and at start hands the core what survived.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 
-use broker_core::{BodyLoader, Broker, RestoredMessage, StoreOp};
+use broker_core::{BodyLoader, Broker, LoadedMessage, RestoredMessage, StoreOp};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
-use crate::store::{DataDir, Location, MessageStore, NewMessage, QueueId, QueueKey, Recovered, Seq, StoreConfig, StoreError, StoreReader};
+use crate::store::{DataDir, MessageStore, NewMessage, QueueId, QueueKey, Recovered, Seq, StoreConfig, StoreError, StoreLoader};
 
 /// Where transient bodies paged out under memory pressure are kept. The
 /// empty vhost name cannot clash with a real queue; recovery drops it.
 const PAGING_VHOST: &str = "";
 const PAGING_QUEUE: &str = "warren.paging";
 
-type Locations = Arc<Mutex<FxHashMap<u64, Location>>>;
-
 pub struct Durable {
     store: MessageStore,
     /// The core's durable-queue numbers to the store's handles.
     queues: FxHashMap<u32, QueueId>,
     paging: QueueId,
-    /// Where each live stored message is, for reading bodies back.
-    locations: Locations,
     /// Publish tickets waiting for their append to be durable, in order.
     tickets: VecDeque<(u64, Seq)>,
 }
 
-/// Reads evicted bodies for the core.
-struct Loader {
-    reader: StoreReader,
-    locations: Locations,
-}
+/// Reads messages back from the store for the core.
+struct Loader(StoreLoader);
 
 impl BodyLoader for Loader {
-    fn load(&mut self, key: u64) -> Option<Bytes> {
-        let location = *self.locations.lock().ok()?.get(&key)?;
-        match self.reader.read(location) {
-            Ok(m) => Some(m.body),
+    fn load(&mut self, key: u64) -> Option<LoadedMessage> {
+        match self.0.load(key) {
+            Ok(Some(m)) => Some(LoadedMessage {
+                exchange: m.exchange.into(),
+                routing_key: m.routing_key.into(),
+                properties: m.properties,
+                body: m.body,
+            }),
+            Ok(None) => {
+                tracing::error!("message {key} is not in the store");
+                None
+            }
             Err(e) => {
                 tracing::error!("cannot read message {key} back from the store: {e}");
                 None
@@ -72,42 +72,37 @@ impl Durable {
             }
         })?;
         let paging = store.queue(&QueueKey::new(PAGING_VHOST, PAGING_QUEUE));
-        let durable = Durable { store, queues: FxHashMap::default(), paging, locations: Locations::default(), tickets: VecDeque::new() };
+        let durable = Durable { store, queues: FxHashMap::default(), paging, tickets: VecDeque::new() };
         Ok((durable, recovered))
     }
 
     pub fn loader(&self) -> Box<dyn BodyLoader> {
-        Box::new(Loader { reader: self.store.reader(), locations: self.locations.clone() })
+        Box::new(Loader(self.store.loader()))
     }
 
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<crate::store::Durability> {
         self.store.subscribe()
     }
 
-    /// Hands the core every surviving message, queue by queue in order, and
-    /// keeps bodies in memory while they fit in `budget` octets. Run after
-    /// the definitions were restored (the queues must exist).
+    /// Hands the core every surviving message, queue by queue in order.
+    /// Messages stay on disk: the core keeps a key per message and reads
+    /// them back when it delivers them. Each segment is read once, in
+    /// order, for the fields the queues need (priority, expiry, size).
     ///
     /// After an unclean stop every message comes back flagged redelivered:
     /// any of them may have been delivered (the flag means "may have been
-    /// delivered before"), since deliveries are not held for their record
-    /// to reach the disk. That verdict is kept as a horizon (every id below
-    /// it counts as delivered), so it also holds after later clean stops.
-    pub fn restore(
-        &mut self,
-        broker: &mut Broker,
-        recovered: Recovered,
-        budget: usize,
-        data: &DataDir,
-        clean_stop: bool,
-    ) -> Result<usize, StoreError> {
+    /// delivered before"), since deliveries are not written while running.
+    /// That verdict is kept as a horizon (every id below it counts as
+    /// delivered), so it also holds after later clean stops.
+    pub fn restore(&mut self, broker: &mut Broker, recovered: Recovered, data: &DataDir, clean_stop: bool) -> Result<usize, StoreError> {
         self.apply_all(broker)?;
         let mut horizon = read_delivered_horizon(data);
         if !clean_stop && horizon < self.store.next_message_id() {
             horizon = self.store.next_message_id();
             write_delivered_horizon(data, horizon)?;
         }
-        let mut resident = 0usize;
+        let reader = self.store.reader();
+        let mut segment: Option<(u64, Bytes)> = None;
         let mut restored = 0;
         for rq in recovered.queues {
             if rq.key.vhost == PAGING_VHOST && rq.key.name == PAGING_QUEUE {
@@ -118,35 +113,39 @@ impl Durable {
                 continue;
             }
             for m in rq.messages {
-                let stored = self.store.read(m.location).map_err(|e| StoreError::Io {
-                    path: format!("segment {}", m.location.segment).into(),
+                let loc = m.location;
+                let io = |e: std::io::Error| StoreError::Io {
+                    path: format!("segment {}", loc.segment).into(),
                     action: "read a recovered message from",
                     source: std::sync::Arc::new(e),
-                })?;
-                let keep = resident + stored.body.len() <= budget;
-                if keep {
-                    resident += stored.body.len();
+                };
+                if segment.as_ref().is_none_or(|(s, _)| *s != loc.segment) {
+                    segment = Some((loc.segment, reader.read_segment(loc.segment).map_err(io)?));
                 }
-                self.locations.lock().expect("locations lock").insert(m.id, m.location);
+                let buf = &segment.as_ref().expect("read").1;
+                let record = buf.get(loc.offset as usize..(loc.offset + loc.len) as usize).map(|r| buf.slice_ref(r));
+                let stored = record
+                    .ok_or_else(|| "record past the end of its segment".to_string())
+                    .and_then(crate::store::decode_stored_message)
+                    .map_err(|why| io(std::io::Error::new(std::io::ErrorKind::InvalidData, why)))?;
                 let message = RestoredMessage {
                     key: m.id,
-                    exchange: stored.exchange.into(),
-                    routing_key: stored.routing_key.into(),
-                    // A copy: a slice would keep the whole record, body
-                    // included, in memory even when the body stays on disk.
-                    properties: Bytes::copy_from_slice(&stored.properties),
+                    exchange: Default::default(),
+                    routing_key: Default::default(),
+                    properties: stored.properties,
                     body_len: stored.body.len(),
-                    body: keep.then_some(stored.body),
+                    body: None,
                     redelivered: m.delivered || m.id < horizon,
                 };
                 if let Err(e) = broker.restore_message(&rq.key.vhost, &rq.key.name, message) {
                     tracing::warn!("dropping a recovered message: {e} (the queue's definition was not restored)");
-                    self.store.ack(rq.queue, m.id)?;
+                    self.store.ack_later(rq.queue, m.id)?;
                     continue;
                 }
                 restored += 1;
             }
         }
+        self.store.flush_acks()?;
         broker.set_next_store_key(self.store.next_message_id());
         broker.finish_restore();
         self.apply_all(broker)?;
@@ -158,7 +157,7 @@ impl Durable {
         while let Some(op) = broker.poll_store_op() {
             self.apply(op)?;
         }
-        Ok(())
+        self.store.flush_acks()
     }
 
     fn queue(&self, n: u32) -> Result<QueueId, StoreError> {
@@ -176,20 +175,18 @@ impl Durable {
                 let msg =
                     NewMessage { queues: &queues, exchange: &exchange, routing_key: &routing_key, properties: &properties, body: &body };
                 let a = self.store.append_as(key, &msg)?;
-                self.locations.lock().expect("locations lock").insert(key, a.location);
                 self.tickets.push_back((ticket, a.seq));
             }
             StoreOp::Page { ticket, key, body } => {
                 let msg = NewMessage { queues: &[self.paging], exchange: "", routing_key: "", properties: &[0, 0], body: &body };
                 let a = self.store.append_as(key, &msg)?;
-                self.locations.lock().expect("locations lock").insert(key, a.location);
                 self.tickets.push_back((ticket, a.seq));
             }
             StoreOp::Delivered { key, queue } => {
-                self.store.mark_delivered(self.queue(queue)?, key)?;
+                self.store.mark_delivered(self.queue(queue)?, key);
             }
             StoreOp::Ack { key, queue } => {
-                self.store.ack(self.queue(queue)?, key)?;
+                self.store.ack_later(self.queue(queue)?, key)?;
             }
             StoreOp::Purged { queue } => {
                 self.store.purge_queue(self.queue(queue)?)?;
@@ -200,11 +197,7 @@ impl Durable {
                 self.queues.remove(&queue);
             }
             StoreOp::Unpage { key } => {
-                self.store.ack(self.paging, key)?;
-                self.locations.lock().expect("locations lock").remove(&key);
-            }
-            StoreOp::Forget { key } => {
-                self.locations.lock().expect("locations lock").remove(&key);
+                self.store.ack_later(self.paging, key)?;
             }
         }
         Ok(())

@@ -56,6 +56,11 @@ pub struct Config {
     /// With persistence: octets of message bodies kept in memory; beyond it
     /// the newest bodies move to disk (queues larger than RAM).
     pub memory_budget: Option<usize>,
+    /// With persistence: a persisted message entering a queue that already
+    /// holds this many ready messages leaves memory once its write is
+    /// durable; the queue keeps only its key (a 32-octet entry) and reads
+    /// it back when it is delivered. Bounds the memory of a backlog.
+    pub resident_queue_depth: usize,
     pub cluster_name: String,
 }
 
@@ -81,6 +86,7 @@ impl Default for Config {
             login_failure_delay_ms: 3000,
             persistence: false,
             memory_budget: None,
+            resident_queue_depth: 2048,
             cluster_name: "warren@localhost".into(),
         }
     }

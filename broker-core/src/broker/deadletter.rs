@@ -6,8 +6,8 @@
 use super::trace::TraceEvent;
 use super::{queues, routing, State};
 use crate::amqp::{FieldTable, FieldValue, PropertiesScan, ShortStr};
-use crate::ids::{MessageId, QueueId};
-use crate::message::Message;
+use crate::ids::QueueId;
+use crate::message::{Message, MessageRef};
 use crate::queue::QueueEntry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ impl Reason {
 /// A message on its way to a dead-letter exchange. It keeps its store
 /// reference until it has been republished.
 pub(crate) struct DeadLetter {
-    message: MessageId,
+    message: MessageRef,
     vhost: String,
     queue: ShortStr,
     exchange: ShortStr,
@@ -59,7 +59,7 @@ impl State {
                 exchange: dlx.clone(),
                 routing_key: q.config.dead_letter_routing_key.clone(),
                 reason,
-                trace: self.topology.messages.get(entry.message).map_or(0, |m| m.trace),
+                trace: self.topology.messages.trace_of(entry.message),
             }),
             None => self.topology.messages.release(entry.message),
         }

@@ -283,7 +283,7 @@ impl Broker {
     pub fn new(config: Config, now: u64) -> Result<Broker, ConfigError> {
         let permissions = config.check()?;
         let users = config.users.iter().map(|u| (u.name.clone(), u.clone())).collect();
-        let persist = persist::Persistence::new(config.persistence, config.memory_budget);
+        let persist = persist::Persistence::new(config.persistence, config.memory_budget, config.resident_queue_depth);
         let mut state = State::new(users, permissions, persist, now, config.seed);
         state.stats.sample(now);
         state.clock.schedule(now + stats::SAMPLE_INTERVAL_MS, Timer::StatsSample);

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use super::State;
 use crate::amqp::ShortStr;
 use crate::ids::{ConnectionId, MessageId, QueueId};
+use crate::message::MessageRef;
 use crate::queue::{Queue, QueueEntry, QueueKind};
 
 /// Work for the driver's message store, in the order it must happen.
@@ -68,11 +69,6 @@ pub enum StoreOp {
     Unpage {
         key: u64,
     },
-    /// A persisted message is gone from every queue (its acks were already
-    /// sent); the driver may forget where it lives.
-    Forget {
-        key: u64,
-    },
 }
 
 /// What the persistence side of the state tracks.
@@ -94,6 +90,12 @@ pub(crate) struct Persistence {
     pub evict_when_durable: std::collections::VecDeque<(u64, MessageId, usize)>,
     /// Octets those pending evictions will free.
     pub evicting: usize,
+    /// Ready-queue depth beyond which persisted messages leave memory
+    /// (`Config::resident_queue_depth`).
+    pub resident_depth: usize,
+    /// Entries of deep queues to point at the store once their append is
+    /// durable: (ticket, queue, entry seq, message).
+    pub offload: std::collections::VecDeque<(u64, QueueId, u64, MessageId)>,
     /// Recovery: message keys already restored, to share one stored copy.
     pub restored: rustc_hash::FxHashMap<u64, MessageId>,
     /// Channels whose confirms wait for the store: (connection, channel).
@@ -103,8 +105,16 @@ pub(crate) struct Persistence {
 }
 
 impl Persistence {
-    pub fn new(enabled: bool, budget: Option<usize>) -> Self {
-        Persistence { enabled, next_ticket: 1, next_key: 1, next_queue: 1, budget: budget.filter(|_| enabled), ..Default::default() }
+    pub fn new(enabled: bool, budget: Option<usize>, resident_depth: usize) -> Self {
+        Persistence {
+            enabled,
+            next_ticket: 1,
+            next_key: 1,
+            next_queue: 1,
+            budget: budget.filter(|_| enabled),
+            resident_depth,
+            ..Default::default()
+        }
     }
 
     /// Keys continue from `next` (the store's next id after recovery).
@@ -156,7 +166,8 @@ impl State {
         self.evict_durable();
     }
 
-    /// Drops from memory the bodies whose store write is now durable.
+    /// Drops from memory the bodies whose store write is now durable, and
+    /// points deep queues' entries at the store.
     pub(crate) fn evict_durable(&mut self) {
         while let Some(&(ticket, id, len)) = self.persist.evict_when_durable.front() {
             if ticket > self.persist.durable_upto {
@@ -166,12 +177,41 @@ impl State {
             self.persist.evicting -= len;
             self.topology.messages.evict(id);
         }
+        while let Some(&(ticket, queue, seq, id)) = self.persist.offload.front() {
+            if ticket > self.persist.durable_upto {
+                break;
+            }
+            self.persist.offload.pop_front();
+            self.offload_entry(queue, seq, id);
+        }
     }
 
-    /// Tells the driver which stored messages were freed.
+    /// Notes that the entry `seq` of `queue`, just enqueued, may leave
+    /// memory once `ticket` is durable (the queue is deep).
+    pub(crate) fn note_offloadable(&mut self, ticket: Option<u64>, queue: QueueId, entry: &QueueEntry) {
+        let (Some(ticket), Some(id)) = (ticket, entry.message.id()) else { return };
+        let Some(q) = self.topology.queues.get(queue) else { return };
+        if q.ready.len() <= self.persist.resident_depth || self.stored_key(queue, entry).is_none() {
+            return;
+        }
+        self.persist.offload.push_back((ticket, queue, entry.seq, id));
+    }
+
+    /// The entry still waits in the queue: it keeps only the store key from
+    /// now on, and the message's memory goes with its last resident entry.
+    fn offload_entry(&mut self, queue: QueueId, seq: u64, id: MessageId) {
+        let Some(key) = self.topology.messages.offloadable(id) else { return };
+        let Some(q) = self.topology.queues.get_mut(queue) else { return };
+        let resident = MessageRef::resident(id);
+        let Some(entry) = q.ready.find_mut(seq).filter(|e| e.message == resident) else { return };
+        entry.message = MessageRef::in_store(key);
+        self.topology.messages.release(resident);
+    }
+
+    /// Tells the driver which paged messages were freed.
     pub(crate) fn collect_freed(&mut self) {
-        for (key, paged) in self.topology.messages.freed.drain(..) {
-            self.persist.ops.push_back(if paged { StoreOp::Unpage { key } } else { StoreOp::Forget { key } });
+        for key in self.topology.messages.freed.drain(..) {
+            self.persist.ops.push_back(StoreOp::Unpage { key });
         }
     }
 
@@ -228,7 +268,11 @@ impl State {
 
     fn stored_key(&self, queue: QueueId, entry: &QueueEntry) -> Option<(u64, u32)> {
         let q = self.topology.queues.get(queue)?;
-        let (key, persistent) = self.topology.messages.persist_key(entry.message)?;
+        let Some(id) = entry.message.id() else {
+            // Only the store has it: it is persisted in this queue.
+            return Some((entry.message.store_key()?, q.durable_id?));
+        };
+        let (key, persistent) = self.topology.messages.persist_key(id)?;
         persisted_in(q, persistent).then_some((key, q.durable_id?))
     }
 

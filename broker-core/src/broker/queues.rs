@@ -7,7 +7,7 @@ use super::deadletter::Reason;
 use super::trace::TraceEvent;
 use super::{lifecycle, State, Timer};
 use crate::ids::QueueId;
-use crate::message::Message;
+use crate::message::{Message, MessageRef};
 use crate::queue::{Overflow, QueueEntry, QueueKind};
 
 /// What became of a message offered to its queues.
@@ -51,10 +51,11 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
     let priority = message.scan.priority;
     let ttl = message.expiration_ms;
     let id = state.topology.messages.insert(message, references);
+    let resident = MessageRef::resident(id);
     for &q in &reject_dlx {
         // Refused for length, then dead-lettered as `maxlen`, as RabbitMQ does.
         let Some(queue) = state.topology.queues.get_mut(q) else { continue };
-        let entry = queue.new_entry(id, size, priority, ttl, now);
+        let entry = queue.new_entry(resident, size, priority, ttl, now);
         state.dead_letter(q, entry, Reason::MaxLen);
     }
     out.ticket = state.persist_message(id, &taking);
@@ -63,10 +64,11 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
     }
     for &q in &taking {
         let Some(queue) = state.topology.queues.get_mut(q) else { continue };
-        let entry = queue.new_entry(id, size, priority, ttl, now);
+        let entry = queue.new_entry(resident, size, priority, ttl, now);
         queue.ready.push(entry);
         queue.stats.publish += 1;
         out.accepted += 1;
+        state.note_offloadable(out.ticket, q, &entry);
         let expires_at = (entry.expires_at != 0).then_some(entry.expires_at);
         state.trace_queue(q, |queue, at| TraceEvent::Enqueued { at, message: trace, queue, expires_at });
         // drop-head: the oldest messages make room, dead-lettered as `maxlen`.
@@ -75,7 +77,7 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
                 break;
             }
             let Some(head) = queue.ready.pop() else { break };
-            let dropped = state.topology.messages.get(head.message).map_or(0, |m| m.trace);
+            let dropped = state.topology.messages.trace_of(head.message);
             state.trace_queue(q, |queue, at| TraceEvent::Overflow { at, message: dropped, queue, mode: "drop-head" });
             state.dead_letter(q, head, Reason::MaxLen);
         }
@@ -111,7 +113,7 @@ pub(crate) fn expire_head(state: &mut State, q: QueueId, now: u64) {
             break;
         }
         let Some(entry) = queue.ready.pop() else { break };
-        let trace = state.topology.messages.get(entry.message).map_or(0, |m| m.trace);
+        let trace = state.topology.messages.trace_of(entry.message);
         state.trace_queue(q, |queue, at| TraceEvent::Expired { at, message: trace, queue });
         state.dead_letter(q, entry, Reason::Expired);
     }
@@ -170,7 +172,7 @@ pub(crate) fn requeue(state: &mut State, q: QueueId, mut entry: QueueEntry) {
     }
     queue.ready.requeue(entry);
     if state.tracer.on() {
-        let trace = state.topology.messages.get(entry.message).map_or(0, |m| m.trace);
+        let trace = state.topology.messages.trace_of(entry.message);
         state.trace_queue(q, |queue, at| TraceEvent::Requeued { at, message: trace, queue });
     }
     arm_ttl_timer(state, q);

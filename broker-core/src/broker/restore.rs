@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::Broker;
 use crate::amqp::{PropertiesScan, ShortStr};
-use crate::message::Message;
+use crate::message::{Message, MessageRef};
 
 /// A message read back from the store.
 #[derive(Debug, Clone)]
@@ -17,8 +17,9 @@ pub struct RestoredMessage {
     pub exchange: ShortStr,
     pub routing_key: ShortStr,
     pub properties: Bytes,
-    /// The body, or `None` to leave it on disk (read back through the
-    /// `BodyLoader` when delivered).
+    /// The body, or `None` to leave the message on disk: the queue then
+    /// keeps only its key and reads it back whole through the
+    /// `BodyLoader` when it is delivered.
     pub body: Option<Bytes>,
     pub body_len: usize,
     /// It had been delivered before the restart.
@@ -33,38 +34,38 @@ impl Broker {
         let (topology, persist) = (&mut self.state.topology, &mut self.state.persist);
         let qid = topology.queue_id(vhost, queue).ok_or_else(|| format!("no queue '{queue}' in vhost '{vhost}'"))?;
         persist.next_key = persist.next_key.max(m.key + 1);
-        let id = match persist.restored.get(&m.key) {
-            Some(&id) if topology.messages.get(id).is_some() => {
-                topology.messages.retain(id);
-                id
-            }
-            _ => {
-                let scan = PropertiesScan::scan(&m.properties).map_err(|e| format!("message {}: bad properties: {e}", m.key))?;
-                let expiration_ms = PropertiesScan::text(&m.properties, scan.expiration).and_then(|t| t.parse().ok());
-                let resident = m.body.is_some();
-                let message = Message {
-                    exchange: m.exchange,
-                    routing_key: m.routing_key,
-                    properties: m.properties,
-                    scan,
-                    body: m.body.unwrap_or_default(),
-                    expiration_ms,
-                    trace: 0,
-                };
-                let id = topology.messages.insert(message, 1);
-                topology.messages.set_persist_key(id, m.key);
-                if !resident {
-                    topology.messages.mark_evicted(id, m.body_len);
-                } else if persist.budget.is_some() {
-                    persist.resident.push(id);
+        let scan = PropertiesScan::scan(&m.properties).map_err(|e| format!("message {}: bad properties: {e}", m.key))?;
+        let expiration_ms = PropertiesScan::text(&m.properties, scan.expiration).and_then(|t| t.parse().ok());
+        let message = match m.body {
+            // Left on disk: the entry is all the memory it takes.
+            None => MessageRef::in_store(m.key),
+            Some(body) => match persist.restored.get(&m.key) {
+                Some(&id) if topology.messages.get(id).is_some() => {
+                    topology.messages.retain(id);
+                    MessageRef::resident(id)
                 }
-                persist.restored.insert(m.key, id);
-                id
-            }
+                _ => {
+                    let message = Message {
+                        exchange: m.exchange,
+                        routing_key: m.routing_key,
+                        properties: m.properties,
+                        scan,
+                        body,
+                        expiration_ms,
+                        trace: 0,
+                    };
+                    let id = topology.messages.insert(message, 1);
+                    topology.messages.set_persist_key(id, m.key);
+                    if persist.budget.is_some() {
+                        persist.resident.push(id);
+                    }
+                    persist.restored.insert(m.key, id);
+                    MessageRef::resident(id)
+                }
+            },
         };
-        let (priority, ttl) = topology.messages.get(id).map(|msg| (msg.scan.priority, msg.expiration_ms)).unwrap_or_default();
         let q = &mut topology.queues[qid];
-        let mut entry = q.new_entry(id, m.body_len, priority, ttl, now);
+        let mut entry = q.new_entry(message, m.body_len, scan.priority, expiration_ms, now);
         entry.redelivered = m.redelivered;
         q.ready.push(entry);
         Ok(())

@@ -365,7 +365,7 @@ pub(crate) fn get(ctx: &mut Ctx, channel: u16, m: BasicGet) -> Result<()> {
         ctx.conn.send_content(channel, &message);
     }
     if ctx.state.tracer.on() {
-        let trace = ctx.state.topology.messages.get(entry.message).map_or(0, |m| m.trace);
+        let trace = ctx.state.topology.messages.trace_of(entry.message);
         let (connection, now) = (ctx.conn.id.as_u64(), ctx.now);
         ctx.state.trace_queue(qid, |queue, _| TraceEvent::Delivered {
             at: now,
@@ -412,7 +412,7 @@ pub(crate) fn settle(state: &mut State, ch: Option<&mut Channel>, deliveries: Ve
     // Newest first, so each requeued message lands before those already back.
     for u in deliveries.into_iter().rev() {
         if state.tracer.on() {
-            let trace = state.topology.messages.get(u.entry.message).map_or(0, |m| m.trace);
+            let trace = state.topology.messages.trace_of(u.entry.message);
             state.trace_queue(u.queue, |queue, at| match outcome {
                 Settle::Ack => TraceEvent::Acked { at, message: trace, queue },
                 Settle::Requeue => TraceEvent::Rejected { at, message: trace, queue, requeue: true },

@@ -209,7 +209,7 @@ impl Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{MessageId, SlabId};
+    use crate::ids::SlabId;
 
     fn ch_with(tags: &[u64]) -> Channel {
         let mut c = Channel::new(1);
@@ -218,7 +218,7 @@ mod tests {
                 tag: t,
                 queue: QueueId::new(0, 0),
                 entry: QueueEntry {
-                    message: MessageId::new(t as u32, 0),
+                    message: crate::message::MessageRef::in_store(t),
                     seq: t,
                     expires_at: 0,
                     size: 0,

@@ -8,14 +8,15 @@ mod ready;
 
 use crate::amqp::{FieldTable, ShortStr};
 use crate::broker::stats::{MessageCounters, RateWindow};
-use crate::ids::{ConnectionId, ConsumerId, ExchangeId, MessageId, QueueId};
+use crate::ids::{ConnectionId, ConsumerId, ExchangeId, QueueId};
+use crate::message::MessageRef;
 pub use args::{Overflow, QueueConfig, QueueKind};
 pub use ready::ReadyList;
 
 /// A message's place in one queue (32 octets: a million of them is 32 MB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueEntry {
-    pub message: MessageId,
+    pub message: MessageRef,
     /// Position in the queue's publish order; a requeued message goes back
     /// to this position, as RabbitMQ's classic queues do.
     pub seq: u64,
@@ -139,7 +140,7 @@ impl Queue {
     /// Builds the entry for a newly routed message: its sequence number,
     /// priority (capped at `x-max-priority`) and expiry (the lower of the
     /// queue's and the message's TTL).
-    pub fn new_entry(&mut self, message: MessageId, size: usize, priority: Option<u8>, message_ttl: Option<u64>, now: u64) -> QueueEntry {
+    pub fn new_entry(&mut self, message: MessageRef, size: usize, priority: Option<u8>, message_ttl: Option<u64>, now: u64) -> QueueEntry {
         let seq = self.next_seq;
         self.next_seq += 1;
         let ttl = match (self.config.message_ttl, message_ttl) {
@@ -234,6 +235,7 @@ impl Consumer {
 mod tests {
     use super::*;
     use crate::ids::SlabId;
+    use crate::message::MessageRef;
 
     fn queue(max_priority: Option<u8>) -> Queue {
         let config = QueueConfig { max_priority, ..Default::default() };
@@ -268,9 +270,9 @@ mod tests {
     fn entry_ttl_is_the_lower_of_queue_and_message() {
         let mut q = queue(Some(3));
         q.config.message_ttl = Some(100);
-        let e = q.new_entry(MessageId::new(0, 0), 1, Some(9), Some(50), 1000);
+        let e = q.new_entry(MessageRef::in_store(0), 1, Some(9), Some(50), 1000);
         assert_eq!((e.expires_at, e.priority), (1050, 3));
-        let e = q.new_entry(MessageId::new(0, 0), 1, None, None, 1000);
+        let e = q.new_entry(MessageRef::in_store(0), 1, None, None, 1000);
         assert_eq!((e.expires_at, e.priority, e.seq), (1100, 0, 1));
         assert!(!e.expired(1099) && e.expired(1100) && !e.undeliverable(1100));
     }

@@ -60,6 +60,15 @@ impl ReadyList {
         self.bytes += entry.size as usize;
     }
 
+    /// The ready entry with sequence number `seq`, if it is still here.
+    pub fn find_mut(&mut self, seq: u64) -> Option<&mut QueueEntry> {
+        // Each level is in `seq` order (pushes increase, requeues keep it).
+        self.levels.iter_mut().find_map(|level| {
+            let i = level.partition_point(|e| e.seq < seq);
+            level.get_mut(i).filter(|e| e.seq == seq)
+        })
+    }
+
     /// Removes every entry, oldest first within each priority, highest first.
     pub fn drain(&mut self) -> Vec<QueueEntry> {
         self.len = 0;
@@ -76,10 +85,10 @@ impl ReadyList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{MessageId, SlabId};
+    use crate::message::MessageRef;
 
     fn e(seq: u64, priority: u8) -> QueueEntry {
-        QueueEntry { message: MessageId::new(seq as u32, 0), seq, expires_at: 0, size: 1, delivery_count: 0, priority, redelivered: false }
+        QueueEntry { message: MessageRef::in_store(seq), seq, expires_at: 0, size: 1, delivery_count: 0, priority, redelivered: false }
     }
 
     #[test]

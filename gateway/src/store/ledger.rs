@@ -44,60 +44,32 @@ use super::Location;
 /// Bit of a packed queue reference (in the ledger and in `SegmentState`
 /// records) that records a Delivered record seen for it.
 pub const DELIVERED: u32 = 1 << 31;
+/// Bit of a packed queue reference: delivered, but no Delivered record
+/// written yet (they are written at a clean close; after a crash every
+/// message comes back redelivered anyway). Never written to disk.
+pub const UNWRITTEN: u32 = 1 << 30;
+/// The queue number in a packed reference.
+pub const QID_MASK: u32 = UNWRITTEN - 1;
+/// A slot with no live message (acked everywhere, or an id not here).
+const EMPTY: u32 = QID_MASK;
+/// A slot whose message is in several queues: see `Ledger::many`.
+const MANY: u32 = QID_MASK - 1;
 
-/// A message that at least one queue still holds.
-#[derive(Debug)]
-pub struct LiveMessage {
-    pub location: Location,
-    queues: QueueRefs,
+/// One message id's place in its segment: 12 octets per message, where a
+/// hash map entry cost a hundred.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    offset: u32,
+    len: u32,
+    /// `qid | flags` for a message in one queue, or `EMPTY` or `MANY`.
+    refs: u32,
 }
 
-impl LiveMessage {
-    /// The queues still holding the message, with their delivered flags.
-    pub fn queues(&self) -> impl Iterator<Item = (u32, bool)> + '_ {
-        self.queues.as_slice().iter().map(|&r| (r & !DELIVERED, r & DELIVERED != 0))
-    }
-}
+const EMPTY_SLOT: Slot = Slot { offset: 0, len: 0, refs: EMPTY };
 
-/// Queue references, packed as `qid | DELIVERED`. Most messages go to one
-/// queue, which needs no allocation.
-#[derive(Debug)]
-enum QueueRefs {
-    One(u32),
-    Many(Vec<u32>),
-}
-
-impl QueueRefs {
-    fn as_slice(&self) -> &[u32] {
-        match self {
-            QueueRefs::One(r) => std::slice::from_ref(r),
-            QueueRefs::Many(v) => v,
-        }
-    }
-
-    fn find(&mut self, qid: u32) -> Option<&mut u32> {
-        match self {
-            QueueRefs::One(r) => (*r & !DELIVERED == qid).then_some(r),
-            QueueRefs::Many(v) => v.iter_mut().find(|r| **r & !DELIVERED == qid),
-        }
-    }
-
-    /// Removes `qid`; returns (removed, now empty).
-    fn remove(&mut self, qid: u32) -> (bool, bool) {
-        match self {
-            QueueRefs::One(r) => {
-                let hit = *r & !DELIVERED == qid;
-                (hit, hit)
-            }
-            QueueRefs::Many(v) => {
-                let Some(i) = v.iter().position(|r| r & !DELIVERED == qid) else { return (false, false) };
-                v.swap_remove(i);
-                if let [only] = v[..] {
-                    *self = QueueRefs::One(only);
-                }
-                (true, false)
-            }
-        }
+impl Slot {
+    fn live(&self) -> bool {
+        self.refs != EMPTY
     }
 }
 
@@ -105,9 +77,10 @@ impl QueueRefs {
 struct SegmentInfo {
     /// Messages in this segment still held by some queue.
     live: u64,
-    /// Lowest and highest message id written here (ids increase along the
-    /// log, so the segment's messages are exactly the ids in between).
-    ids: Option<(u64, u64)>,
+    /// The id of `slots[0]`: ids increase along the log, so a segment's
+    /// messages are a dense run of ids.
+    first_id: u64,
+    slots: Vec<Slot>,
     /// Links from tombstones here to messages in older live segments.
     depends_on: FxHashMap<u64, u32>,
     depends_total: u64,
@@ -117,10 +90,49 @@ struct SegmentInfo {
 
 #[derive(Debug, Default)]
 pub struct Ledger {
-    messages: FxHashMap<u64, LiveMessage>,
     segments: BTreeMap<u64, SegmentInfo>,
+    /// Each segment holding messages, by its first message id.
+    by_first_id: BTreeMap<u64, u64>,
+    /// Queue references of messages in more than one queue.
+    many: FxHashMap<u64, Vec<u32>>,
+    live: usize,
     /// Segments whose counts dropped; checked by `take_deletable`.
     candidates: Vec<u64>,
+}
+
+/// The packed references of a live slot.
+fn refs_of<'a>(many: &'a FxHashMap<u64, Vec<u32>>, id: u64, slot: &'a Slot) -> &'a [u32] {
+    match slot.refs {
+        MANY => many.get(&id).map_or(&[], |v| v.as_slice()),
+        _ => std::slice::from_ref(&slot.refs),
+    }
+}
+
+/// Removes `qid` from a live slot; returns (removed, now empty).
+fn remove_ref(many: &mut FxHashMap<u64, Vec<u32>>, id: u64, slot: &mut Slot, qid: u32) -> (bool, bool) {
+    if slot.refs != MANY {
+        let hit = slot.refs & QID_MASK == qid;
+        if hit {
+            slot.refs = EMPTY;
+        }
+        return (hit, hit);
+    }
+    let Some(v) = many.get_mut(&id) else { return (false, false) };
+    let Some(i) = v.iter().position(|r| r & QID_MASK == qid) else { return (false, false) };
+    v.swap_remove(i);
+    if let [only] = v[..] {
+        slot.refs = only;
+        many.remove(&id);
+    }
+    (true, false)
+}
+
+fn find_ref<'a>(many: &'a mut FxHashMap<u64, Vec<u32>>, id: u64, slot: &'a mut Slot, qid: u32) -> Option<&'a mut u32> {
+    match slot.refs {
+        EMPTY => None,
+        MANY => many.get_mut(&id)?.iter_mut().find(|r| **r & QID_MASK == qid),
+        _ => (slot.refs & QID_MASK == qid).then_some(&mut slot.refs),
+    }
 }
 
 impl Ledger {
@@ -128,90 +140,180 @@ impl Ledger {
         self.segments.entry(segment).or_default();
     }
 
-    /// Records a message held by `qids` (distinct, non-empty).
-    pub fn add_message(&mut self, id: u64, location: Location, qids: &[u32]) {
-        debug_assert!(!qids.is_empty());
-        let queues = match qids {
-            [one] => QueueRefs::One(*one),
-            many => QueueRefs::Many(many.to_vec()),
-        };
-        let segment = self.segments.entry(location.segment).or_default();
-        segment.live += 1;
-        segment.ids = Some(segment.ids.map_or((id, id), |(lo, hi)| (lo.min(id), hi.max(id))));
-        if let Some(old) = self.messages.insert(id, LiveMessage { location, queues }) {
-            // Ids are never reused; if a damaged log repeats one, keep the counts right.
-            self.message_dropped(old.location.segment);
-        }
+    /// The segment holding id `id`, if any.
+    fn segment_of(&self, id: u64) -> Option<u64> {
+        self.by_first_id.range(..=id).next_back().map(|(_, s)| *s)
     }
 
-    pub fn message(&self, id: u64) -> Option<&LiveMessage> {
-        self.messages.get(&id)
+    fn slot(&self, id: u64) -> Option<(u64, &Slot)> {
+        let segment = self.segment_of(id)?;
+        let info = self.segments.get(&segment)?;
+        info.slots.get((id - info.first_id) as usize).filter(|s| s.live()).map(|s| (segment, s))
+    }
+
+    /// Records a message held by `qids` (distinct, non-empty, below `MANY`).
+    pub fn add_message(&mut self, id: u64, location: Location, qids: &[u32]) {
+        debug_assert!(!qids.is_empty());
+        let info = self.segments.entry(location.segment).or_default();
+        if info.slots.is_empty() {
+            info.first_id = id;
+            self.by_first_id.insert(id, location.segment);
+        }
+        let Some(index) = id.checked_sub(info.first_id).map(|i| i as usize) else {
+            // Ids increase along the log; a damaged one cannot be placed.
+            return;
+        };
+        if index < info.slots.len() {
+            // Ids are never reused; if a damaged log repeats one, keep the counts right.
+            if std::mem::replace(&mut info.slots[index], EMPTY_SLOT).live() {
+                info.live -= 1;
+                self.live -= 1;
+                self.many.remove(&id);
+            }
+        } else {
+            info.slots.resize(index, EMPTY_SLOT);
+            info.slots.push(EMPTY_SLOT);
+        }
+        let refs = match qids {
+            [one] => *one,
+            many => {
+                self.many.insert(id, many.to_vec());
+                MANY
+            }
+        };
+        info.slots[index] = Slot { offset: location.offset, len: location.len, refs };
+        info.live += 1;
+        self.live += 1;
+    }
+
+    /// Where a live message is.
+    pub fn location(&self, id: u64) -> Option<Location> {
+        self.slot(id).map(|(segment, s)| Location { segment, offset: s.offset, len: s.len })
+    }
+
+    /// Whether `queue` holds message `id`, and if so whether it was delivered.
+    pub fn delivered(&self, id: u64, qid: u32) -> Option<bool> {
+        let (_, slot) = self.slot(id)?;
+        refs_of(&self.many, id, slot).iter().find(|r| *r & QID_MASK == qid).map(|r| r & DELIVERED != 0)
     }
 
     /// Whether `queue` holds message `id` (regardless of delivery).
     pub fn holds(&self, id: u64, qid: u32) -> bool {
-        self.messages.get(&id).is_some_and(|m| m.queues.as_slice().iter().any(|r| r & !DELIVERED == qid))
+        self.delivered(id, qid).is_some()
     }
 
-    pub fn live_messages(&self) -> impl Iterator<Item = (u64, &LiveMessage)> {
-        self.messages.iter().map(|(id, m)| (*id, m))
+    /// Calls `f` with every live message in id order: its id, location and
+    /// packed queue references.
+    pub fn for_each_live(&self, mut f: impl FnMut(u64, Location, &[u32])) {
+        for (&segment, info) in &self.segments {
+            for (i, slot) in info.slots.iter().enumerate().filter(|(_, s)| s.live()) {
+                let id = info.first_id + i as u64;
+                f(id, Location { segment, offset: slot.offset, len: slot.len }, refs_of(&self.many, id, slot));
+            }
+        }
     }
 
     pub fn live_count(&self) -> usize {
-        self.messages.len()
+        self.live
     }
 
     pub fn segment_ids(&self) -> impl Iterator<Item = u64> + '_ {
         self.segments.keys().copied()
     }
 
-    /// Sets the delivered flag of (`id`, `qid`) for a record in segment
-    /// `at`. Returns false, changing nothing, if the queue does not hold
-    /// the message or it is already flagged.
+    /// Applies `f` to the live slot of `id`, with the segment it is in.
+    fn with_slot<R>(&mut self, id: u64, f: impl FnOnce(&mut FxHashMap<u64, Vec<u32>>, &mut Slot) -> R) -> Option<(u64, R)> {
+        let segment = self.segment_of(id)?;
+        let info = self.segments.get_mut(&segment)?;
+        let slot = info.slots.get_mut((id - info.first_id) as usize).filter(|s| s.live())?;
+        Some((segment, f(&mut self.many, slot)))
+    }
+
+    /// Sets the delivered flag of (`id`, `qid`) for a Delivered record in
+    /// segment `at`. Returns false, changing nothing, if the queue does not
+    /// hold the message or its flag is already on disk.
     pub fn mark_delivered(&mut self, at: u64, id: u64, qid: u32) -> bool {
-        let Some(m) = self.messages.get_mut(&id) else { return false };
-        let Some(r) = m.queues.find(qid) else { return false };
-        if *r & DELIVERED != 0 {
-            return false;
-        }
-        *r |= DELIVERED;
-        let target = m.location.segment;
+        let flagged = self.with_slot(id, |many, slot| {
+            let r = find_ref(many, id, slot, qid)?;
+            if *r & DELIVERED != 0 && *r & UNWRITTEN == 0 {
+                return None;
+            }
+            *r = (*r | DELIVERED) & !UNWRITTEN;
+            Some(())
+        });
+        let Some((target, Some(()))) = flagged else { return false };
         self.link(at, target);
         true
+    }
+
+    /// Flags (`id`, `qid`) delivered in memory only; [`Self::unwritten_deliveries`]
+    /// lists it until a Delivered record is written. Returns false if the
+    /// queue does not hold the message or it is already flagged.
+    pub fn flag_delivered(&mut self, id: u64, qid: u32) -> bool {
+        let flagged = self.with_slot(id, |many, slot| {
+            let r = find_ref(many, id, slot, qid)?;
+            if *r & DELIVERED != 0 {
+                return None;
+            }
+            *r |= DELIVERED | UNWRITTEN;
+            Some(())
+        });
+        matches!(flagged, Some((_, Some(()))))
+    }
+
+    /// (id, qid) of every delivered flag not yet written, by id.
+    pub fn unwritten_deliveries(&self) -> Vec<(u64, u32)> {
+        let mut out = Vec::new();
+        self.for_each_live(|id, _, refs| {
+            out.extend(refs.iter().filter(|r| *r & UNWRITTEN != 0).map(|r| (id, r & QID_MASK)));
+        });
+        out
     }
 
     /// Removes `qid` from message `id` for a record in segment `at`.
     /// Returns false, changing nothing, if the queue does not hold it.
     pub fn ack(&mut self, at: u64, id: u64, qid: u32) -> bool {
-        let Some(m) = self.messages.get_mut(&id) else { return false };
-        let (removed, empty) = m.queues.remove(qid);
+        let Some((target, (removed, empty))) = self.with_slot(id, |many, slot| remove_ref(many, id, slot, qid)) else {
+            return false;
+        };
         if !removed {
             return false;
         }
-        let target = m.location.segment;
         if empty {
-            self.messages.remove(&id);
             self.message_dropped(target);
         }
         self.link(at, target);
         true
     }
 
+    /// Applies an `AckRange` record in segment `at`: `qid` is done with
+    /// every message in `first..=last` it holds.
+    pub fn ack_range(&mut self, at: u64, qid: u32, first: u64, last: u64) {
+        // Writers keep ranges dense (short gaps only), so walking ids is cheap.
+        for id in first..=last {
+            self.ack(at, id, qid);
+        }
+    }
+
     /// Removes `qid` from every message, for a purge or delete record in
     /// segment `at`. Returns how many messages the queue held.
     pub fn purge(&mut self, at: u64, qid: u32) -> usize {
-        let mut touched: FxHashMap<u64, u32> = FxHashMap::default();
+        let mut touched: Vec<(u64, u32)> = Vec::new();
         let mut emptied: Vec<u64> = Vec::new();
-        self.messages.retain(|_, m| {
-            let (removed, empty) = m.queues.remove(qid);
-            if removed {
-                *touched.entry(m.location.segment).or_default() += 1;
+        let Ledger { segments, many, .. } = self;
+        for (&segment, info) in segments.iter_mut() {
+            let mut n = 0;
+            for (i, slot) in info.slots.iter_mut().enumerate().filter(|(_, s)| s.live()) {
+                let (removed, empty) = remove_ref(many, info.first_id + i as u64, slot, qid);
+                n += removed as u32;
                 if empty {
-                    emptied.push(m.location.segment);
+                    emptied.push(segment);
                 }
             }
-            !empty
-        });
+            if n > 0 {
+                touched.push((segment, n));
+            }
+        }
         for segment in emptied {
             self.message_dropped(segment);
         }
@@ -226,6 +328,7 @@ impl Ledger {
     }
 
     fn message_dropped(&mut self, segment: u64) {
+        self.live -= 1;
         if let Some(s) = self.segments.get_mut(&segment) {
             s.live -= 1;
             if s.live == 0 {
@@ -265,10 +368,13 @@ impl Ledger {
     /// The state of `segment`'s live messages, as a `SegmentState` record
     /// lists it: (id, packed queue references), by id.
     pub fn segment_state(&self, segment: u64) -> Vec<(u64, Vec<u32>)> {
-        let Some((lo, hi)) = self.segments.get(&segment).and_then(|s| s.ids) else { return Vec::new() };
-        (lo..=hi)
-            .filter_map(|id| self.messages.get(&id).filter(|m| m.location.segment == segment).map(|m| (id, m)))
-            .map(|(id, m)| (id, m.queues.as_slice().to_vec()))
+        let Some(info) = self.segments.get(&segment) else { return Vec::new() };
+        let slots = info.slots.iter().enumerate().filter(|(_, s)| s.live());
+        slots
+            .map(|(i, slot)| {
+                let id = info.first_id + i as u64;
+                (id, refs_of(&self.many, id, slot).iter().map(|r| r & !UNWRITTEN).collect())
+            })
             .collect()
     }
 
@@ -277,7 +383,6 @@ impl Ledger {
     /// the record replaces every link into `segment`.
     pub fn apply_segment_state(&mut self, at: u64, segment: u64, live: impl IntoIterator<Item = (u64, Vec<u32>)>) {
         let Some(info) = self.segments.get_mut(&segment) else { return };
-        let ids = info.ids;
         let needed_by = std::mem::take(&mut info.needed_by);
         for (dependent, n) in needed_by {
             let Some(d) = self.segments.get_mut(&dependent) else { continue };
@@ -288,22 +393,35 @@ impl Ledger {
             }
         }
         let mut listed: FxHashMap<u64, Vec<u32>> = live.into_iter().collect();
-        if let Some((lo, hi)) = ids {
-            for id in lo..=hi {
-                let Some(m) = self.messages.get_mut(&id).filter(|m| m.location.segment == segment) else { continue };
-                match listed.remove(&id) {
-                    Some(refs) if !refs.is_empty() => {
-                        m.queues = match refs[..] {
-                            [one] => QueueRefs::One(one),
-                            _ => QueueRefs::Many(refs),
+        let mut dropped = 0;
+        let Ledger { segments, many, .. } = self;
+        let info = segments.get_mut(&segment).expect("checked");
+        for (i, slot) in info.slots.iter_mut().enumerate().filter(|(_, s)| s.live()) {
+            let id = info.first_id + i as u64;
+            // Flags not yet written stay; the record carries the rest.
+            let unwritten: Vec<u32> = refs_of(many, id, slot).iter().filter(|r| *r & UNWRITTEN != 0).map(|r| r & QID_MASK).collect();
+            many.remove(&id);
+            match listed.remove(&id) {
+                Some(mut refs) if !refs.is_empty() => {
+                    for r in refs.iter_mut().filter(|r| unwritten.contains(&(**r & QID_MASK))) {
+                        *r |= UNWRITTEN;
+                    }
+                    slot.refs = match refs[..] {
+                        [one] => one,
+                        _ => {
+                            many.insert(id, refs);
+                            MANY
                         }
-                    }
-                    _ => {
-                        self.messages.remove(&id);
-                        self.message_dropped(segment);
-                    }
+                    };
+                }
+                _ => {
+                    *slot = EMPTY_SLOT;
+                    dropped += 1;
                 }
             }
+        }
+        for _ in 0..dropped {
+            self.message_dropped(segment);
         }
         self.link(at, segment);
     }
@@ -328,6 +446,9 @@ impl Ledger {
                 continue;
             }
             let info = self.segments.remove(&id).expect("present");
+            if !info.slots.is_empty() {
+                self.by_first_id.remove(&info.first_id);
+            }
             for (dependent, n) in info.needed_by {
                 let Some(d) = self.segments.get_mut(&dependent) else { continue };
                 d.depends_on.remove(&id);

@@ -4,16 +4,16 @@
 //! `store/mod.rs` for how the owner drives it.
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use tokio::sync::watch;
 
 use super::committer::{self, Appender, Durability, FaultHook, Shared};
 use super::data_dir::DataDir;
-use super::ledger::{Ledger, DELIVERED};
+use super::ledger::{Ledger, QID_MASK};
 use super::queues::{QueueId, QueueKey, QueueTable};
-use super::reader::StoreReader;
+use super::reader::{StoreLoader, StoreReader};
 use super::record::{self, StoredMessage, MESSAGE_EVENT_LEN, QUEUE_EVENT_LEN, SEGMENT_HEADER_LEN};
 use super::recovery::{self, RecoveryProgress, RecoveryStats};
 use super::{Location, MessageId, Seq, StoreError};
@@ -103,7 +103,11 @@ pub struct MessageStore {
     /// Keeps the directory locked while the store is open.
     _data: DataDir,
     segment_max_bytes: u64,
-    ledger: Ledger,
+    /// Shared with the [`StoreLoader`], which finds messages by id in it.
+    ledger: Arc<Mutex<Ledger>>,
+    /// Acks not yet written: (queue, id). Written as ranges by
+    /// [`flush_acks`](Self::flush_acks).
+    pending_acks: Vec<(u32, MessageId)>,
     queues: QueueTable,
     /// Per queue number, the segment whose `QueueName` record binds it.
     bound_in: Vec<u64>,
@@ -146,7 +150,8 @@ impl MessageStore {
         let store = MessageStore {
             _data: data.clone(),
             segment_max_bytes: config.segment_max_bytes,
-            ledger: replayed.ledger,
+            ledger: Arc::new(Mutex::new(replayed.ledger)),
+            pending_acks: Vec::new(),
             bound_in: vec![0; replayed.queues.len()],
             queues: replayed.queues,
             head: replayed.head,
@@ -162,14 +167,13 @@ impl MessageStore {
     }
 
     fn recovered_queues(&self) -> Vec<RecoveredQueue> {
-        let mut live: Vec<_> = self.ledger.live_messages().collect();
-        live.sort_unstable_by_key(|(id, _)| *id);
         let mut per_queue: Vec<Vec<RecoveredMessage>> = (0..self.queues.len()).map(|_| Vec::new()).collect();
-        for (id, m) in live {
-            for (qid, delivered) in m.queues() {
-                per_queue[qid as usize].push(RecoveredMessage { id, location: m.location, delivered });
+        self.ledger().for_each_live(|id, location, refs| {
+            for r in refs {
+                let delivered = r & super::ledger::DELIVERED != 0;
+                per_queue[(r & QID_MASK) as usize].push(RecoveredMessage { id, location, delivered });
             }
-        }
+        });
         per_queue
             .into_iter()
             .enumerate()
@@ -179,6 +183,11 @@ impl MessageStore {
                 RecoveredQueue { key: self.queues.key(queue).expect("interned").clone(), queue, messages }
             })
             .collect()
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        // Only plain counters behind it; a panic elsewhere leaves them usable.
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The handle for a durable queue, for appends and acks.
@@ -233,31 +242,81 @@ impl MessageStore {
                 record::encode_message(buf, id, &qids, msg.exchange, msg.routing_key, msg.properties, msg.body);
             });
             let location = Location { segment, offset: offset as u32, len: len as u32 };
-            self.ledger.add_message(id, location, &qids);
+            self.ledger().add_message(id, location, &qids);
             self.carry_forward(a);
             Appended { id, location, seq }
         })
     }
 
-    /// Records that `queue` delivered message `id`, so a restart flags it
-    /// redelivered. Returns None, writing nothing, if the queue does not
-    /// hold the message or it is already flagged.
-    pub fn mark_delivered(&mut self, queue: QueueId, id: MessageId) -> Result<Option<Seq>, StoreError> {
-        let flagged = self.ledger.message(id).and_then(|m| m.queues().find(|(q, _)| *q == queue.0).map(|(_, d)| d));
-        if flagged != Some(false) {
-            return Ok(None);
-        }
-        self.message_event(queue, id, record::encode_delivered, |ledger, at| ledger.mark_delivered(at, id, queue.0))
+    /// Records that `queue` delivered message `id`, so a restart after a
+    /// clean close flags it redelivered. Writes nothing now: the flag is
+    /// written by [`close`](Self::close), since after a crash every message
+    /// comes back flagged anyway (the owner's delivered horizon). Returns
+    /// false if the queue does not hold the message or it is already flagged.
+    pub fn mark_delivered(&mut self, queue: QueueId, id: MessageId) -> bool {
+        self.ledger().flag_delivered(id, queue.0)
     }
 
     /// Records that `queue` is done with message `id` (acked, or dropped by
-    /// expiry or overflow). Returns None, writing nothing, if the queue
-    /// does not hold it. The message's segment may be deleted afterwards.
+    /// expiry or overflow), writing the record now. Returns None, writing
+    /// nothing, if the queue does not hold it. The message's segment may be
+    /// deleted afterwards.
     pub fn ack(&mut self, queue: QueueId, id: MessageId) -> Result<Option<Seq>, StoreError> {
-        if !self.ledger.holds(id, queue.0) {
+        self.flush_acks()?;
+        if !self.ledger().holds(id, queue.0) {
             return Ok(None);
         }
         self.message_event(queue, id, record::encode_ack, |ledger, at| ledger.ack(at, id, queue.0))
+    }
+
+    /// As [`ack`](Self::ack), but written by the next
+    /// [`flush_acks`](Self::flush_acks), which writes each run of acks as
+    /// one record. The store also flushes before any other ack, queue
+    /// events and on close.
+    pub fn ack_later(&mut self, queue: QueueId, id: MessageId) -> Result<(), StoreError> {
+        self.check_queue(queue)?;
+        if let Some(failure) = self.shared.failure() {
+            return Err(StoreError::Failed(failure));
+        }
+        self.pending_acks.push((queue.0, id));
+        Ok(())
+    }
+
+    /// Writes the pending acks: per queue, each run of acked ids with no
+    /// other message of that queue in between becomes one record.
+    pub fn flush_acks(&mut self) -> Result<(), StoreError> {
+        if self.pending_acks.is_empty() {
+            return Ok(());
+        }
+        let mut acks = std::mem::take(&mut self.pending_acks);
+        acks.sort_unstable();
+        acks.dedup();
+        let ranges = {
+            let ledger = self.ledger();
+            acks.retain(|&(q, id)| ledger.holds(id, q));
+            ack_ranges(&acks, |q, id| ledger.holds(id, q))
+        };
+        acks.clear();
+        self.pending_acks = acks;
+        for (qid, first, last) in ranges {
+            let queue = QueueId(qid);
+            if first == last {
+                self.message_event(queue, first, record::encode_ack, |ledger, at| ledger.ack(at, first, qid))?;
+            } else {
+                let len = record::ACK_RANGE_LEN as u64;
+                let shared = self.shared.clone();
+                shared.append(|a| {
+                    let (segment, offset) = self.make_room(a, &[qid], len);
+                    a.write(segment, offset, |buf| {
+                        record::encode_ack_range(buf, qid, first, last);
+                    });
+                    self.ledger().ack_range(segment, qid, first, last);
+                    self.queue_deletions(a);
+                    self.carry_forward(a);
+                })?;
+            }
+        }
+        Ok(())
     }
 
     fn message_event(
@@ -273,7 +332,7 @@ impl MessageStore {
             let seq = a.write(segment, offset, |buf| {
                 encode(buf, id, queue.0);
             });
-            apply(&mut self.ledger, segment);
+            apply(&mut self.ledger(), segment);
             self.queue_deletions(a);
             self.carry_forward(a);
             Some(seq)
@@ -293,13 +352,14 @@ impl MessageStore {
 
     fn queue_event(&mut self, queue: QueueId, deleted: bool) -> Result<(Seq, usize), StoreError> {
         self.check_queue(queue)?;
+        self.flush_acks()?;
         let shared = self.shared.clone();
         shared.append(|a| {
             let (segment, offset) = self.make_room(a, &[queue.0], QUEUE_EVENT_LEN as u64);
             let seq = a.write(segment, offset, |buf| {
                 record::encode_queue_event(buf, deleted, queue.0);
             });
-            let count = self.ledger.purge(segment, queue.0);
+            let count = self.ledger().purge(segment, queue.0);
             self.queue_deletions(a);
             self.carry_forward(a);
             (seq, count)
@@ -353,9 +413,9 @@ impl MessageStore {
         self.next_segment += 1;
         let header = record::SegmentHeader { segment, first_message_id: self.next_message_id };
         a.write(segment, 0, |buf| record::encode_segment_header(buf, header));
-        self.ledger.open_segment(segment);
+        self.ledger().open_segment(segment);
         if let Some((old, _)) = self.head.replace((segment, SEGMENT_HEADER_LEN as u64)) {
-            self.ledger.consider(old);
+            self.ledger().consider(old);
             self.queue_deletions(a);
         }
         self.carry_forward_due = true;
@@ -369,9 +429,10 @@ impl MessageStore {
             return;
         }
         let head = self.head.map(|(id, _)| id);
-        for target in self.ledger.carry_forward_targets(head, CARRY_FORWARD_MAX_LIVE) {
-            let live = self.ledger.segment_state(target);
-            let mut qids: Vec<u32> = live.iter().flat_map(|(_, refs)| refs.iter().map(|r| r & !DELIVERED)).collect();
+        let targets = self.ledger().carry_forward_targets(head, CARRY_FORWARD_MAX_LIVE);
+        for target in targets {
+            let live = self.ledger().segment_state(target);
+            let mut qids: Vec<u32> = live.iter().flat_map(|(_, refs)| refs.iter().map(|r| r & QID_MASK)).collect();
             qids.sort_unstable();
             qids.dedup();
             let len = record::segment_state_len(&live) as u64;
@@ -379,7 +440,7 @@ impl MessageStore {
             a.write(segment, offset, |buf| {
                 record::encode_segment_state(buf, target, &live);
             });
-            self.ledger.apply_segment_state(segment, target, live);
+            self.ledger().apply_segment_state(segment, target, live);
         }
         self.queue_deletions(a);
     }
@@ -387,7 +448,8 @@ impl MessageStore {
     /// Queues the deletion of every segment the ledger says is no longer
     /// needed.
     fn queue_deletions(&mut self, a: &mut Appender<'_>) {
-        for segment in self.ledger.take_deletable(self.head.map(|(id, _)| id)) {
+        let deletable = self.ledger().take_deletable(self.head.map(|(id, _)| id));
+        for segment in deletable {
             a.delete(segment);
             self.reader.forget(segment);
         }
@@ -401,6 +463,16 @@ impl MessageStore {
     /// A handle for reading on other threads while the owner appends.
     pub fn reader(&self) -> StoreReader {
         self.reader.clone()
+    }
+
+    /// Reads live messages back by id, sequentially where it can.
+    pub fn loader(&self) -> StoreLoader {
+        StoreLoader::new(self.ledger.clone(), self.reader.clone())
+    }
+
+    /// Where a live message is.
+    pub fn location(&self, id: MessageId) -> Option<Location> {
+        self.ledger().location(id)
     }
 
     /// The highest sequence number handed out so far.
@@ -432,9 +504,10 @@ impl MessageStore {
 
     pub fn stats(&self) -> StoreStats {
         use std::sync::atomic::Ordering::Relaxed;
+        let ledger = self.ledger();
         StoreStats {
-            segments: self.ledger.segment_ids().count(),
-            live_messages: self.ledger.live_count(),
+            segments: ledger.segment_ids().count(),
+            live_messages: ledger.live_count(),
             last_seq: self.shared.last_seq(),
             durable_seq: self.shared.durable_seq(),
             unsynced_bytes: self.shared.unsynced_bytes(),
@@ -446,11 +519,24 @@ impl MessageStore {
     /// Makes everything appended durable, stops the committer and releases
     /// the directory. Fails if the store failed at any point.
     pub fn close(mut self) -> Result<(), StoreError> {
+        if self.shared.failure().is_none() {
+            self.flush_acks()?;
+            self.write_deliveries()?;
+        }
         self.stop();
         match self.shared.failure() {
             Some(failure) => Err(StoreError::Failed(failure)),
             None => Ok(()),
         }
+    }
+
+    /// Writes a Delivered record for each delivery flagged in memory only.
+    fn write_deliveries(&mut self) -> Result<(), StoreError> {
+        let pending = self.ledger().unwritten_deliveries();
+        for (id, qid) in pending {
+            self.message_event(QueueId(qid), id, record::encode_delivered, |ledger, at| ledger.mark_delivered(at, id, qid))?;
+        }
+        Ok(())
     }
 
     fn stop(&mut self) {
@@ -461,6 +547,26 @@ impl MessageStore {
             }
         }
     }
+}
+
+/// Splits sorted, distinct (queue, id) acks into (queue, first, last)
+/// runs: ids between two acks of a run are not held by that queue
+/// (`holds`), so applying the range acks exactly these. Gaps wider than
+/// a few ids end a run (each id in a gap costs a lookup).
+fn ack_ranges(acks: &[(u32, MessageId)], holds: impl Fn(u32, MessageId) -> bool) -> Vec<(u32, MessageId, MessageId)> {
+    const MAX_GAP: u64 = 64;
+    let mut out: Vec<(u32, MessageId, MessageId)> = Vec::new();
+    for &(qid, id) in acks {
+        if let Some((q, first, last)) = out.last_mut() {
+            let fits = *q == qid && id - *last <= MAX_GAP && id - *first < record::MAX_ACK_RANGE;
+            if fits && (*last + 1..id).all(|between| !holds(qid, between)) {
+                *last = id;
+                continue;
+            }
+        }
+        out.push((qid, id, id));
+    }
+    out
 }
 
 impl Drop for MessageStore {

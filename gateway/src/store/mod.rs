@@ -63,8 +63,8 @@ pub use message_store::{
     Appended, MessageStore, NewMessage, Recovered, RecoveredMessage, RecoveredQueue, StoreConfig, StoreStats, DEFAULT_SEGMENT_MAX_BYTES,
 };
 pub use queues::{QueueId, QueueKey};
-pub use reader::StoreReader;
-pub use record::StoredMessage;
+pub use reader::{StoreLoader, StoreReader};
+pub use record::{decode_stored_message, StoredMessage};
 pub use recovery::{RecoveryProgress, RecoveryStats};
 
 /// Message ids are handed out by the store, increasing, never reused.

@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 
 use super::committer::Shared;
 use super::data_dir::segment_file_name;
+use super::ledger::Ledger;
 use super::record::{self, StoredMessage};
 use super::Location;
 
@@ -66,8 +67,78 @@ impl StoreReader {
         Ok(file)
     }
 
+    /// Up to `len` bytes of `segment` from `offset` as they are in the file
+    /// now (fewer at its end; records still queued are not included).
+    pub fn read_span(&self, segment: u64, offset: u64, len: usize) -> io::Result<Bytes> {
+        let file = self.file(segment)?;
+        let mut buf = vec![0; len];
+        let mut filled = 0;
+        while filled < len {
+            match file.read_at(&mut buf[filled..], offset + filled as u64)? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        buf.truncate(filled);
+        Ok(Bytes::from(buf))
+    }
+
+    /// The whole of `segment` as it is in the file now.
+    pub fn read_segment(&self, segment: u64) -> io::Result<Bytes> {
+        let len = self.file(segment)?.metadata()?.len();
+        self.read_span(segment, 0, len as usize)
+    }
+
     /// Drops the cached handle of a segment about to be deleted.
     pub(super) fn forget(&self, segment: u64) {
         self.files.lock().unwrap_or_else(|p| p.into_inner()).remove(&segment);
+    }
+}
+
+/// Bytes a loader reads ahead: a backlog is read back in order, so one
+/// `pread` serves thousands of small messages.
+const READ_AHEAD: usize = 1 << 20;
+
+/// Reads live messages back by id for the broker core: finds the location
+/// in the ledger, then serves it from a read-ahead buffer of the segment.
+/// Messages handed out share that buffer (no copy).
+pub struct StoreLoader {
+    ledger: Arc<Mutex<Ledger>>,
+    reader: StoreReader,
+    /// The segment, offset and bytes last read ahead.
+    ahead: Option<(u64, u64, Bytes)>,
+}
+
+impl StoreLoader {
+    pub(super) fn new(ledger: Arc<Mutex<Ledger>>, reader: StoreReader) -> Self {
+        StoreLoader { ledger, reader, ahead: None }
+    }
+
+    /// The live message `id`, or `None` if no queue holds it.
+    pub fn load(&mut self, id: u64) -> io::Result<Option<StoredMessage>> {
+        let location = self.ledger.lock().unwrap_or_else(|p| p.into_inner()).location(id);
+        let Some(location) = location else { return Ok(None) };
+        if let Some(m) = self.from_ahead(location) {
+            return Ok(Some(m));
+        }
+        // The segment file may not exist yet, or end before the record:
+        // then it is still with the committer, and `read` finds it there.
+        if let Ok(span) = self.reader.read_span(location.segment, location.offset as u64, READ_AHEAD.max(location.len as usize)) {
+            self.ahead = Some((location.segment, location.offset as u64, span));
+            if let Some(m) = self.from_ahead(location) {
+                return Ok(Some(m));
+            }
+        }
+        self.reader.read(location).map(Some)
+    }
+
+    fn from_ahead(&self, location: Location) -> Option<StoredMessage> {
+        let (segment, start, buf) = self.ahead.as_ref()?;
+        let from = (location.offset as u64).checked_sub(*start)? as usize;
+        let to = from + location.len as usize;
+        if *segment != location.segment || to > buf.len() {
+            return None;
+        }
+        record::decode_stored_message(buf.slice(from..to)).ok()
     }
 }

@@ -39,6 +39,7 @@ const KIND_ACK: u8 = 4;
 const KIND_QUEUE_PURGED: u8 = 5;
 const KIND_QUEUE_DELETED: u8 = 6;
 const KIND_SEGMENT_STATE: u8 = 7;
+const KIND_ACK_RANGE: u8 = 8;
 
 /// A decoded record, borrowing from the buffer it was read from.
 ///
@@ -61,6 +62,13 @@ pub enum Record<'a> {
     Ack {
         id: u64,
         qid: u32,
+    },
+    /// Acks, by queue `qid`, of every message in `first..=last` it held
+    /// (written only when it was acking all of them).
+    AckRange {
+        qid: u32,
+        first: u64,
+        last: u64,
     },
     QueuePurged {
         qid: u32,
@@ -247,6 +255,10 @@ pub fn encode_message(
 
 /// Frame length of a `Delivered` or `Ack` record.
 pub const MESSAGE_EVENT_LEN: usize = FRAME_HEADER_LEN + 1 + 8 + 4;
+/// An `AckRange` covers fewer ids than this (replay walks them).
+pub const MAX_ACK_RANGE: u64 = 1 << 20;
+/// Frame length of an `AckRange` record.
+pub const ACK_RANGE_LEN: usize = FRAME_HEADER_LEN + 1 + 4 + 8 + 8;
 /// Frame length of a `QueuePurged` or `QueueDeleted` record.
 pub const QUEUE_EVENT_LEN: usize = FRAME_HEADER_LEN + 1 + 4;
 
@@ -263,6 +275,15 @@ fn encode_message_event(out: &mut Vec<u8>, kind: u8, id: u64, qid: u32) -> usize
         out.push(kind);
         out.extend_from_slice(&id.to_le_bytes());
         out.extend_from_slice(&qid.to_le_bytes());
+    })
+}
+
+pub fn encode_ack_range(out: &mut Vec<u8>, qid: u32, first: u64, last: u64) -> usize {
+    frame(out, |out| {
+        out.push(KIND_ACK_RANGE);
+        out.extend_from_slice(&qid.to_le_bytes());
+        out.extend_from_slice(&first.to_le_bytes());
+        out.extend_from_slice(&last.to_le_bytes());
     })
 }
 
@@ -325,6 +346,13 @@ pub fn decode(payload: &[u8]) -> Result<Record<'_>, String> {
         }
         KIND_DELIVERED => Record::Delivered { id: r.u64()?, qid: r.u32()? },
         KIND_ACK => Record::Ack { id: r.u64()?, qid: r.u32()? },
+        KIND_ACK_RANGE => {
+            let (qid, first, last) = (r.u32()?, r.u64()?, r.u64()?);
+            if last < first || last - first >= MAX_ACK_RANGE {
+                return Err(format!("ack range {first}..={last} is empty or too long"));
+            }
+            Record::AckRange { qid, first, last }
+        }
         KIND_QUEUE_PURGED => Record::QueuePurged { qid: r.u32()? },
         KIND_QUEUE_DELETED => Record::QueueDeleted { qid: r.u32()? },
         KIND_SEGMENT_STATE => {
@@ -451,6 +479,7 @@ mod tests {
         assert_eq!(m, message_len(2, "amq.direct", "rk", &[0x80, 0], b"hello"));
         assert_eq!(encode_delivered(&mut out, 42, 7), MESSAGE_EVENT_LEN);
         assert_eq!(encode_ack(&mut out, 42, 9), MESSAGE_EVENT_LEN);
+        assert_eq!(encode_ack_range(&mut out, 9, 40, 4000), ACK_RANGE_LEN);
         assert_eq!(encode_queue_event(&mut out, false, 7), QUEUE_EVENT_LEN);
         assert_eq!(encode_queue_event(&mut out, true, 9), QUEUE_EVENT_LEN);
         let state = vec![(40, vec![7 | 1 << 31, 9]), (41, vec![])];
@@ -469,9 +498,10 @@ mod tests {
         assert_eq!((msg.exchange, msg.routing_key, msg.properties, msg.body), ("amq.direct", "rk", &[0x80, 0][..], &b"hello"[..]));
         assert_eq!(records[2], Record::Delivered { id: 42, qid: 7 });
         assert_eq!(records[3], Record::Ack { id: 42, qid: 9 });
-        assert_eq!(records[4], Record::QueuePurged { qid: 7 });
-        assert_eq!(records[5], Record::QueueDeleted { qid: 9 });
-        let Record::SegmentState(decoded) = &records[6] else { panic!() };
+        assert_eq!(records[4], Record::AckRange { qid: 9, first: 40, last: 4000 });
+        assert_eq!(records[5], Record::QueuePurged { qid: 7 });
+        assert_eq!(records[6], Record::QueueDeleted { qid: 9 });
+        let Record::SegmentState(decoded) = &records[7] else { panic!() };
         assert_eq!((decoded.segment, decoded.entries().collect::<Vec<_>>()), (3, state));
     }
 

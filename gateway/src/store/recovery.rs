@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use rustc_hash::FxHashMap;
 
 use super::data_dir::{parse_segment_file_name, segment_file_name, sync_dir};
-use super::ledger::{Ledger, DELIVERED};
+use super::ledger::{Ledger, DELIVERED, QID_MASK};
 use super::queues::{QueueId, QueueKey, QueueTable};
 use super::record::{self, FrameCheck, Record, SEGMENT_HEADER_LEN};
 use super::{Location, StoreError};
@@ -217,6 +217,9 @@ fn apply(state: &mut Replayed, local: &mut FxHashMap<u32, QueueId>, payload: &[u
         Record::Ack { id, qid } => {
             state.ledger.ack(segment, id, queue(local, qid)?);
         }
+        Record::AckRange { qid, first, last } => {
+            state.ledger.ack_range(segment, queue(local, qid)?, first, last);
+        }
         Record::QueuePurged { qid } | Record::QueueDeleted { qid } => {
             state.ledger.purge(segment, queue(local, qid)?);
         }
@@ -224,7 +227,7 @@ fn apply(state: &mut Replayed, local: &mut FxHashMap<u32, QueueId>, payload: &[u
             let mut live = Vec::new();
             for (id, refs) in s.entries() {
                 let refs =
-                    refs.into_iter().map(|r| Ok(queue(local, r & !DELIVERED)? | (r & DELIVERED))).collect::<Result<Vec<u32>, String>>()?;
+                    refs.into_iter().map(|r| Ok(queue(local, r & QID_MASK)? | (r & DELIVERED))).collect::<Result<Vec<u32>, String>>()?;
                 live.push((id, refs));
             }
             state.ledger.apply_segment_state(segment, s.segment, live);

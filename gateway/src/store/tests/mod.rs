@@ -1,6 +1,7 @@
 //! Store-level tests: a real directory, the committer thread, reopening.
 //! Each file covers one concern; the helpers here keep them short.
 
+mod compact;
 mod corruption;
 mod group_commit;
 mod reclaim;
