@@ -118,21 +118,21 @@ impl StoreLoader {
     pub fn load(&mut self, id: u64) -> io::Result<Option<StoredMessage>> {
         let location = self.ledger.lock().unwrap_or_else(|p| p.into_inner()).location(id);
         let Some(location) = location else { return Ok(None) };
-        if let Some(m) = self.from_ahead(location) {
+        if let Some(m) = self.read_ahead_hit(location) {
             return Ok(Some(m));
         }
         // The segment file may not exist yet, or end before the record:
         // then it is still with the committer, and `read` finds it there.
         if let Ok(span) = self.reader.read_span(location.segment, location.offset as u64, READ_AHEAD.max(location.len as usize)) {
             self.ahead = Some((location.segment, location.offset as u64, span));
-            if let Some(m) = self.from_ahead(location) {
+            if let Some(m) = self.read_ahead_hit(location) {
                 return Ok(Some(m));
             }
         }
         self.reader.read(location).map(Some)
     }
 
-    fn from_ahead(&self, location: Location) -> Option<StoredMessage> {
+    fn read_ahead_hit(&self, location: Location) -> Option<StoredMessage> {
         let (segment, start, buf) = self.ahead.as_ref()?;
         let from = (location.offset as u64).checked_sub(*start)? as usize;
         let to = from + location.len as usize;
