@@ -7,6 +7,7 @@
 //! child also gets `PR_SET_PDEATHSIG`, so a harness killed mid-run does not
 //! leave brokers behind.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
@@ -56,6 +57,16 @@ pub struct Broker {
     child: Option<Child>,
     epmd: Option<Child>,
     keep_dir: bool,
+    /// How to run the process again on the same directories and ports.
+    launch: Launch,
+    /// warren's startup lines (`… listening on`, `ready`) until it is ready.
+    startup: Option<mpsc::Receiver<String>>,
+}
+
+/// Everything a (re)start of the broker process needs.
+enum Launch {
+    Warren { program: PathBuf },
+    RabbitMq { server: PathBuf, env: Vec<(&'static str, OsString)> },
 }
 
 fn die_with_parent(cmd: &mut Command) {
@@ -102,6 +113,25 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
     false
 }
 
+/// Waits until none of `pids` is running (gone or a zombie).
+fn wait_gone(pids: &[u32], timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if pids.iter().all(|&p| !procfs::running(p)) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A log file opened for appending (a restarted broker adds to it).
+fn append(path: &Path) -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 impl Recipe {
     pub fn start(&self, keep_dir: bool) -> Result<Broker, String> {
         match self.kind {
@@ -111,20 +141,19 @@ impl Recipe {
     }
 }
 
-fn start_warren(program: &Path, base: &Path, keep_dir: bool) -> Result<Broker, String> {
-    let dir = instance_dir(base, Kind::Warren)?;
-    let log = dir.join("warren.log");
-    let mut log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+/// Runs warren on `dir`'s data directory, its AMQP listener on `amqp`
+/// (port 0 the first time, the port it chose on a restart).
+fn spawn_warren(program: &Path, dir: &Path, amqp: &str) -> Result<(Child, mpsc::Receiver<String>), String> {
+    let mut log_file = append(&dir.join("warren.log"))?;
     let mut cmd = Command::new(program);
-    cmd.args(["--amqp-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0", "--prometheus-bind", "127.0.0.1:0", "--data-dir"])
+    cmd.args(["--amqp-bind", amqp, "--http-bind", "127.0.0.1:0", "--prometheus-bind", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
-        .current_dir(&dir)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     die_with_parent(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", program.display()))?;
-    let pid = child.id();
     // warren logs to stderr: watched for startup, copied to the log file.
     let stderr = child.stderr.take().expect("piped stderr");
     let (tx, rx) = mpsc::channel();
@@ -137,39 +166,25 @@ fn start_warren(program: &Path, base: &Path, keep_dir: bool) -> Result<Broker, S
             let _ = tx.send(line);
         }
     });
+    Ok((child, rx))
+}
+
+fn start_warren(program: &Path, base: &Path, keep_dir: bool) -> Result<Broker, String> {
+    let dir = instance_dir(base, Kind::Warren)?;
+    let (child, rx) = spawn_warren(program, &dir, "127.0.0.1:0")?;
     let mut broker = Broker {
         kind: Kind::Warren,
         addr: "127.0.0.1:0".parse().unwrap(),
-        pid,
+        pid: child.id(),
         server: String::new(),
         dir,
         child: Some(child),
         epmd: None,
         keep_dir,
+        launch: Launch::Warren { program: program.to_path_buf() },
+        startup: Some(rx),
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut addr = None;
-    loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) => {
-                if let Some(a) = line.strip_prefix("warren: AMQP listening on ") {
-                    addr = addr.or_else(|| a.trim().parse::<SocketAddr>().ok());
-                }
-                if line == "warren: ready" {
-                    break;
-                }
-            }
-            Err(_) => {
-                let t = tail(&log, 30);
-                broker.stop();
-                return Err(format!("warren did not become ready within 60 s; log tail:\n{t}"));
-            }
-        }
-    }
-    broker.addr = addr.ok_or("warren printed no `warren: AMQP listening on` line")?;
-    let conn = SyncConn::open(broker.addr, &Credentials::default(), "warren-bench probe").map_err(|e| format!("warren probe: {e}"))?;
-    broker.server = conn.server.clone();
-    conn.close();
+    broker.await_ready()?;
     Ok(broker)
 }
 
@@ -184,6 +199,17 @@ fn find_epmd() -> Option<PathBuf> {
     }
     let erts = std::fs::read_dir("/usr/lib/erlang").ok()?;
     erts.filter_map(|e| e.ok()).map(|e| e.path().join("bin/epmd")).find(|p| p.is_file())
+}
+
+fn spawn_rabbitmq(server: &Path, dir: &Path, env: &[(&'static str, OsString)]) -> Result<Child, String> {
+    let mut cmd = Command::new(server);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(append(&dir.join("stdout.log"))?))
+        .stderr(Stdio::from(append(&dir.join("stderr.log"))?));
+    die_with_parent(&mut cmd);
+    cmd.spawn().map_err(|e| format!("cannot start {}: {e}", server.display()))
 }
 
 fn start_rabbitmq(server: &Path, base: &Path, keep_dir: bool) -> Result<Broker, String> {
@@ -209,80 +235,166 @@ fn start_rabbitmq(server: &Path, base: &Path, keep_dir: bool) -> Result<Broker, 
     die_with_parent(&mut epmd_cmd);
     let epmd = epmd_cmd.spawn().map_err(|e| format!("cannot start epmd: {e}"))?;
 
+    // Everything the node is: a restart with the same environment finds the
+    // same node name, ports and mnesia directory.
     let nodename = format!("warrenbench{}@localhost", std::process::id());
-    let mut cmd = Command::new(server);
-    cmd.env("HOME", dir.join("home"))
-        .env("RABBITMQ_NODENAME", &nodename)
-        .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
-        .env("RABBITMQ_NODE_PORT", node_port.to_string())
-        .env("RABBITMQ_DIST_PORT", dist_port.to_string())
-        .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
-        .env("RABBITMQ_LOG_BASE", dir.join("log"))
-        .env("RABBITMQ_FEATURE_FLAGS_FILE", dir.join("feature_flags"))
-        .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
-        .env("RABBITMQ_CONF_ENV_FILE", dir.join("rabbitmq-env.conf"))
-        .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq.conf"))
-        .env("RABBITMQ_ADVANCED_CONFIG_FILE", dir.join("advanced.config"))
-        .env("RABBITMQ_PID_FILE", dir.join("rabbitmq.pid"))
-        .env("ERL_EPMD_PORT", epmd_port.to_string())
-        .env("ERL_EPMD_ADDRESS", "127.0.0.1")
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(std::fs::File::create(dir.join("stdout.log")).map_err(|e| e.to_string())?))
-        .stderr(Stdio::from(std::fs::File::create(dir.join("stderr.log")).map_err(|e| e.to_string())?));
-    die_with_parent(&mut cmd);
-    let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", server.display()))?;
-    let script_pid = child.id();
-    let addr: SocketAddr = format!("127.0.0.1:{node_port}").parse().unwrap();
+    let path = |sub: &str| dir.join(sub).into_os_string();
+    let env: Vec<(&'static str, OsString)> = vec![
+        ("HOME", path("home")),
+        ("RABBITMQ_NODENAME", nodename.into()),
+        ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1".into()),
+        ("RABBITMQ_NODE_PORT", node_port.to_string().into()),
+        ("RABBITMQ_DIST_PORT", dist_port.to_string().into()),
+        ("RABBITMQ_MNESIA_BASE", path("mnesia")),
+        ("RABBITMQ_LOG_BASE", path("log")),
+        ("RABBITMQ_FEATURE_FLAGS_FILE", path("feature_flags")),
+        ("RABBITMQ_ENABLED_PLUGINS_FILE", path("enabled_plugins")),
+        ("RABBITMQ_CONF_ENV_FILE", path("rabbitmq-env.conf")),
+        ("RABBITMQ_CONFIG_FILE", path("rabbitmq.conf")),
+        ("RABBITMQ_ADVANCED_CONFIG_FILE", path("advanced.config")),
+        ("RABBITMQ_PID_FILE", path("rabbitmq.pid")),
+        ("ERL_EPMD_PORT", epmd_port.to_string().into()),
+        ("ERL_EPMD_ADDRESS", "127.0.0.1".into()),
+    ];
+    let child = spawn_rabbitmq(server, &dir, &env)?;
     let mut broker = Broker {
         kind: Kind::RabbitMq,
-        addr,
-        pid: script_pid,
+        addr: format!("127.0.0.1:{node_port}").parse().unwrap(),
+        pid: child.id(),
         server: String::new(),
-        dir: dir.clone(),
+        dir,
         child: Some(child),
         epmd: Some(epmd),
         keep_dir,
+        launch: Launch::RabbitMq { server: server.to_path_buf(), env },
+        startup: None,
     };
-
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if let Some(Ok(Some(st))) = broker.child.as_mut().map(|c| c.try_wait()) {
-            let t = format!("{}\n{}", tail(&dir.join("stdout.log"), 20), tail(&dir.join("stderr.log"), 20));
-            broker.stop();
-            return Err(format!("rabbitmq-server exited ({st}) during startup:\n{t}"));
-        }
-        if let Ok(conn) = SyncConn::open(addr, &Credentials::default(), "warren-bench probe") {
-            broker.server = conn.server.clone();
-            conn.close();
-            break;
-        }
-        if Instant::now() > deadline {
-            let t = tail(&dir.join("stdout.log"), 30);
-            broker.stop();
-            return Err(format!("RabbitMQ did not answer on {addr} within 180 s; stdout tail:\n{t}"));
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    // The script runs beam.smp as its child; that is what we measure.
-    broker.pid = procfs::children_named(script_pid, "beam.smp").first().copied().ok_or("cannot find RabbitMQ's beam.smp process")?;
+    broker.await_ready()?;
     Ok(broker)
 }
 
 impl Broker {
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if let Ok(None) = child.try_wait() {
-                signal(child.id(), libc::SIGTERM);
-                if !wait_exit(&mut child, Duration::from_secs(30)) {
-                    if self.kind == Kind::RabbitMq && self.pid != child.id() {
-                        signal(self.pid, libc::SIGKILL);
+    /// Waits for the process just spawned to serve AMQP, and learns what it
+    /// announces and (RabbitMQ) which `beam.smp` to measure. Stops the
+    /// broker on failure.
+    pub fn await_ready(&mut self) -> Result<(), String> {
+        let r = match self.kind {
+            Kind::Warren => self.await_warren(),
+            Kind::RabbitMq => self.await_rabbitmq(),
+        };
+        if r.is_err() {
+            self.stop();
+        }
+        r
+    }
+
+    fn await_warren(&mut self) -> Result<(), String> {
+        let rx = self.startup.take().ok_or("warren: no startup lines to watch")?;
+        let log = self.dir.join("warren.log");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut addr = None;
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    if let Some(a) = line.strip_prefix("warren: AMQP listening on ") {
+                        addr = addr.or_else(|| a.trim().parse::<SocketAddr>().ok());
                     }
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    if line == "warren: ready" {
+                        break;
+                    }
                 }
+                Err(_) => return Err(format!("warren did not become ready within 60 s; log tail:\n{}", tail(&log, 30))),
             }
         }
+        self.addr = addr.ok_or("warren printed no `warren: AMQP listening on` line")?;
+        let conn = SyncConn::open(self.addr, &Credentials::default(), "warren-bench probe").map_err(|e| format!("warren probe: {e}"))?;
+        self.server = conn.server.clone();
+        conn.close();
+        Ok(())
+    }
+
+    fn await_rabbitmq(&mut self) -> Result<(), String> {
+        let script_pid = self.child.as_ref().map(|c| c.id()).ok_or("rabbitmq-server is not running")?;
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                let t = format!("{}\n{}", tail(&self.dir.join("stdout.log"), 20), tail(&self.dir.join("stderr.log"), 20));
+                return Err(format!("rabbitmq-server exited ({st}) during startup:\n{t}"));
+            }
+            if let Ok(conn) = SyncConn::open(self.addr, &Credentials::default(), "warren-bench probe") {
+                self.server = conn.server.clone();
+                conn.close();
+                break;
+            }
+            if Instant::now() > deadline {
+                let t = tail(&self.dir.join("stdout.log"), 30);
+                return Err(format!("RabbitMQ did not answer on {} within 180 s; stdout tail:\n{t}", self.addr));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        // The script runs beam.smp as its child; that is what we measure.
+        self.pid = procfs::children_named(script_pid, "beam.smp").first().copied().ok_or("cannot find RabbitMQ's beam.smp process")?;
+        Ok(())
+    }
+
+    /// Ends the broker process, leaving its directories (and RabbitMQ's
+    /// epmd) in place. `clean`: SIGTERM (warren stops cleanly; RabbitMQ's
+    /// script turns it into a graceful stop of the node) and wait; otherwise
+    /// SIGKILL, for RabbitMQ `beam.smp` first, then every other process
+    /// under the script and the script itself.
+    fn halt(&mut self, clean: bool) {
+        let Some(mut child) = self.child.take() else { return };
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        let tree: Vec<u32> = procfs::descendants(child.id());
+        if clean {
+            signal(child.id(), libc::SIGTERM);
+            if wait_exit(&mut child, Duration::from_secs(60)) && wait_gone(&tree, Duration::from_secs(30)) {
+                return;
+            }
+        }
+        if self.kind == Kind::RabbitMq && self.pid != child.id() {
+            signal(self.pid, libc::SIGKILL);
+        }
+        for &pid in &tree {
+            signal(pid, libc::SIGKILL);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        wait_gone(&tree, Duration::from_secs(10));
+    }
+
+    /// Stops the broker (cleanly, or with SIGKILL when `clean` is false) and
+    /// starts it again on the same directories, node name and ports.
+    /// Returns when the process has been spawned, with the time it was: the
+    /// caller polls for recovery, then calls [`Broker::await_ready`].
+    pub fn restart(&mut self, clean: bool) -> Result<Instant, String> {
+        self.halt(clean);
+        self.server.clear();
+        match &self.launch {
+            Launch::Warren { program } => {
+                let amqp = self.addr.to_string();
+                let at = Instant::now();
+                let (child, rx) = spawn_warren(program, &self.dir, &amqp)?;
+                self.pid = child.id();
+                self.child = Some(child);
+                self.startup = Some(rx);
+                Ok(at)
+            }
+            Launch::RabbitMq { server, env } => {
+                let at = Instant::now();
+                let child = spawn_rabbitmq(server, &self.dir, env)?;
+                self.pid = child.id();
+                self.child = Some(child);
+                Ok(at)
+            }
+        }
+    }
+
+    pub fn stop(&mut self) {
+        self.halt(true);
+        self.startup = None;
         if let Some(mut epmd) = self.epmd.take() {
             let _ = epmd.kill();
             let _ = epmd.wait();

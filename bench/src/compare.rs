@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use crate::brokers::{self, Broker, Kind, Recipe};
 use crate::load::RunResult;
-use crate::procfs;
 use crate::report::{self, int, num};
 use crate::scenarios::{self, Client, Measurement, Scenario};
 use crate::wire::Credentials;
+use crate::{persistent_backlog, procfs};
 
 pub struct Options {
     pub warren: PathBuf,
@@ -50,7 +50,14 @@ pub fn compare(o: Options) -> Result<(), String> {
         .iter()
         .map(|&kind| Recipe {
             kind,
-            program: if kind == Kind::Warren { o.warren.clone() } else { o.rabbitmq_server.clone() },
+            // Absolute: the brokers run in their own directories.
+            program: std::path::absolute(if kind == Kind::Warren { &o.warren } else { &o.rabbitmq_server }).unwrap_or_else(|_| {
+                if kind == Kind::Warren {
+                    o.warren.clone()
+                } else {
+                    o.rabbitmq_server.clone()
+                }
+            }),
             base: base.clone(),
         })
         .collect();
@@ -101,8 +108,12 @@ fn run_all(o: &Options, recipes: &[Recipe]) -> Result<(), String> {
                     }
                     running[bi] = Some(start(recipe, o.keep_dirs)?);
                 }
-                let b = running[bi].as_ref().unwrap();
-                let m = scenarios::run(s, Client::Raw, b.addr, &creds, Some(b.pid));
+                let b = running[bi].as_mut().unwrap();
+                let m = match s.kind {
+                    // Restarts the broker on its directories, then stops it.
+                    scenarios::Kind::PersistentBacklog(d) => persistent_backlog::run(b, &creds, d),
+                    _ => scenarios::run(s, Client::Raw, b.addr, &creds, Some(b.pid)),
+                };
                 println!("{:<12} {}/{}  {:<8}  {}", s.name, rep + 1, o.reps, recipe.kind.name(), report::measurement_line(&m));
                 results[si][bi].push(m);
                 std::thread::sleep(Duration::from_secs(1));
@@ -155,9 +166,8 @@ fn run_all(o: &Options, recipes: &[Recipe]) -> Result<(), String> {
         println!("\n## crosscheck summary\n");
         print!("{}", crosscheck_table(&cross, o.markdown));
     }
-    let failures: usize =
-        results.iter().flatten().flatten().filter(|m| m.error.is_some() || m.run.as_ref().is_some_and(|r| r.errors() > 0)).count()
-            + cross.iter().filter(|(_, _, r)| r.as_ref().map_or(true, |r| r.errors() > 0)).count();
+    let failures: usize = results.iter().flatten().flatten().filter(|m| m.error.is_some() || m.errors() > 0).count()
+        + cross.iter().filter(|(_, _, r)| r.as_ref().map_or(true, |r| r.errors() > 0)).count();
     if failures > 0 {
         println!("\n# {failures} run(s) failed or reported loss/duplication/reordering: see the lines above");
     }

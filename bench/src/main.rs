@@ -10,12 +10,14 @@
 //! Layout: [`raw`] is the lean client (one thread, mio, pre-encoded frames),
 //! [`lapin_client`] the reference client, [`track`] the loss/order checks
 //! and latency histogram both use, [`brokers`] starts and stops brokers,
-//! [`scenarios`] and [`compare`] run the comparison, [`report`] prints it.
+//! [`scenarios`] and [`compare`] run the comparison ([`persistent_backlog`]
+//! the scenario that restarts brokers), [`report`] prints it.
 
 mod brokers;
 mod compare;
 mod lapin_client;
 mod load;
+mod persistent_backlog;
 mod procfs;
 mod raw;
 mod report;
@@ -137,7 +139,7 @@ struct CompareArgs {
     #[arg(long, default_value = "warren,rabbitmq")]
     brokers: String,
     /// Scenarios, comma-separated.
-    #[arg(long, default_value = "transient,confirm,fanout,many,latency,connections,backlog")]
+    #[arg(long, default_value = "transient,confirm,fanout,many,latency,connections,backlog,persistent-backlog")]
     scenarios: String,
     /// Runs per scenario and broker (medians are reported).
     #[arg(long, default_value_t = 3)]

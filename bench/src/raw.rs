@@ -243,7 +243,7 @@ enum Expect {
 /// The consumer's frame walker, apart from the socket: reads only the frame
 /// type, method ids, delivery tag, body size and the body's first 16
 /// octets, and decides when to ack.
-struct DeliveryReader {
+pub(crate) struct DeliveryReader {
     idx: usize,
     queue: usize,
     expect: Expect,
@@ -258,11 +258,11 @@ struct DeliveryReader {
     /// the channel on an ack for an unknown tag).
     last_tag: u64,
     unacked: u32,
-    redelivered: u64,
+    pub(crate) redelivered: u64,
 }
 
 impl DeliveryReader {
-    fn new(idx: usize, queue: usize, auto_ack: bool, ack_every: u32) -> DeliveryReader {
+    pub(crate) fn new(idx: usize, queue: usize, auto_ack: bool, ack_every: u32) -> DeliveryReader {
         DeliveryReader {
             idx,
             queue,
@@ -281,7 +281,7 @@ impl DeliveryReader {
     /// Walks the complete frames at the front of `buf`, recording each
     /// finished delivery in `tracker` and appending acks due to `acks`.
     /// Returns the octets consumed (a partial frame is left).
-    fn feed(&mut self, buf: &[u8], tracker: &mut Tracker, now: u64, acks: &mut Vec<u8>) -> Result<usize, String> {
+    pub(crate) fn feed(&mut self, buf: &[u8], tracker: &mut Tracker, now: u64, acks: &mut Vec<u8>) -> Result<usize, String> {
         let mut at = 0;
         while let Some((kind, total, size)) = peek_frame(&buf[at..]) {
             let payload = &buf[at + 7..at + 7 + size];
@@ -351,7 +351,7 @@ impl DeliveryReader {
     }
 
     /// Acks everything fully received so far (one `multiple` ack), if anything.
-    fn ack(&mut self, acks: &mut Vec<u8>) {
+    pub(crate) fn ack(&mut self, acks: &mut Vec<u8>) {
         if self.unacked > 0 {
             encode_ack(acks, self.last_tag);
             self.unacked = 0;
@@ -524,7 +524,14 @@ pub fn run(
     Ok(result)
 }
 
-fn run_declared(addr: SocketAddr, creds: &Credentials, load: &Load, topo: &Topology, broker_pid: Option<u32>) -> Result<RunResult, String> {
+/// [`run`] on a topology already declared (and left in place).
+pub(crate) fn run_declared(
+    addr: SocketAddr,
+    creds: &Credentials,
+    load: &Load,
+    topo: &Topology,
+    broker_pid: Option<u32>,
+) -> Result<RunResult, String> {
     let poll = Poll::new().map_err(|e| e.to_string())?;
     let mut consumers = Vec::new();
     for c in 0..load.consumers {

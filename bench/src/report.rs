@@ -102,7 +102,10 @@ pub fn run_line(r: &RunResult) -> String {
 
 pub fn measurement_line(m: &Measurement) -> String {
     if let Some(e) = &m.error {
-        return format!("FAILED: {e}");
+        return format!("FAILED: {e}{}", m.persistent.as_ref().map(|p| format!("  ({})", p.line())).unwrap_or_default());
+    }
+    if let Some(p) = &m.persistent {
+        return p.line();
     }
     let mut parts = Vec::new();
     if let (Some(b), Some(a)) = (m.rss_before, m.rss_after) {
@@ -239,6 +242,22 @@ fn figures(s: &Scenario) -> Vec<Figure> {
             f!("confirm msg/s", |r| Some(r.confirm_rate())),
             f!("msgs per broker CPU-s", |r| r.efficiency()),
         ],
+        Kind::PersistentBacklog(_) => {
+            macro_rules! p {
+                ($label:literal, |$p:ident| $e:expr) => {
+                    Figure { label: $label, get: |m| m.persistent.as_ref().filter(|_| m.error.is_none()).and_then(|$p| $e) }
+                };
+            }
+            vec![
+                p!("confirm msg/s", |p| Some(p.confirm_rate)),
+                p!("RSS B/msg", |p| p.rss_per_msg()),
+                p!("written B/msg", |p| p.written_per_msg()),
+                p!("recovery s (clean)", |p| p.clean.as_ref().and_then(|r| r.secs)),
+                p!("recovery s (kill -9)", |p| p.killed.as_ref().and_then(|r| r.secs)),
+                p!("drain msg/s", |p| p.drain.as_ref().map(|d| d.rate())),
+                p!("messages lost", |p| Some(p.lost() as f64)),
+            ]
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::load::{ExchangeType, Load, RunResult};
 use crate::procfs;
 use crate::wire::{Credentials, SyncConn};
-use crate::{lapin_client, raw};
+use crate::{lapin_client, persistent_backlog, raw};
 
 /// Connections opened by the `connections` scenario.
 pub const CONNECTIONS: usize = 1000;
@@ -24,6 +24,10 @@ pub enum Kind {
     Connections(usize),
     /// RSS with `n` 16 B messages queued and no consumer.
     Backlog(u64),
+    /// Persistent messages published with confirms for this long, then
+    /// recovery after a clean stop and after SIGKILL, then a drain
+    /// ([`persistent_backlog`]; needs a broker the harness started).
+    PersistentBacklog(Duration),
 }
 
 #[derive(Debug, Clone)]
@@ -41,7 +45,7 @@ impl Scenario {
     }
 }
 
-pub const NAMES: &[&str] = &["transient", "confirm", "fanout", "many", "latency", "connections", "backlog"];
+pub const NAMES: &[&str] = &["transient", "confirm", "fanout", "many", "latency", "connections", "backlog", "persistent-backlog"];
 
 /// The scenarios, with `duration` and `warmup` for the timed ones.
 pub fn all(duration: Duration, warmup: Duration) -> Vec<Scenario> {
@@ -91,6 +95,12 @@ pub fn all(duration: Duration, warmup: Duration) -> Vec<Scenario> {
             about: "broker RSS with 1,000,000 queued 16 B messages, no consumer (published with confirms)",
             kind: Kind::Backlog(BACKLOG),
         },
+        Scenario {
+            name: "persistent-backlog",
+            about: "16 B persistent messages with confirms (window 1000) to a durable queue, no consumer; \
+                    recovery after a clean stop and after kill -9; then a manual-ack drain",
+            kind: Kind::PersistentBacklog(duration),
+        },
     ]
 }
 
@@ -115,6 +125,8 @@ pub struct Measurement {
     pub units: u64,
     /// Connections opened per second (connections scenario).
     pub open_rate: Option<f64>,
+    /// The persistent-backlog scenario's figures.
+    pub persistent: Option<persistent_backlog::Figures>,
     pub error: Option<String>,
 }
 
@@ -123,6 +135,11 @@ impl Measurement {
     pub fn rss_per_unit(&self) -> Option<f64> {
         let (b, a) = (self.rss_before?, self.rss_after?);
         (self.units > 0).then(|| (a as f64 - b as f64) / self.units as f64)
+    }
+
+    /// Loss, duplication or reordering the run saw.
+    pub fn errors(&self) -> u64 {
+        self.run.as_ref().map_or(0, |r| r.errors()) + self.persistent.as_ref().map_or(0, |p| p.errors())
     }
 }
 
@@ -138,6 +155,7 @@ pub fn run(s: &Scenario, client: Client, addr: SocketAddr, creds: &Credentials, 
         Kind::Load(load) => run_load(client, addr, creds, load, pid).map(|run| Measurement { run: Some(run), ..Default::default() }),
         Kind::Connections(n) => connections(addr, creds, pid, *n),
         Kind::Backlog(n) => backlog(addr, creds, pid, *n),
+        Kind::PersistentBacklog(_) => Err("persistent-backlog restarts the broker: run it with `warren-bench compare`".into()),
     };
     r.unwrap_or_else(|e| Measurement { error: Some(e), ..Default::default() })
 }
