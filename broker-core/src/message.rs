@@ -148,7 +148,7 @@ impl MessageStore {
     /// The message with its body, reading an evicted body or a message
     /// kept only in the store back through the loader (synchronously).
     /// `None` if the message is gone or unreadable.
-    #[inline]
+    #[inline(always)]
     pub fn get_loaded(&mut self, r: MessageRef) -> Option<Cow<'_, Message>> {
         let Some(id) = r.id() else { return self.load_stored(r.store_key()?).map(Cow::Owned) };
         let s = self.messages.get(id)?;
@@ -159,6 +159,9 @@ impl MessageStore {
         Some(Cow::Owned(Message { body, ..s.message.clone() }))
     }
 
+    // Off the in-memory fast path: keeps `get_loaded` small enough to inline.
+    #[cold]
+    #[inline(never)]
     fn load_stored(&mut self, key: u64) -> Option<Message> {
         let m = self.loader.as_mut()?.load(key)?;
         // The store only holds what the publish path validated.

@@ -21,6 +21,8 @@ pub struct Durable {
     /// The core's durable-queue numbers to the store's handles.
     queues: FxHashMap<u32, QueueId>,
     paging: QueueId,
+    /// Reused for each append's queue handles.
+    scratch: Vec<QueueId>,
     /// Publish tickets waiting for their append to be durable, in order.
     tickets: VecDeque<(u64, Seq)>,
 }
@@ -72,7 +74,7 @@ impl Durable {
             }
         })?;
         let paging = store.queue(&QueueKey::new(PAGING_VHOST, PAGING_QUEUE));
-        let durable = Durable { store, queues: FxHashMap::default(), paging, tickets: VecDeque::new() };
+        let durable = Durable { store, queues: FxHashMap::default(), paging, scratch: Vec::new(), tickets: VecDeque::new() };
         Ok((durable, recovered))
     }
 
@@ -171,10 +173,16 @@ impl Durable {
                 self.queues.insert(queue, id);
             }
             StoreOp::Append { ticket, key, queues, exchange, routing_key, properties, body } => {
-                let queues = queues.iter().map(|q| self.queue(*q)).collect::<Result<Vec<_>, _>>()?;
+                let mut handles = std::mem::take(&mut self.scratch);
+                handles.clear();
+                for q in &queues {
+                    handles.push(self.queue(*q)?);
+                }
                 let msg =
-                    NewMessage { queues: &queues, exchange: &exchange, routing_key: &routing_key, properties: &properties, body: &body };
-                let a = self.store.append_as(key, &msg)?;
+                    NewMessage { queues: &handles, exchange: &exchange, routing_key: &routing_key, properties: &properties, body: &body };
+                let a = self.store.append_as(key, &msg);
+                self.scratch = handles;
+                let a = a?;
                 self.tickets.push_back((ticket, a.seq));
             }
             StoreOp::Page { ticket, key, body } => {

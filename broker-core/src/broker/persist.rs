@@ -188,8 +188,8 @@ impl State {
 
     /// Notes that the entry `seq` of `queue`, just enqueued, may leave
     /// memory once `ticket` is durable (the queue is deep).
-    pub(crate) fn note_offloadable(&mut self, ticket: Option<u64>, queue: QueueId, entry: &QueueEntry) {
-        let (Some(ticket), Some(id)) = (ticket, entry.message.id()) else { return };
+    pub(crate) fn note_offloadable(&mut self, ticket: u64, queue: QueueId, entry: &QueueEntry) {
+        let Some(id) = entry.message.id() else { return };
         let Some(q) = self.topology.queues.get(queue) else { return };
         if q.ready.len() <= self.persist.resident_depth || self.stored_key(queue, entry).is_none() {
             return;

@@ -68,7 +68,9 @@ pub(crate) fn enqueue(state: &mut State, queues: &[QueueId], message: Message, n
         queue.ready.push(entry);
         queue.stats.publish += 1;
         out.accepted += 1;
-        state.note_offloadable(out.ticket, q, &entry);
+        if let Some(ticket) = out.ticket {
+            state.note_offloadable(ticket, q, &entry);
+        }
         let expires_at = (entry.expires_at != 0).then_some(entry.expires_at);
         state.trace_queue(q, |queue, at| TraceEvent::Enqueued { at, message: trace, queue, expires_at });
         // drop-head: the oldest messages make room, dead-lettered as `maxlen`.

@@ -61,10 +61,26 @@ impl ReadyList {
     }
 
     /// The ready entry with sequence number `seq`, if it is still here.
+    /// Looked for from the back, where recent entries are (and in cache).
     pub fn find_mut(&mut self, seq: u64) -> Option<&mut QueueEntry> {
         // Each level is in `seq` order (pushes increase, requeues keep it).
         self.levels.iter_mut().find_map(|level| {
-            let i = level.partition_point(|e| e.seq < seq);
+            let len = level.len();
+            // Widen a window at the back until it starts at or before `seq`.
+            let mut width = 1;
+            while width < len && level[len - width].seq > seq {
+                width *= 2;
+            }
+            let (mut lo, mut hi) = (len.saturating_sub(width), len);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if level[mid].seq < seq {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            let i = lo;
             level.get_mut(i).filter(|e| e.seq == seq)
         })
     }
@@ -100,6 +116,23 @@ mod tests {
         let order: Vec<u64> = std::iter::from_fn(|| r.pop()).map(|x| x.seq).collect();
         assert_eq!(order, vec![4, 1, 3, 0, 6, 2, 5]);
         assert_eq!((r.len(), r.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn entries_are_found_by_seq_from_the_back() {
+        let mut r = ReadyList::new(1);
+        for s in (0..1000).map(|s| s * 2) {
+            r.push(e(s, 0));
+        }
+        for _ in 0..10 {
+            r.pop();
+        }
+        for seq in [20, 22, 1000, 1998] {
+            assert_eq!(r.find_mut(seq).map(|x| x.seq), Some(seq));
+        }
+        for seq in [0, 18, 21, 1999, 5000] {
+            assert!(r.find_mut(seq).is_none(), "{seq}");
+        }
     }
 
     #[test]

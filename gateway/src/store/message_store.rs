@@ -108,6 +108,7 @@ pub struct MessageStore {
     /// Acks not yet written: (queue, id). Written as ranges by
     /// [`flush_acks`](Self::flush_acks).
     pending_acks: Vec<(u32, MessageId)>,
+    scratch_qids: Vec<u32>,
     queues: QueueTable,
     /// Per queue number, the segment whose `QueueName` record binds it.
     bound_in: Vec<u64>,
@@ -152,6 +153,7 @@ impl MessageStore {
             segment_max_bytes: config.segment_max_bytes,
             ledger: Arc::new(Mutex::new(replayed.ledger)),
             pending_acks: Vec::new(),
+            scratch_qids: Vec::new(),
             bound_in: vec![0; replayed.queues.len()],
             queues: replayed.queues,
             head: replayed.head,
@@ -219,13 +221,22 @@ impl MessageStore {
     /// once; the record is durable when the durable sequence number
     /// reaches the returned `seq`.
     pub fn append(&mut self, msg: &NewMessage<'_>) -> Result<Appended, StoreError> {
-        let mut qids: Vec<u32> = Vec::with_capacity(msg.queues.len());
+        // A reused buffer: no allocation per message.
+        let mut qids = std::mem::take(&mut self.scratch_qids);
+        qids.clear();
+        let appended = self.append_for(msg, &mut qids);
+        self.scratch_qids = qids;
+        appended
+    }
+
+    fn append_for(&mut self, msg: &NewMessage<'_>, qids: &mut Vec<u32>) -> Result<Appended, StoreError> {
         for q in msg.queues {
             self.check_queue(*q)?;
             if !qids.contains(&q.0) {
                 qids.push(q.0);
             }
         }
+        let qids = &qids[..];
         if qids.is_empty() {
             return Err(StoreError::Invalid("a message needs at least one queue".into()));
         }
@@ -235,14 +246,14 @@ impl MessageStore {
         let len = record::message_len(qids.len(), msg.exchange, msg.routing_key, msg.properties, msg.body) as u64;
         let shared = self.shared.clone();
         shared.append(|a| {
-            let (segment, offset) = self.make_room(a, &qids, len);
+            let (segment, offset) = self.make_room(a, qids, len);
             let id = self.next_message_id;
             self.next_message_id += 1;
             let seq = a.write(segment, offset, |buf| {
-                record::encode_message(buf, id, &qids, msg.exchange, msg.routing_key, msg.properties, msg.body);
+                record::encode_message(buf, id, qids, msg.exchange, msg.routing_key, msg.properties, msg.body);
             });
             let location = Location { segment, offset: offset as u32, len: len as u32 };
-            self.ledger().add_message(id, location, &qids);
+            self.ledger().add_message(id, location, qids);
             self.carry_forward(a);
             Appended { id, location, seq }
         })
