@@ -220,6 +220,26 @@ fn a_deep_queue_keeps_only_keys_for_its_durable_backlog() {
 }
 
 #[test]
+fn a_lazy_queue_keeps_only_keys_from_the_first_message() {
+    let mut h = durable_harness(None);
+    let disk = Arc::new(Mutex::new(HashMap::new()));
+    h.broker.set_body_loader(Box::new(MapLoader(disk.clone())));
+    let c = h.connect();
+    let lazy = broker_core::amqp::FieldTable::from([("x-queue-mode", broker_core::amqp::FieldValue::str("lazy"))]);
+    h.send(c, 1, QueueDeclare { queue: "lazy".into(), durable: true, arguments: lazy, ..Default::default() });
+    assert!(matches!(h.expect_method(c).1, Method::QueueDeclareOk(_)));
+    declare_durable(&mut h, c, "default");
+    for q in ["lazy", "default"] {
+        h.publish_with(c, 1, "", q, &persistent(), q.as_bytes(), false);
+    }
+    let last = write_ops(&mut h, &disk);
+    h.broker.handle_persisted(last);
+    assert_eq!(h.broker.stored_messages(), 1, "only the default queue's message stays in memory");
+    assert_eq!(h.get_body(c, 1, "lazy").as_deref(), Some(&b"lazy"[..]));
+    assert_eq!(h.get_body(c, 1, "default").as_deref(), Some(&b"default"[..]));
+}
+
+#[test]
 fn a_message_delivered_before_its_write_is_durable_stays_in_memory() {
     let mut h = Harness::with_config(Config { persistence: true, resident_queue_depth: 0, ..Config::default() });
     let disk = Arc::new(Mutex::new(HashMap::new()));

@@ -86,9 +86,9 @@ impl Durable {
         self.store.subscribe()
     }
 
-    /// Hands the core every surviving message, queue by queue in order.
+    /// Hands the core every surviving message, each queue's in order.
     /// Messages stay on disk: the core keeps a key per message and reads
-    /// them back when it delivers them. Each segment is read once, in
+    /// them back when it delivers them. Each segment is read once, in log
     /// order, for the fields the queues need (priority, expiry, size).
     ///
     /// After an unclean stop every message comes back flagged redelivered:
@@ -106,6 +106,7 @@ impl Durable {
         let reader = self.store.reader();
         let mut segment: Option<(u64, Bytes)> = None;
         let mut restored = 0;
+        let mut queues = Vec::new();
         for rq in recovered.queues {
             if rq.key.vhost == PAGING_VHOST && rq.key.name == PAGING_QUEUE {
                 // Paged transient bodies do not outlive the broker.
@@ -114,38 +115,49 @@ impl Durable {
                 }
                 continue;
             }
-            for m in rq.messages {
-                let loc = m.location;
-                let io = |e: std::io::Error| StoreError::Io {
-                    path: format!("segment {}", loc.segment).into(),
-                    action: "read a recovered message from",
-                    source: std::sync::Arc::new(e),
-                };
-                if segment.as_ref().is_none_or(|(s, _)| *s != loc.segment) {
-                    segment = Some((loc.segment, reader.read_segment(loc.segment).map_err(io)?));
-                }
-                let buf = &segment.as_ref().expect("read").1;
-                let record = buf.get(loc.offset as usize..(loc.offset + loc.len) as usize).map(|r| buf.slice_ref(r));
-                let stored = record
-                    .ok_or_else(|| "record past the end of its segment".to_string())
-                    .and_then(crate::store::decode_stored_message)
-                    .map_err(|why| io(std::io::Error::new(std::io::ErrorKind::InvalidData, why)))?;
-                let message = RestoredMessage {
-                    key: m.id,
-                    exchange: Default::default(),
-                    routing_key: Default::default(),
-                    properties: stored.properties,
-                    body_len: stored.body.len(),
-                    body: None,
-                    redelivered: m.delivered || m.id < horizon,
-                };
-                if let Err(e) = broker.restore_message(&rq.key.vhost, &rq.key.name, message) {
-                    tracing::warn!("dropping a recovered message: {e} (the queue's definition was not restored)");
-                    self.store.ack_later(rq.queue, m.id)?;
-                    continue;
-                }
-                restored += 1;
+            queues.push(rq);
+        }
+        // In log order across queues (each queue's own order is kept), so
+        // each segment is read once however many queues share it.
+        let mut order: Vec<(u64, u32, u32)> = queues
+            .iter()
+            .enumerate()
+            .flat_map(|(q, rq)| rq.messages.iter().enumerate().map(move |(i, m)| (m.id, q as u32, i as u32)))
+            .collect();
+        order.sort_unstable();
+        for (_, q, i) in order {
+            let rq = &queues[q as usize];
+            let m = rq.messages[i as usize];
+            let loc = m.location;
+            let io = |e: std::io::Error| StoreError::Io {
+                path: format!("segment {}", loc.segment).into(),
+                action: "read a recovered message from",
+                source: std::sync::Arc::new(e),
+            };
+            if segment.as_ref().is_none_or(|(s, _)| *s != loc.segment) {
+                segment = Some((loc.segment, reader.read_segment(loc.segment).map_err(io)?));
             }
+            let buf = &segment.as_ref().expect("read").1;
+            let record = buf.get(loc.offset as usize..(loc.offset + loc.len) as usize).map(|r| buf.slice_ref(r));
+            let stored = record
+                .ok_or_else(|| "record past the end of its segment".to_string())
+                .and_then(crate::store::decode_stored_message)
+                .map_err(|why| io(std::io::Error::new(std::io::ErrorKind::InvalidData, why)))?;
+            let message = RestoredMessage {
+                key: m.id,
+                exchange: Default::default(),
+                routing_key: Default::default(),
+                properties: stored.properties,
+                body_len: stored.body.len(),
+                body: None,
+                redelivered: m.delivered || m.id < horizon,
+            };
+            if let Err(e) = broker.restore_message(&rq.key.vhost, &rq.key.name, message) {
+                tracing::warn!("dropping a recovered message: {e} (the queue's definition was not restored)");
+                self.store.ack_later(rq.queue, m.id)?;
+                continue;
+            }
+            restored += 1;
         }
         self.store.flush_acks()?;
         broker.set_next_store_key(self.store.next_message_id());

@@ -59,7 +59,8 @@ pub struct Config {
     /// With persistence: a persisted message entering a queue that already
     /// holds this many ready messages leaves memory once its write is
     /// durable; the queue keeps only its key (a 32-octet entry) and reads
-    /// it back when it is delivered. Bounds the memory of a backlog.
+    /// it back when it is delivered. Bounds the memory of a backlog. A
+    /// queue declared with `x-queue-mode: lazy` (or such a policy) uses 0.
     pub resident_queue_depth: usize,
     pub cluster_name: String,
 }

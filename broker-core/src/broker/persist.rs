@@ -191,7 +191,8 @@ impl State {
     pub(crate) fn note_offloadable(&mut self, ticket: u64, queue: QueueId, entry: &QueueEntry) {
         let Some(id) = entry.message.id() else { return };
         let Some(q) = self.topology.queues.get(queue) else { return };
-        if q.ready.len() <= self.persist.resident_depth || self.stored_key(queue, entry).is_none() {
+        let depth = if q.config.lazy { 0 } else { self.persist.resident_depth };
+        if q.ready.len() <= depth || self.stored_key(queue, entry).is_none() {
             return;
         }
         self.persist.offload.push_back((ticket, queue, entry.seq, id));

@@ -36,6 +36,9 @@ pub struct QueueConfig {
     pub max_priority: Option<u8>,
     pub single_active_consumer: bool,
     pub delivery_limit: Option<u64>,
+    /// `x-queue-mode: lazy`: persisted messages leave memory as soon as
+    /// they are on disk, however short the queue.
+    pub lazy: bool,
 }
 
 /// The properties a declare asks for besides its arguments.
@@ -162,7 +165,8 @@ impl QueueConfig {
         };
         match args.get("x-queue-mode") {
             None => {}
-            Some(FieldValue::LongStr(s)) if &s[..] == b"default" || &s[..] == b"lazy" => {}
+            Some(FieldValue::LongStr(s)) if &s[..] == b"default" => {}
+            Some(FieldValue::LongStr(s)) if &s[..] == b"lazy" => cfg.lazy = true,
             Some(FieldValue::LongStr(s)) => {
                 let m = String::from_utf8_lossy(s);
                 return Err(invalid("x-queue-mode", &format_args!("\"unsupported queue mode '{m}'\"")));
