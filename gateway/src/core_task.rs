@@ -120,6 +120,13 @@ impl CoreHandle {
 /// this bounds one round's work and keeps deliveries flowing under a flood.
 const BATCH: usize = 16;
 
+/// Reads larger than this are fed to the core in slices of it. Between
+/// slices the store's work goes to the committer and confirms already
+/// durable go out: a whole confirm window often arrives in one read, and
+/// this way the publisher refills its window while the core works through
+/// the rest, instead of the core and the fsync taking turns.
+const CORE_SLICE: usize = 16 * 1024;
+
 /// What the core task drives besides the broker: the message store, the
 /// data directory (for saving definitions) and the resource monitor's
 /// readings.
@@ -174,7 +181,19 @@ pub async fn run(
                     break;
                 }
                 for input in batch.drain(..) {
-                    handle_input(&mut broker, &mut conns, input);
+                    match input {
+                        Input::Data { connection, mut data, credit } if data.len() > CORE_SLICE => {
+                            let now = now_ms();
+                            while data.len() > CORE_SLICE {
+                                broker.handle_bytes(connection, now, data.split_to(CORE_SLICE));
+                                let mut round = Round { services: &mut services, saved: &mut saved, durable_rx: &mut durable_rx, result: &mut result };
+                                round.between_slices(&mut broker, &mut conns);
+                            }
+                            broker.handle_bytes(connection, now, data);
+                            drop(credit);
+                        }
+                        input => handle_input(&mut broker, &mut conns, input),
+                    }
                 }
             }
             _ = tokio::time::sleep_until(instant_at(deadline.unwrap_or(0)).into()), if deadline.is_some() => {
@@ -221,6 +240,41 @@ pub async fn run(
     }
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     result
+}
+
+/// What a slice boundary inside a round needs (see `CORE_SLICE`).
+struct Round<'a> {
+    services: &'a mut Services,
+    saved: &'a mut SavedDefinitions,
+    durable_rx: &'a mut Option<watch::Receiver<Durability>>,
+    result: &'a mut Result<(), String>,
+}
+
+impl Round<'_> {
+    /// Store work and definitions to disk, then the confirms that became
+    /// durable meanwhile, then the output (in the order the loop keeps).
+    fn between_slices(&mut self, broker: &mut Broker, conns: &mut Conns) {
+        if self.result.is_err() {
+            return;
+        }
+        if let Err(e) = persist(broker, self.services, self.saved) {
+            *self.result = Err(e);
+            return;
+        }
+        if let Some(rx) = self.durable_rx.as_mut().filter(|rx| rx.has_changed().unwrap_or(false)) {
+            let d = rx.borrow_and_update().clone();
+            if let Err(e) = on_durable(broker, self.services, d) {
+                *self.result = Err(e);
+                return;
+            }
+            // What the confirms freed may need writing too.
+            if let Err(e) = persist(broker, self.services, self.saved) {
+                *self.result = Err(e);
+                return;
+            }
+        }
+        drain_output(broker, conns);
+    }
 }
 
 /// The durable definitions last written, to skip writes that change nothing.
