@@ -226,6 +226,8 @@ fn figures(s: &Scenario) -> Vec<Figure> {
             }
             if load.persistent {
                 v.push(f!("broker disk MB written", |r| r.broker_disk.map(|d| d as f64 / 1e6)));
+                // Over the same window as the messages published in it.
+                v.push(f!("disk B written per msg", |r| r.broker_disk.filter(|_| r.published > 0).map(|d| d as f64 / r.published as f64)));
             }
             v
         }

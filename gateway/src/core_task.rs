@@ -186,6 +186,10 @@ pub async fn run(
                             let now = now_ms();
                             while data.len() > CORE_SLICE {
                                 broker.handle_bytes(connection, now, data.split_to(CORE_SLICE));
+                                if !broker.has_store_ops() {
+                                    // Nothing for the store (e.g. transient traffic): no point in slicing.
+                                    break;
+                                }
                                 let mut round = Round { services: &mut services, saved: &mut saved, durable_rx: &mut durable_rx, result: &mut result };
                                 round.between_slices(&mut broker, &mut conns);
                             }
@@ -251,8 +255,10 @@ struct Round<'a> {
 }
 
 impl Round<'_> {
-    /// Store work and definitions to disk, then the confirms that became
-    /// durable meanwhile, then the output (in the order the loop keeps).
+    /// Store work and definitions to disk, then, if the store has made
+    /// more durable meanwhile, the confirms that releases and the output
+    /// (in the order the loop keeps). Other output waits for the round's
+    /// end, as before: fewer, larger writes.
     fn between_slices(&mut self, broker: &mut Broker, conns: &mut Conns) {
         if self.result.is_err() {
             return;
@@ -261,17 +267,16 @@ impl Round<'_> {
             *self.result = Err(e);
             return;
         }
-        if let Some(rx) = self.durable_rx.as_mut().filter(|rx| rx.has_changed().unwrap_or(false)) {
-            let d = rx.borrow_and_update().clone();
-            if let Err(e) = on_durable(broker, self.services, d) {
-                *self.result = Err(e);
-                return;
-            }
-            // What the confirms freed may need writing too.
-            if let Err(e) = persist(broker, self.services, self.saved) {
-                *self.result = Err(e);
-                return;
-            }
+        let Some(rx) = self.durable_rx.as_mut().filter(|rx| rx.has_changed().unwrap_or(false)) else { return };
+        let d = rx.borrow_and_update().clone();
+        if let Err(e) = on_durable(broker, self.services, d) {
+            *self.result = Err(e);
+            return;
+        }
+        // What the confirms freed may need writing too.
+        if let Err(e) = persist(broker, self.services, self.saved) {
+            *self.result = Err(e);
+            return;
         }
         drain_output(broker, conns);
     }

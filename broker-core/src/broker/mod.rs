@@ -423,6 +423,12 @@ impl Broker {
         self.state.persist.ops.pop_front()
     }
 
+    /// Whether store operations wait to be polled (cheap; lets a driver
+    /// hand work to its store early).
+    pub fn has_store_ops(&self) -> bool {
+        !self.state.persist.ops.is_empty()
+    }
+
     /// Message keys continue from `next` (the store's first unused id).
     pub fn set_next_store_key(&mut self, next: u64) {
         self.state.persist.set_next_key(next);
