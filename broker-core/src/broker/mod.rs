@@ -215,7 +215,9 @@ pub(crate) enum Timer {
 ///
 /// # The one callback: `BodyLoader`
 ///
-/// With a memory budget, bodies that are on disk are dropped from memory.
+/// With a memory budget, bodies that are on disk are dropped from memory;
+/// a deep (or lazy) durable queue keeps only the store key of its
+/// persisted backlog, and so does every message restored without a body.
 /// When such a message is needed again (delivered to a consumer, taken with
 /// basic.get, dead-lettered or browsed) the broker reads it back through the
 /// [`BodyLoader`](crate::BodyLoader) given with `set_body_loader`:

@@ -7,8 +7,8 @@
 //!
 //! # When a segment may go
 //!
-//! A segment holds messages and *tombstones* (Delivered, Ack, QueuePurged,
-//! QueueDeleted records). A segment `S` is deletable when
+//! A segment holds messages and *tombstones* (Delivered, Ack, AckRange,
+//! QueuePurged, QueueDeleted records). A segment `S` is deletable when
 //!
 //! 1. none of its messages is still in a queue (`live == 0`), and
 //! 2. none of its tombstones is still needed: a tombstone in `S` about a

@@ -16,9 +16,11 @@
 //! //   a.id: message id, a.location: where to read it back, a.seq: durability ticket
 //! let mut durable = store.subscribe();                   // watch::Receiver<Durability>
 //! //   confirm the publish once durable.borrow().seq >= a.seq; a set `failed` means stop
-//! store.mark_delivered(queue, a.id)?;                    // on delivery to a consumer
-//! store.ack(queue, a.id)?;                               // on ack / drop; may free a segment
+//! store.mark_delivered(queue, a.id);                     // on delivery (in memory; written at close)
+//! store.ack_later(queue, a.id)?;                         // on ack / drop ...
+//! store.flush_acks()?;                                   // ... runs of acks become one record
 //! let msg = store.read(a.location)?;                     // pread + CRC check
+//! let mut loader = store.loader();                       // by id, with read-ahead (the core's loader)
 //! let reader = store.reader();                           // Clone + Send: read in spawn_blocking
 //! store.purge_queue(queue)?; store.delete_queue(queue)?;
 //! definitions::save(&data, &defs)?;                      // atomic replace
