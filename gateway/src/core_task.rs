@@ -379,9 +379,14 @@ fn drain_output(broker: &mut Broker, conns: &mut Conns) {
                     tracing::info!(connection = connection.as_u64(), "closing connection: {reason}");
                 }
                 // The writer flushes what it was given, lingers if told to,
-                // then closes the socket.
-                if let Some(linger) = conns.remove(&connection).and_then(|io| io.linger) {
-                    let _ = linger.send(std::time::Duration::from_millis(linger_ms));
+                // then closes the socket. The linger goes first: the
+                // connection task reads it as soon as the writer is dropped,
+                // and would otherwise close at once.
+                if let Some(Io { writer, linger, .. }) = conns.remove(&connection) {
+                    if let Some(linger) = linger {
+                        let _ = linger.send(std::time::Duration::from_millis(linger_ms));
+                    }
+                    drop(writer);
                 }
             }
             Event::PauseReading { connection } | Event::ResumeReading { connection } => {
