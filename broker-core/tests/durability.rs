@@ -152,6 +152,15 @@ impl BodyLoader for MapLoader {
     }
 }
 
+type Disk = Arc<Mutex<HashMap<u64, LoadedMessage>>>;
+
+/// A map standing in for the store, attached as the broker's loader.
+fn attach_disk(h: &mut Harness) -> Disk {
+    let disk = Disk::default();
+    h.broker.set_body_loader(Box::new(MapLoader(disk.clone())));
+    disk
+}
+
 /// Carries out Append and Page ops into `disk`; returns the last ticket.
 fn write_ops(h: &mut Harness, disk: &Mutex<HashMap<u64, LoadedMessage>>) -> u64 {
     let mut last_ticket = 0;
@@ -174,8 +183,7 @@ fn write_ops(h: &mut Harness, disk: &Mutex<HashMap<u64, LoadedMessage>>) -> u64 
 #[test]
 fn a_deep_queue_keeps_only_keys_for_its_durable_backlog() {
     let mut h = Harness::with_config(Config { persistence: true, resident_queue_depth: 2, ..Config::default() });
-    let disk = Arc::new(Mutex::new(HashMap::new()));
-    h.broker.set_body_loader(Box::new(MapLoader(disk.clone())));
+    let disk = attach_disk(&mut h);
     let c = h.connect();
     declare_durable(&mut h, c, "deep");
     h.declare_queue(c, 1, "transient_q");
@@ -222,8 +230,7 @@ fn a_deep_queue_keeps_only_keys_for_its_durable_backlog() {
 #[test]
 fn a_lazy_queue_keeps_only_keys_from_the_first_message() {
     let mut h = durable_harness(None);
-    let disk = Arc::new(Mutex::new(HashMap::new()));
-    h.broker.set_body_loader(Box::new(MapLoader(disk.clone())));
+    let disk = attach_disk(&mut h);
     let c = h.connect();
     let lazy = broker_core::amqp::FieldTable::from([("x-queue-mode", broker_core::amqp::FieldValue::str("lazy"))]);
     h.send(c, 1, QueueDeclare { queue: "lazy".into(), durable: true, arguments: lazy, ..Default::default() });
@@ -242,8 +249,7 @@ fn a_lazy_queue_keeps_only_keys_from_the_first_message() {
 #[test]
 fn a_message_delivered_before_its_write_is_durable_stays_in_memory() {
     let mut h = Harness::with_config(Config { persistence: true, resident_queue_depth: 0, ..Config::default() });
-    let disk = Arc::new(Mutex::new(HashMap::new()));
-    h.broker.set_body_loader(Box::new(MapLoader(disk.clone())));
+    let disk = attach_disk(&mut h);
     let c = h.connect();
     declare_durable(&mut h, c, "d");
     for i in 0..2 {
@@ -263,8 +269,7 @@ fn a_message_delivered_before_its_write_is_durable_stays_in_memory() {
 #[test]
 fn messages_restored_without_a_body_take_no_memory_and_are_read_back_whole() {
     let mut h = durable_harness(None);
-    let disk = Arc::new(Mutex::new(HashMap::new()));
-    h.broker.set_body_loader(Box::new(MapLoader(disk.clone())));
+    let disk = attach_disk(&mut h);
     let c = h.connect();
     declare_durable(&mut h, c, "a");
     ops(&mut h);
@@ -301,8 +306,7 @@ fn messages_restored_without_a_body_take_no_memory_and_are_read_back_whole() {
 #[test]
 fn over_the_memory_budget_bodies_move_to_disk_and_are_read_back() {
     let mut h = durable_harness(Some(1000));
-    let disk = Arc::new(Mutex::new(HashMap::new()));
-    h.broker.set_body_loader(Box::new(MapLoader(disk.clone())));
+    let disk = attach_disk(&mut h);
     let c = h.connect();
     declare_durable(&mut h, c, "big");
     let body = |i: u8| vec![i; 400];

@@ -314,17 +314,8 @@ impl MessageStore {
             if first == last {
                 self.message_event(queue, first, record::encode_ack, |ledger, at| ledger.ack(at, first, qid))?;
             } else {
-                let len = record::ACK_RANGE_LEN as u64;
-                let shared = self.shared.clone();
-                shared.append(|a| {
-                    let (segment, offset) = self.make_room(a, &[qid], len);
-                    a.write(segment, offset, |buf| {
-                        record::encode_ack_range(buf, qid, first, last);
-                    });
-                    self.ledger().ack_range(segment, qid, first, last);
-                    self.queue_deletions(a);
-                    self.carry_forward(a);
-                })?;
+                let encode = |buf: &mut Vec<u8>| record::encode_ack_range(buf, qid, first, last);
+                self.tombstone(queue, record::ACK_RANGE_LEN, encode, |ledger, at| ledger.ack_range(at, qid, first, last))?;
             }
         }
         Ok(())
@@ -337,16 +328,37 @@ impl MessageStore {
         encode: fn(&mut Vec<u8>, u64, u32) -> usize,
         apply: impl FnOnce(&mut Ledger, u64) -> bool,
     ) -> Result<Option<Seq>, StoreError> {
+        let seq = self.tombstone(
+            queue,
+            MESSAGE_EVENT_LEN,
+            |buf| encode(buf, id, queue.0),
+            |ledger, at| {
+                apply(ledger, at);
+            },
+        )?;
+        Ok(Some(seq))
+    }
+
+    /// Writes one record of `len` bytes about `queue`'s messages, applies
+    /// it to the ledger (`apply` gets the segment it landed in), and lets
+    /// go of what it made deletable.
+    fn tombstone(
+        &mut self,
+        queue: QueueId,
+        len: usize,
+        encode: impl FnOnce(&mut Vec<u8>) -> usize,
+        apply: impl FnOnce(&mut Ledger, u64),
+    ) -> Result<Seq, StoreError> {
         let shared = self.shared.clone();
         shared.append(|a| {
-            let (segment, offset) = self.make_room(a, &[queue.0], MESSAGE_EVENT_LEN as u64);
+            let (segment, offset) = self.make_room(a, &[queue.0], len as u64);
             let seq = a.write(segment, offset, |buf| {
-                encode(buf, id, queue.0);
+                encode(buf);
             });
             apply(&mut self.ledger(), segment);
             self.queue_deletions(a);
             self.carry_forward(a);
-            Some(seq)
+            seq
         })
     }
 
