@@ -29,7 +29,7 @@ mod vhost;
 pub use auth::{hash_password, User};
 pub use broker::alarms::Alarm;
 pub use broker::limits::Limits;
-pub use broker::persist::StoreOp;
+pub use broker::persist::{QueueNumbers, StoreOp};
 pub use broker::restore::RestoredMessage;
 pub use broker::stats::{MessageCounters, MessageRates};
 pub use broker::trace::{TraceEvent, TraceFilter};

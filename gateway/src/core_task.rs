@@ -222,6 +222,11 @@ pub async fn run(
                 result = Err(e);
             }
         }
+        if result.is_ok() {
+            if let Err(e) = catch_up_durable(&mut broker, &mut services, &mut saved, &mut durable_rx) {
+                result = Err(e);
+            }
+        }
         if result.is_err() {
             break;
         }
@@ -267,19 +272,32 @@ impl Round<'_> {
             *self.result = Err(e);
             return;
         }
-        let Some(rx) = self.durable_rx.as_mut().filter(|rx| rx.has_changed().unwrap_or(false)) else { return };
-        let d = rx.borrow_and_update().clone();
-        if let Err(e) = on_durable(broker, self.services, d) {
-            *self.result = Err(e);
-            return;
+        match catch_up_durable(broker, self.services, self.saved, self.durable_rx) {
+            Ok(true) => drain_output(broker, conns),
+            Ok(false) => {}
+            Err(e) => *self.result = Err(e),
         }
-        // What the confirms freed may need writing too.
-        if let Err(e) = persist(broker, self.services, self.saved) {
-            *self.result = Err(e);
-            return;
-        }
-        drain_output(broker, conns);
     }
+}
+
+/// If the store has made more durable since last looked, releases the
+/// confirms that waited for it and persists what that freed. Checked after
+/// every turn, not only when the loop has nothing else to do: under a
+/// steady stream of publishes, inputs are always ready, and waiting for an
+/// idle moment would hold confirms back and stall the publishers' windows.
+/// Returns whether anything was released.
+fn catch_up_durable(
+    broker: &mut Broker,
+    services: &mut Services,
+    saved: &mut SavedDefinitions,
+    durable_rx: &mut Option<watch::Receiver<Durability>>,
+) -> Result<bool, String> {
+    let Some(rx) = durable_rx.as_mut().filter(|rx| rx.has_changed().unwrap_or(false)) else { return Ok(false) };
+    let d = rx.borrow_and_update().clone();
+    on_durable(broker, services, d)?;
+    // What the confirms freed may need writing too.
+    persist(broker, services, saved)?;
+    Ok(true)
 }
 
 /// The durable definitions last written, to skip writes that change nothing.

@@ -187,7 +187,7 @@ impl Durable {
             StoreOp::Append { ticket, key, queues, exchange, routing_key, properties, body } => {
                 let mut handles = std::mem::take(&mut self.scratch);
                 handles.clear();
-                for q in &queues {
+                for q in queues.iter() {
                     handles.push(self.queue(*q)?);
                 }
                 let msg =

@@ -162,44 +162,56 @@ pub struct PropertiesScan {
 impl PropertiesScan {
     /// Validates the raw flags and property list and notes the routing fields.
     pub fn scan(raw: &Bytes) -> Result<PropertiesScan, DecodeError> {
-        let mut r = Reader::new(raw.clone());
-        let flags = r.u16()?;
+        // A cursor over the slice: this runs once per publish, so it avoids
+        // the refcounted `Reader` except for a headers table.
+        let b: &[u8] = raw;
+        let take = |pos: &mut usize, n: usize| -> Result<core::ops::Range<usize>, DecodeError> {
+            let end = pos.checked_add(n).filter(|e| *e <= b.len()).ok_or(DecodeError::Truncated)?;
+            let range = *pos..end;
+            *pos = end;
+            Ok(range)
+        };
+        let mut pos = 0;
+        let at = take(&mut pos, 2)?.start;
+        let flags = u16::from_be_bytes([b[at], b[at + 1]]);
         if flags & RESERVED != 0 {
             return Err(DecodeError::BadPropertyFlags);
         }
         let mut out = PropertiesScan::default();
-        let len = raw.len();
-        let short = |r: &mut Reader, bit: u16| -> Result<Option<(u32, u32)>, DecodeError> {
+        let short = |pos: &mut usize, bit: u16| -> Result<Option<(u32, u32)>, DecodeError> {
             if flags & bit == 0 {
                 return Ok(None);
             }
-            let s = r.short_str()?;
-            let end = len - r.remaining();
-            Ok(Some(((end - s.len()) as u32, end as u32)))
+            let len = b[take(pos, 1)?.start] as usize;
+            let range = take(pos, len)?;
+            core::str::from_utf8(&b[range.clone()]).map_err(|_| DecodeError::InvalidUtf8)?;
+            Ok(Some((range.start as u32, range.end as u32)))
         };
-        short(&mut r, CONTENT_TYPE)?;
-        short(&mut r, CONTENT_ENCODING)?;
+        short(&mut pos, CONTENT_TYPE)?;
+        short(&mut pos, CONTENT_ENCODING)?;
         if flags & HEADERS != 0 {
+            let mut r = Reader::new(raw.slice(pos..));
             FieldTable::skip(&mut r, 0)?;
+            pos = b.len() - r.remaining();
             out.has_headers = true;
         }
         if flags & DELIVERY_MODE != 0 {
-            out.delivery_mode = r.u8()?;
+            out.delivery_mode = b[take(&mut pos, 1)?.start];
         }
         if flags & PRIORITY != 0 {
-            out.priority = Some(r.u8()?);
+            out.priority = Some(b[take(&mut pos, 1)?.start]);
         }
-        short(&mut r, CORRELATION_ID)?;
-        out.reply_to = short(&mut r, REPLY_TO)?;
-        out.expiration = short(&mut r, EXPIRATION)?;
-        short(&mut r, MESSAGE_ID)?;
+        short(&mut pos, CORRELATION_ID)?;
+        out.reply_to = short(&mut pos, REPLY_TO)?;
+        out.expiration = short(&mut pos, EXPIRATION)?;
+        short(&mut pos, MESSAGE_ID)?;
         if flags & TIMESTAMP != 0 {
-            r.u64()?;
+            take(&mut pos, 8)?;
         }
-        short(&mut r, TYPE)?;
-        out.user_id = short(&mut r, USER_ID)?;
-        short(&mut r, APP_ID)?;
-        short(&mut r, CLUSTER_ID)?;
+        short(&mut pos, TYPE)?;
+        out.user_id = short(&mut pos, USER_ID)?;
+        short(&mut pos, APP_ID)?;
+        short(&mut pos, CLUSTER_ID)?;
         Ok(out)
     }
 
@@ -275,6 +287,23 @@ mod tests {
         assert_eq!(PropertiesScan::text(&raw, s.expiration), Some("60000"));
         assert_eq!(PropertiesScan::text(&raw, s.reply_to), Some("amq.rabbitmq.reply-to"));
         assert_eq!(PropertiesScan::text(&raw, s.user_id), Some("guest"));
+    }
+
+    #[test]
+    fn the_scan_refuses_exactly_what_the_decoder_refuses() {
+        let raw = full().to_bytes();
+        for len in 0..=raw.len() {
+            let cut = raw.slice(..len);
+            let scanned = PropertiesScan::scan(&cut).map(|_| ());
+            let decoded = BasicProperties::decode(cut).map(|_| ());
+            assert_eq!(scanned, decoded, "first {len} octets");
+        }
+        // A property string that is not UTF-8.
+        let mut bad = BytesMut::new();
+        bad.put_u16(CONTENT_TYPE);
+        bad.put_u8(2);
+        bad.put_slice(&[0xff, 0xfe]);
+        assert_eq!(PropertiesScan::scan(&bad.freeze()), Err(DecodeError::InvalidUtf8));
     }
 
     #[test]

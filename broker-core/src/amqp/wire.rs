@@ -45,6 +45,7 @@ impl Reader {
     }
 
     /// Takes `n` octets as a zero-copy slice of the payload.
+    #[inline]
     pub fn bytes(&mut self, n: usize) -> Result<Bytes, DecodeError> {
         self.bit_used = 8;
         if self.remaining() < n {

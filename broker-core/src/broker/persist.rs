@@ -15,6 +15,58 @@ use crate::ids::{ConnectionId, MessageId, QueueId};
 use crate::message::MessageRef;
 use crate::queue::{Queue, QueueEntry, QueueKind};
 
+/// The durable queues (by store number) a stored message is for. Up to
+/// four are kept inline: a publish, almost always to one queue, allocates
+/// nothing for them.
+#[derive(Clone, PartialEq, Eq)]
+pub enum QueueNumbers {
+    Inline { len: u8, numbers: [u32; 4] },
+    Heap(Vec<u32>),
+}
+
+impl QueueNumbers {
+    pub fn as_slice(&self) -> &[u32] {
+        match self {
+            QueueNumbers::Inline { len, numbers } => &numbers[..*len as usize],
+            QueueNumbers::Heap(v) => v,
+        }
+    }
+}
+
+impl core::ops::Deref for QueueNumbers {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        self.as_slice()
+    }
+}
+
+impl FromIterator<u32> for QueueNumbers {
+    fn from_iter<I: IntoIterator<Item = u32>>(iter: I) -> Self {
+        let mut out = QueueNumbers::Inline { len: 0, numbers: [0; 4] };
+        for n in iter {
+            match &mut out {
+                QueueNumbers::Inline { len, numbers } if (*len as usize) < numbers.len() => {
+                    numbers[*len as usize] = n;
+                    *len += 1;
+                }
+                QueueNumbers::Inline { len, numbers } => {
+                    let mut v = numbers[..*len as usize].to_vec();
+                    v.push(n);
+                    out = QueueNumbers::Heap(v);
+                }
+                QueueNumbers::Heap(v) => v.push(n),
+            }
+        }
+        out
+    }
+}
+
+impl core::fmt::Debug for QueueNumbers {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
 /// Work for the driver's message store, in the order it must happen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreOp {
@@ -31,7 +83,7 @@ pub enum StoreOp {
     Append {
         ticket: u64,
         key: u64,
-        queues: Vec<u32>,
+        queues: QueueNumbers,
         exchange: ShortStr,
         routing_key: ShortStr,
         properties: Bytes,
@@ -240,7 +292,7 @@ impl State {
         }
         let message = self.topology.messages.get(id)?;
         let persistent = message.scan.persistent();
-        let durable: Vec<u32> = queues
+        let durable: QueueNumbers = queues
             .iter()
             .filter_map(|q| self.topology.queues.get(*q))
             .filter(|q| persisted_in(q, persistent))

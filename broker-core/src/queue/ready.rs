@@ -66,6 +66,14 @@ impl ReadyList {
         // Each level is in `seq` order (pushes increase, requeues keep it).
         self.levels.iter_mut().find_map(|level| {
             let len = level.len();
+            // Seqs are usually dense at the back: try the exact spot first.
+            let back = level.back()?.seq.checked_sub(seq)?;
+            if back < len as u64 {
+                let i = len - 1 - back as usize;
+                if level[i].seq == seq {
+                    return level.get_mut(i);
+                }
+            }
             // Widen a window at the back until it starts at or before `seq`.
             let mut width = 1;
             while width < len && level[len - width].seq > seq {
@@ -131,6 +139,35 @@ mod tests {
             assert_eq!(r.find_mut(seq).map(|x| x.seq), Some(seq));
         }
         for seq in [0, 18, 21, 1999, 5000] {
+            assert!(r.find_mut(seq).is_none(), "{seq}");
+        }
+    }
+
+    #[test]
+    fn dense_seqs_are_found_at_their_spot_and_gaps_fall_back_to_search() {
+        let mut r = ReadyList::new(1);
+        for seq in 0..1000 {
+            r.push(e(seq, 0));
+        }
+        for _ in 0..10 {
+            r.pop();
+        }
+        for seq in [10, 11, 500, 999] {
+            assert_eq!(r.find_mut(seq).map(|x| x.seq), Some(seq));
+        }
+        for seq in [0, 9, 1000] {
+            assert!(r.find_mut(seq).is_none(), "{seq}");
+        }
+        // A gap in the middle: the spot guessed from the back is wrong for
+        // older entries, which the search still finds.
+        let mut r = ReadyList::new(1);
+        for seq in (0..100).chain(200..300) {
+            r.push(e(seq, 0));
+        }
+        for seq in [0, 50, 99, 200, 299] {
+            assert_eq!(r.find_mut(seq).map(|x| x.seq), Some(seq));
+        }
+        for seq in [100, 150, 199, 300] {
             assert!(r.find_mut(seq).is_none(), "{seq}");
         }
     }
