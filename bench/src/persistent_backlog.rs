@@ -56,6 +56,9 @@ pub struct Recovery {
     pub secs: Option<f64>,
     /// The last message count the broker reported.
     pub count: Option<u64>,
+    /// The highest broker RSS seen from spawn until then (sampled at each
+    /// poll): what rebuilding the backlog costs at its peak.
+    pub rss_peak: Option<u64>,
 }
 
 /// What the drain consumer saw.
@@ -105,6 +108,12 @@ impl Figures {
         (self.confirmed > 0).then(|| (p as f64 - b as f64) / self.confirmed as f64)
     }
 
+    /// Peak RSS while recovering after SIGKILL, per confirmed message.
+    pub fn recovery_rss_per_msg(&self) -> Option<f64> {
+        let peak = self.killed.as_ref()?.rss_peak?;
+        (self.confirmed > 0).then(|| peak as f64 / self.confirmed as f64)
+    }
+
     pub fn written_per_msg(&self) -> Option<f64> {
         self.written.filter(|_| self.confirmed > 0).map(|w| w as f64 / self.confirmed as f64)
     }
@@ -136,8 +145,9 @@ impl Figures {
         for (what, r) in [("clean", &self.clean), ("kill -9", &self.killed)] {
             let Some(r) = r else { continue };
             let count = r.count.map(|c| int(c as f64)).unwrap_or_else(|| "no answer".into());
+            let peak = r.rss_peak.map(|p| format!(", peak RSS {:.1} MiB", p as f64 / 1048576.0)).unwrap_or_default();
             match r.secs {
-                Some(s) => parts.push(format!("recovery {what} {s:.2} s ({count})")),
+                Some(s) => parts.push(format!("recovery {what} {s:.2} s ({count}{peak})")),
                 None => parts.push(format!("recovery {what} NEVER COMPLETE ({count} of {})", int(self.confirmed as f64))),
             }
             let lost = self.lost_at(Some(r));
@@ -253,6 +263,9 @@ fn recover(broker: &mut Broker, creds: &Credentials, queue: &str, expected: u64,
     let mut first_answer = None;
     let mut r = Recovery::default();
     loop {
+        if let Some(rss) = procfs::rss_bytes(broker.pid) {
+            r.rss_peak = Some(r.rss_peak.unwrap_or(0).max(rss));
+        }
         if conn.is_none() {
             conn = SyncConn::open(broker.addr, creds, "warren-bench recovery probe").ok();
         }
@@ -354,12 +367,12 @@ mod tests {
 
     #[test]
     fn a_lower_count_after_a_restart_is_loss() {
-        let recovered = |count| Some(Recovery { secs: Some(1.0), count: Some(count) });
+        let recovered = |count| Some(Recovery { secs: Some(1.0), count: Some(count), rss_peak: None });
         let mut f = Figures { confirmed: 100, clean: recovered(100), killed: recovered(100), ..Default::default() };
         f.drain = Some(Drain { delivered: 100, secs: 0.5, ..Default::default() });
         assert_eq!((f.lost(), f.errors()), (0, 0));
         assert!(f.line().ends_with("ok"), "{}", f.line());
-        f.killed = Some(Recovery { secs: None, count: Some(90) });
+        f.killed = Some(Recovery { secs: None, count: Some(90), rss_peak: None });
         f.drain = Some(Drain { delivered: 90, secs: 0.5, missing: 10, ..Default::default() });
         assert_eq!((f.lost(), f.errors()), (10, 10));
         assert!(f.line().contains("LOST 10 AFTER KILL -9 RESTART"), "{}", f.line());

@@ -256,6 +256,7 @@ fn figures(s: &Scenario) -> Vec<Figure> {
                 p!("written B/msg", |p| p.written_per_msg()),
                 p!("recovery s (clean)", |p| p.clean.as_ref().and_then(|r| r.secs)),
                 p!("recovery s (kill -9)", |p| p.killed.as_ref().and_then(|r| r.secs)),
+                p!("recovery RSS B/msg", |p| p.recovery_rss_per_msg()),
                 p!("drain msg/s", |p| p.drain.as_ref().map(|d| d.rate())),
                 p!("messages lost", |p| Some(p.lost() as f64)),
             ]

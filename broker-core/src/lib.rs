@@ -36,6 +36,6 @@ pub use broker::trace::{TraceEvent, TraceFilter};
 pub use broker::{Broker, Config, ConfigError, Event, Transmit};
 pub use connection::{PeerAddress, PeerInfo, Transport};
 pub use error::AmqpError;
-pub use ids::ConnectionId;
+pub use ids::{ConnectionId, QueueId};
 pub use message::{BodyLoader, LoadedMessage, MessageRef};
 pub use permissions::Permission;

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use broker_core::{BodyLoader, Broker, LoadedMessage, RestoredMessage, StoreOp};
+use broker_core::{BodyLoader, Broker, LoadedMessage, QueueId as CoreQueue, RestoredMessage, StoreOp};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
@@ -103,61 +103,76 @@ impl Durable {
             horizon = self.store.next_message_id();
             write_delivered_horizon(data, horizon)?;
         }
-        let reader = self.store.reader();
-        let mut segment: Option<(u64, Bytes)> = None;
-        let mut restored = 0;
-        let mut queues = Vec::new();
-        for rq in recovered.queues {
+        // Where each recovered queue's messages go in the core, looked up
+        // once per queue (None: its definition was not restored).
+        let mut targets: Vec<Option<Option<CoreQueue>>> = Vec::new();
+        for rq in &recovered.queues {
+            let slot = rq.queue.index();
+            if targets.len() <= slot {
+                targets.resize(slot + 1, None);
+            }
             if rq.key.vhost == PAGING_VHOST && rq.key.name == PAGING_QUEUE {
                 // Paged transient bodies do not outlive the broker.
-                if !rq.messages.is_empty() {
-                    self.store.purge_queue(rq.queue)?;
-                }
+                self.store.purge_queue(rq.queue)?;
                 continue;
             }
-            queues.push(rq);
+            let target = broker.restore_target(&rq.key.vhost, &rq.key.name);
+            if target.is_none() {
+                tracing::warn!(
+                    "dropping {} recovered messages of '{}' in vhost '{}': the queue's definition was not restored",
+                    rq.live,
+                    rq.key.name,
+                    rq.key.vhost
+                );
+            }
+            targets[slot] = Some(target);
         }
-        // In log order across queues (each queue's own order is kept), so
-        // each segment is read once however many queues share it.
-        let mut order: Vec<(u64, u32, u32)> = queues
-            .iter()
-            .enumerate()
-            .flat_map(|(q, rq)| rq.messages.iter().enumerate().map(move |(i, m)| (m.id, q as u32, i as u32)))
-            .collect();
-        order.sort_unstable();
-        for (_, q, i) in order {
-            let rq = &queues[q as usize];
-            let m = rq.messages[i as usize];
-            let loc = m.location;
+        // In log order, one segment at a time: each segment is read once
+        // however many queues share it, and only one segment's worth of
+        // references is held besides the index and the queues themselves.
+        let reader = self.store.reader();
+        let mut refs = Vec::new();
+        let mut restored = 0;
+        for segment in self.store.live_segments() {
+            self.store.live_in_segment(segment, &mut refs);
             let io = |e: std::io::Error| StoreError::Io {
-                path: format!("segment {}", loc.segment).into(),
+                path: format!("segment {segment}").into(),
                 action: "read a recovered message from",
                 source: std::sync::Arc::new(e),
             };
-            if segment.as_ref().is_none_or(|(s, _)| *s != loc.segment) {
-                segment = Some((loc.segment, reader.read_segment(loc.segment).map_err(io)?));
+            let mut buf: Option<Bytes> = None;
+            for r in refs.iter() {
+                let Some(target) = targets.get(r.queue.index()).copied().flatten() else { continue };
+                let Some(qid) = target else {
+                    self.store.ack_later(r.queue, r.id)?;
+                    continue;
+                };
+                if buf.is_none() {
+                    buf = Some(reader.read_segment(segment).map_err(io)?);
+                }
+                let buf = buf.as_ref().expect("read");
+                let loc = r.location;
+                let record = buf.get(loc.offset as usize..(loc.offset + loc.len) as usize).map(|b| buf.slice_ref(b));
+                let stored = record
+                    .ok_or_else(|| "record past the end of its segment".to_string())
+                    .and_then(crate::store::decode_stored_message)
+                    .map_err(|why| io(std::io::Error::new(std::io::ErrorKind::InvalidData, why)))?;
+                let message = RestoredMessage {
+                    key: r.id,
+                    exchange: Default::default(),
+                    routing_key: Default::default(),
+                    properties: stored.properties,
+                    body_len: stored.body.len(),
+                    body: None,
+                    redelivered: r.delivered || r.id < horizon,
+                };
+                if let Err(e) = broker.restore_message_into(qid, message) {
+                    tracing::warn!("dropping a recovered message: {e}");
+                    self.store.ack_later(r.queue, r.id)?;
+                    continue;
+                }
+                restored += 1;
             }
-            let buf = &segment.as_ref().expect("read").1;
-            let record = buf.get(loc.offset as usize..(loc.offset + loc.len) as usize).map(|r| buf.slice_ref(r));
-            let stored = record
-                .ok_or_else(|| "record past the end of its segment".to_string())
-                .and_then(crate::store::decode_stored_message)
-                .map_err(|why| io(std::io::Error::new(std::io::ErrorKind::InvalidData, why)))?;
-            let message = RestoredMessage {
-                key: m.id,
-                exchange: Default::default(),
-                routing_key: Default::default(),
-                properties: stored.properties,
-                body_len: stored.body.len(),
-                body: None,
-                redelivered: m.delivered || m.id < horizon,
-            };
-            if let Err(e) = broker.restore_message(&rq.key.vhost, &rq.key.name, message) {
-                tracing::warn!("dropping a recovered message: {e} (the queue's definition was not restored)");
-                self.store.ack_later(rq.queue, m.id)?;
-                continue;
-            }
-            restored += 1;
         }
         self.store.flush_acks()?;
         broker.set_next_store_key(self.store.next_message_id());

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::Broker;
 use crate::amqp::{PropertiesScan, ShortStr};
+use crate::ids::QueueId;
 use crate::message::{Message, MessageRef};
 
 /// A message read back from the store.
@@ -30,9 +31,24 @@ impl Broker {
     /// Appends a recovered message to a durable queue. Call before serving
     /// clients, per queue in the original order, then [`Broker::finish_restore`].
     pub fn restore_message(&mut self, vhost: &str, queue: &str, m: RestoredMessage) -> Result<(), String> {
+        let qid = self.restore_target(vhost, queue).ok_or_else(|| format!("no queue '{queue}' in vhost '{vhost}'"))?;
+        self.restore_message_into(qid, m)
+    }
+
+    /// The queue recovered messages for `vhost`/`queue` go to, looked up
+    /// once for [`restore_message_into`](Self::restore_message_into).
+    pub fn restore_target(&self, vhost: &str, queue: &str) -> Option<QueueId> {
+        self.state.topology.queue_id(vhost, queue)
+    }
+
+    /// As [`restore_message`](Self::restore_message), into a queue found
+    /// with [`restore_target`](Self::restore_target).
+    pub fn restore_message_into(&mut self, qid: QueueId, m: RestoredMessage) -> Result<(), String> {
         let now = self.state.clock.now;
         let (topology, persist) = (&mut self.state.topology, &mut self.state.persist);
-        let qid = topology.queue_id(vhost, queue).ok_or_else(|| format!("no queue '{queue}' in vhost '{vhost}'"))?;
+        if topology.queues.get(qid).is_none() {
+            return Err(format!("queue {qid:?} is gone"));
+        }
         persist.next_key = persist.next_key.max(m.key + 1);
         let scan = PropertiesScan::scan(&m.properties).map_err(|e| format!("message {}: bad properties: {e}", m.key))?;
         let expiration_ms = PropertiesScan::text(&m.properties, scan.expiration).and_then(|t| t.parse().ok());

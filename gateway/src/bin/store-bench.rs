@@ -261,10 +261,10 @@ mod bench {
         let started = Instant::now();
         let (store, recovered) = open(dir).map_err(|e| e.to_string())?;
         let opened = started.elapsed();
-        let live: usize = recovered.queues.iter().map(|q| q.messages.len()).sum();
+        let live: usize = recovered.queues.iter().map(|q| q.live).sum();
         let read_started = Instant::now();
         let mut body_bytes = 0;
-        for m in recovered.queues.iter().flat_map(|q| &q.messages) {
+        for m in recovered.queues.iter().flat_map(|q| store.recovered_messages(q.queue)) {
             body_bytes += store.read(m.location).map_err(|e| e.to_string())?.body.len();
         }
         let read = read_started.elapsed();

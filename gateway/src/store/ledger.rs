@@ -213,6 +213,15 @@ impl Ledger {
         }
     }
 
+    /// As [`for_each_live`](Self::for_each_live), for one segment.
+    pub fn for_each_live_in(&self, segment: u64, mut f: impl FnMut(u64, Location, &[u32])) {
+        let Some(info) = self.segments.get(&segment) else { return };
+        for (i, slot) in info.slots.iter().enumerate().filter(|(_, s)| s.live()) {
+            let id = info.first_id + i as u64;
+            f(id, Location { segment, offset: slot.offset, len: slot.len }, refs_of(&self.many, id, slot));
+        }
+    }
+
     pub fn live_count(&self) -> usize {
         self.live
     }
@@ -462,7 +471,7 @@ impl Ledger {
         out
     }
 
-    #[cfg(test)]
+    /// Live messages in `segment`, and the records elsewhere that depend on it.
     pub fn counts(&self, segment: u64) -> Option<(u64, u64)> {
         self.segments.get(&segment).map(|s| (s.live, s.depends_total))
     }

@@ -62,7 +62,10 @@ pub struct Appended {
     pub seq: Seq,
 }
 
-/// The state found on open: every queue's live messages in append order.
+/// The state found on open: the queues with live messages. The messages
+/// themselves stay in the store's index: walk them segment by segment
+/// ([`MessageStore::live_segments`], [`MessageStore::live_in_segment`]), so
+/// that restoring 100 million of them never holds a second list of them.
 #[derive(Debug, Default)]
 pub struct Recovered {
     pub queues: Vec<RecoveredQueue>,
@@ -73,7 +76,18 @@ pub struct Recovered {
 pub struct RecoveredQueue {
     pub key: QueueKey,
     pub queue: QueueId,
-    pub messages: Vec<RecoveredMessage>,
+    /// How many live messages it has.
+    pub live: usize,
+}
+
+/// A live message of a recovered queue, as a segment walk yields it: once
+/// per queue that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveredRef {
+    pub queue: QueueId,
+    pub id: MessageId,
+    pub location: Location,
+    pub delivered: bool,
 }
 
 /// A live message of a recovered queue. Read its contents with
@@ -169,22 +183,50 @@ impl MessageStore {
     }
 
     fn recovered_queues(&self) -> Vec<RecoveredQueue> {
-        let mut per_queue: Vec<Vec<RecoveredMessage>> = (0..self.queues.len()).map(|_| Vec::new()).collect();
-        self.ledger().for_each_live(|id, location, refs| {
+        let mut live = vec![0usize; self.queues.len()];
+        self.ledger().for_each_live(|_, _, refs| {
             for r in refs {
-                let delivered = r & super::ledger::DELIVERED != 0;
-                per_queue[(r & QID_MASK) as usize].push(RecoveredMessage { id, location, delivered });
+                live[(r & QID_MASK) as usize] += 1;
             }
         });
-        per_queue
-            .into_iter()
+        live.into_iter()
             .enumerate()
-            .filter(|(_, messages)| !messages.is_empty())
-            .map(|(qid, messages)| {
+            .filter(|(_, n)| *n > 0)
+            .map(|(qid, live)| {
                 let queue = QueueId(qid as u32);
-                RecoveredQueue { key: self.queues.key(queue).expect("interned").clone(), queue, messages }
+                RecoveredQueue { key: self.queues.key(queue).expect("interned").clone(), queue, live }
             })
             .collect()
+    }
+
+    /// The segments holding live messages, oldest first.
+    pub fn live_segments(&self) -> Vec<u64> {
+        let ledger = self.ledger();
+        ledger.segment_ids().filter(|s| ledger.counts(*s).is_some_and(|(live, _)| live > 0)).collect()
+    }
+
+    /// The live messages of `segment` in log order, once per queue holding
+    /// each, into `out` (cleared first).
+    pub fn live_in_segment(&self, segment: u64, out: &mut Vec<RecoveredRef>) {
+        out.clear();
+        self.ledger().for_each_live_in(segment, |id, location, refs| {
+            for r in refs {
+                let delivered = r & super::ledger::DELIVERED != 0;
+                out.push(RecoveredRef { queue: QueueId(r & QID_MASK), id, location, delivered });
+            }
+        });
+    }
+
+    /// Every live message of `queue`, in log order (for tools and tests; a
+    /// restore walks segments instead).
+    pub fn recovered_messages(&self, queue: QueueId) -> Vec<RecoveredMessage> {
+        let mut out = Vec::new();
+        self.ledger().for_each_live(|id, location, refs| {
+            for r in refs.iter().filter(|r| *r & QID_MASK == queue.0) {
+                out.push(RecoveredMessage { id, location, delivered: r & super::ledger::DELIVERED != 0 });
+            }
+        });
+        out
     }
 
     fn ledger(&self) -> MutexGuard<'_, Ledger> {

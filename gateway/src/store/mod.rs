@@ -9,7 +9,8 @@
 //! let data = DataDir::open("./warren-data")?;            // create + lock the directory
 //! let defs = definitions::load(&data, &mut random)?;     // typed: vhosts, users, queues, ...
 //! let (mut store, recovered) = MessageStore::open(&data, StoreConfig::default())?;
-//! for q in recovered.queues { /* q.key, q.queue (handle), q.messages: id, location, delivered */ }
+//! for q in recovered.queues { /* q.key, q.queue (handle), q.live: how many */ }
+//! for s in store.live_segments() { store.live_in_segment(s, &mut refs); /* queue, id, location, delivered */ }
 //!
 //! let queue = store.queue(&QueueKey::new("/", "orders"));  // handle per durable queue
 //! let a = store.append(&NewMessage { queues: &[queue], exchange, routing_key, properties, body })?;
@@ -62,7 +63,8 @@ pub use committer::{Durability, FaultHook, IoStep};
 pub use data_dir::{replace_file, sync_dir, DataDir, DEFAULT_DATA_DIR};
 pub use error::StoreError;
 pub use message_store::{
-    Appended, MessageStore, NewMessage, Recovered, RecoveredMessage, RecoveredQueue, StoreConfig, StoreStats, DEFAULT_SEGMENT_MAX_BYTES,
+    Appended, MessageStore, NewMessage, Recovered, RecoveredMessage, RecoveredQueue, RecoveredRef, StoreConfig, StoreStats,
+    DEFAULT_SEGMENT_MAX_BYTES,
 };
 pub use queues::{QueueId, QueueKey};
 pub use reader::{StoreLoader, StoreReader};

@@ -26,6 +26,13 @@ impl QueueKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct QueueId(pub(super) u32);
 
+impl QueueId {
+    /// A dense index (handles are numbered from 0), for per-queue tables.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// The highest queue number: the top bit of a packed reference is the
 /// delivered flag (see `ledger`).
 const MAX_QUEUES: u32 = 1 << 31;

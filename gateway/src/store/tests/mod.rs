@@ -42,8 +42,8 @@ fn publish(store: &mut MessageStore, queues: &[QueueId], body: &str) -> Appended
 /// Bodies and delivered flags of a recovered queue, read back through the store.
 fn contents(store: &MessageStore, recovered: &Recovered, key: &QueueKey) -> Vec<(String, bool)> {
     let Some(queue) = recovered.queues.iter().find(|q| &q.key == key) else { return Vec::new() };
-    queue
-        .messages
+    store
+        .recovered_messages(queue.queue)
         .iter()
         .map(|m| {
             let stored = store.read(m.location).expect("read");

@@ -68,7 +68,7 @@ fn acks_about_messages_in_deleted_segments_do_not_break_recovery() {
     }
     store.close().unwrap();
     let (mut store, recovered) = open(tmp.path(), TINY);
-    let live = &recovered.queues[0].messages;
+    let live = &store.recovered_messages(recovered.queues[0].queue);
     assert_eq!(live.len(), recovered_before_acks - 3);
     // Ack the fillers of segment 1 too: segment 1 goes, and the acks of the
     // early messages in segment 2 now point at nothing.
@@ -111,7 +111,7 @@ fn a_segment_with_acks_for_an_older_live_segment_waits_for_it() {
     // Once segment 1 is gone, segment 2 has nothing left to say.
     let b = store.queue(&key("b"));
     store.ack(b, kept.id).unwrap();
-    for m in &recovered.queues.iter().find(|q| q.key == key("b")).unwrap().messages {
+    for m in &store.recovered_messages(recovered.queues.iter().find(|q| q.key == key("b")).unwrap().queue) {
         if m.location.segment <= 2 {
             store.ack(b, m.id).unwrap();
         }
@@ -192,10 +192,11 @@ fn a_record_bigger_than_a_segment_gets_a_segment_of_its_own() {
     store.close().unwrap();
     let (store, recovered) = open(tmp.path(), TINY);
     assert_eq!(bodies(&store, &recovered, &key("q")), vec!["small".to_string(), big, "after".into()]);
-    let big_segment = recovered.queues[0].messages[1].location.segment;
+    let messages = store.recovered_messages(recovered.queues[0].queue);
+    let big_segment = messages[1].location.segment;
     assert_eq!(big_segment, a.location.segment);
-    assert_ne!(recovered.queues[0].messages[0].location.segment, big_segment);
-    assert_ne!(recovered.queues[0].messages[2].location.segment, big_segment);
+    assert_ne!(messages[0].location.segment, big_segment);
+    assert_ne!(messages[2].location.segment, big_segment);
 }
 
 #[test]

@@ -17,10 +17,11 @@ fn appended_messages_come_back_after_reopen_with_their_contents() {
     let (mut store, recovered) = open(tmp.path(), ONE_SEGMENT);
     assert_eq!(recovered.queues.len(), 1);
     let queue = &recovered.queues[0];
-    assert_eq!(queue.key, key("orders"));
-    assert_eq!(queue.messages.iter().map(|m| m.id).collect::<Vec<_>>(), appended.iter().map(|a| a.id).collect::<Vec<_>>());
+    assert_eq!((&queue.key, queue.live), (&key("orders"), 10));
+    let messages = store.recovered_messages(queue.queue);
+    assert_eq!(messages.iter().map(|m| m.id).collect::<Vec<_>>(), appended.iter().map(|a| a.id).collect::<Vec<_>>());
     assert_eq!(bodies(&store, &recovered, &key("orders")), (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>());
-    let first = store.read(queue.messages[0].location).unwrap();
+    let first = store.read(messages[0].location).unwrap();
     assert_eq!((first.exchange.as_str(), first.routing_key.as_str()), ("amq.direct", "key"));
     assert_eq!(&first.properties[..], &[0x10, 0x00, 0x02]);
     assert_eq!(recovered.stats.live_messages, 10);
