@@ -564,6 +564,7 @@ impl Broker {
             self.state.collect_freed();
             self.state.relieve_memory();
         }
+        self.state.topology.messages.compact_fresh();
     }
 }
 
