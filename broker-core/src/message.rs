@@ -112,16 +112,7 @@ struct Stored {
     evicted: Option<usize>,
     /// Written to the store only to save memory (a transient message).
     paged: bool,
-    /// Leaves memory once its store write is durable (a deep queue): not
-    /// worth copying out of the read buffer.
-    leaving: bool,
 }
-
-/// Messages up to this size (names, properties and body) that stay queued
-/// past the input that brought them are copied out of the connection's
-/// read buffer, which they would otherwise keep alive whole (64 KiB for a
-/// 16 B body). Larger ones mostly fill the buffers they arrived in.
-const COMPACT_MAX: usize = 64 * 1024;
 
 /// Reference-counted message bodies.
 #[derive(Default)]
@@ -133,8 +124,6 @@ pub struct MessageStore {
     pub(crate) freed: Vec<u64>,
     /// Reads evicted bodies back (the driver's store), if there is one.
     loader: Option<Box<dyn BodyLoader>>,
-    /// Inserted since the last [`compact_fresh`](Self::compact_fresh).
-    fresh: Vec<MessageId>,
 }
 
 impl MessageStore {
@@ -142,51 +131,7 @@ impl MessageStore {
     pub fn insert(&mut self, message: Message, references: u32) -> MessageId {
         debug_assert!(references > 0);
         self.bytes += message.size();
-        let stored = Stored { message, references, persist_key: None, evicted: None, paged: false, leaving: false };
-        let id = self.messages.insert(stored);
-        self.fresh.push(id);
-        id
-    }
-
-    /// Gives each message inserted since the last call that is still held
-    /// (queued, or delivered and not yet acked) memory of its own, so no
-    /// queued message keeps a read buffer alive. Called once per input, so
-    /// a message delivered and acked within it is never copied.
-    pub fn compact_fresh(&mut self) {
-        if self.messages.len() == 0 {
-            // Everything was delivered and settled (the fast path): nothing to look up.
-            self.fresh.clear();
-            return;
-        }
-        for id in self.fresh.drain(..) {
-            let Some(s) = self.messages.get_mut(id) else { continue };
-            if s.leaving || s.evicted.is_some() {
-                continue;
-            }
-            let m = &mut s.message;
-            let (e, k, p) = (m.exchange.len(), m.routing_key.len(), m.properties.len());
-            let total = e + k + p + m.body.len();
-            if total > COMPACT_MAX {
-                continue;
-            }
-            let mut own = bytes::BytesMut::with_capacity(total);
-            for part in [m.exchange.as_bytes(), m.routing_key.as_bytes(), &m.properties[..], &m.body[..]] {
-                own.extend_from_slice(part);
-            }
-            let own = own.freeze();
-            let text = |range: core::ops::Range<usize>| ShortStr::try_from(own.slice(range)).expect("copied from a ShortStr");
-            m.exchange = text(0..e);
-            m.routing_key = text(e..e + k);
-            m.properties = own.slice(e + k..e + k + p);
-            m.body = own.slice(e + k + p..);
-        }
-    }
-
-    /// Notes that a message leaves memory once its store write is durable.
-    pub fn set_leaving(&mut self, id: MessageId) {
-        if let Some(s) = self.messages.get_mut(id) {
-            s.leaving = true;
-        }
+        self.messages.insert(Stored { message, references, persist_key: None, evicted: None, paged: false })
     }
 
     /// Adds a reference to a message already stored.
@@ -356,58 +301,5 @@ mod tests {
         let r = MessageRef::in_store(42);
         assert_eq!((r.id(), r.store_key()), (None, Some(42)));
         assert_eq!(core::mem::size_of::<crate::queue::QueueEntry>(), 32);
-    }
-
-    /// A message cut from a large read buffer, as the codec leaves it.
-    fn message_in(buffer: &Bytes) -> Message {
-        let text = |r: core::ops::Range<usize>| ShortStr::try_from(buffer.slice(r)).unwrap();
-        Message {
-            exchange: text(0..3),
-            routing_key: text(3..8),
-            properties: buffer.slice(8..11),
-            scan: PropertiesScan::default(),
-            body: buffer.slice(11..27),
-            expiration_ms: None,
-            trace: 0,
-        }
-    }
-
-    fn read_buffer() -> Bytes {
-        let mut b = b"amqorders".to_vec();
-        b.truncate(8);
-        b.extend_from_slice(&[0x10, 0x00, 0x02]);
-        b.extend_from_slice(b"sixteen octets!!");
-        b.resize(64 * 1024, 0);
-        Bytes::from(b)
-    }
-
-    #[test]
-    fn a_message_still_held_after_its_input_stops_pinning_the_read_buffer() {
-        let mut store = MessageStore::default();
-        let buffer = read_buffer();
-        let kept = store.insert(message_in(&buffer), 1);
-        let delivered_at_once = store.insert(message_in(&buffer), 1);
-        store.release(MessageRef::resident(delivered_at_once));
-        store.compact_fresh();
-        // Nothing but the test holds the 64 KiB buffer now.
-        assert!(buffer.is_unique());
-        let m = store.get(kept).unwrap();
-        assert_eq!(
-            (&m.exchange[..], &m.routing_key[..], &m.properties[..], &m.body[..]),
-            ("amq", "order", &[0x10, 0x00, 0x02][..], &b"sixteen octets!!"[..])
-        );
-        assert_eq!(store.bytes(), 3 + 5 + 3 + 16);
-    }
-
-    #[test]
-    fn a_message_leaving_for_the_store_is_not_copied() {
-        let mut store = MessageStore::default();
-        let buffer = read_buffer();
-        let id = store.insert(message_in(&buffer), 1);
-        store.set_leaving(id);
-        store.compact_fresh();
-        assert!(!buffer.is_unique(), "left in the read buffer until it leaves memory");
-        store.release(MessageRef::resident(id));
-        assert!(buffer.is_unique());
     }
 }

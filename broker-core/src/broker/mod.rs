@@ -564,7 +564,6 @@ impl Broker {
             self.state.collect_freed();
             self.state.relieve_memory();
         }
-        self.state.topology.messages.compact_fresh();
     }
 }
 

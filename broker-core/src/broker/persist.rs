@@ -248,7 +248,6 @@ impl State {
             return;
         }
         self.persist.offload.push_back((ticket, queue, entry.seq, id));
-        self.topology.messages.set_leaving(id);
     }
 
     /// The entry still waits in the queue: it keeps only the store key from
