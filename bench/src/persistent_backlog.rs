@@ -263,7 +263,11 @@ fn recover(broker: &mut Broker, creds: &Credentials, queue: &str, expected: u64,
     let mut first_answer = None;
     let mut r = Recovery::default();
     loop {
-        if let Some(rss) = procfs::rss_bytes(broker.pid) {
+        // The whole process tree: until it is ready, RabbitMQ's pid is its
+        // start script, with beam.smp below it.
+        let tree = std::iter::once(broker.pid).chain(procfs::descendants(broker.pid));
+        let rss: u64 = tree.filter_map(procfs::rss_bytes).sum();
+        if rss > 0 {
             r.rss_peak = Some(r.rss_peak.unwrap_or(0).max(rss));
         }
         if conn.is_none() {
