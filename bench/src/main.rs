@@ -6,6 +6,8 @@
 //! * `warren-bench compare` — starts Warren and RabbitMQ, runs the named
 //!   scenarios on both alternately, prints medians and ratios.
 //! * `warren-bench list` — the scenarios.
+//! * `warren-bench fsync-ceiling` — the confirm rate an ideal broker that
+//!   fsyncs before confirming could reach on this disk ([`fsync_ceiling`]).
 //!
 //! Layout: [`raw`] is the lean client (one thread, mio, pre-encoded frames),
 //! [`lapin_client`] the reference client, [`track`] the loss/order checks
@@ -15,6 +17,7 @@
 
 mod brokers;
 mod compare;
+mod fsync_ceiling;
 mod lapin_client;
 mod load;
 mod persistent_backlog;
@@ -51,6 +54,45 @@ enum Command {
     Compare(CompareArgs),
     /// List the scenarios.
     List,
+    /// The confirm rate of an ideal broker that fsyncs before confirming
+    /// and spends nothing on a message: this disk's ceiling for one
+    /// publisher with a window.
+    FsyncCeiling(CeilingArgs),
+}
+
+#[derive(Args)]
+struct CeilingArgs {
+    /// Unconfirmed messages the publisher keeps in flight.
+    #[arg(long, default_value_t = 1000)]
+    window: u64,
+    /// Seconds per run.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Runs (each printed, then the median).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Directory for the file (on the disk to measure).
+    #[arg(long, default_value = "/tmp")]
+    dir: PathBuf,
+}
+
+fn fsync_ceiling(a: CeilingArgs) -> Result<(), String> {
+    let mut rates = Vec::new();
+    for rep in 1..=a.reps {
+        let c = fsync_ceiling::measure(&a.dir, a.window, secs(a.duration))?;
+        println!(
+            "fsync-ceiling {rep}/{}  window {}  {} confirms/s  {} fdatasyncs, {:.3} ms each",
+            a.reps,
+            a.window,
+            report::int(c.confirms_per_sec),
+            c.syncs,
+            c.ms_per_sync
+        );
+        rates.push(c.confirms_per_sec);
+    }
+    rates.sort_by(f64::total_cmp);
+    println!("median {} confirms/s", report::int(rates[rates.len() / 2]));
+    Ok(())
 }
 
 #[derive(Args)]
@@ -302,6 +344,7 @@ fn main() -> ExitCode {
     let r = match cli.command {
         Command::Run(a) => run(*a),
         Command::Compare(a) => compare(a),
+        Command::FsyncCeiling(a) => fsync_ceiling(a),
         Command::List => {
             for s in scenarios::all(secs(10.0), secs(2.0)) {
                 println!("{:<12} {}", s.name, s.about);
