@@ -104,7 +104,9 @@ impl Durable {
             write_delivered_horizon(data, horizon)?;
         }
         // Where each recovered queue's messages go in the core, looked up
-        // once per queue (None: its definition was not restored).
+        // once per queue: Some(Some(queue)), or Some(None) when its
+        // definition was not restored (its messages are dropped), or None
+        // for the paging queue, whose bodies do not outlive the broker.
         let mut targets: Vec<Option<Option<CoreQueue>>> = Vec::new();
         for rq in &recovered.queues {
             let slot = rq.queue.index();
