@@ -5,7 +5,9 @@
 //! every pending record (70 B each, a 16 B message's size in Warren's log)
 //! to one file and `fdatasync`s it, then confirms them all; the publisher
 //! refills its window the moment confirms arrive, so every sync carries
-//! the whole window. Real brokers add their own time per message on top.
+//! the whole window. Real brokers add their own time per message on top:
+//! `work_per_message` models it as serial time spent on each message before it is
+//! handed to the syncer (while the syncer may be busy with earlier ones).
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -29,7 +31,7 @@ pub struct Ceiling {
     pub ms_per_sync: f64,
 }
 
-pub fn measure(dir: &Path, window: u64, duration: Duration) -> Result<Ceiling, String> {
+pub fn measure(dir: &Path, window: u64, work_per_message: Duration, duration: Duration) -> Result<Ceiling, String> {
     let path = dir.join(format!("warren-fsync-ceiling-{}", std::process::id()));
     let file = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&path).map_err(|e| e.to_string())?;
     let shared = Arc::new((Mutex::new(Pending { queued: 0, published: 0, confirmed: 0, stop: false }), Condvar::new(), Condvar::new()));
@@ -73,6 +75,13 @@ pub fn measure(dir: &Path, window: u64, duration: Duration) -> Result<Ceiling, S
         }
         let room = window - (p.published - p.confirmed);
         p.published += room;
+        if !work_per_message.is_zero() {
+            // The broker's own serial work on these messages, done before
+            // they reach the syncer and without holding it up.
+            drop(p);
+            busy(work_per_message * room as u32);
+            p = state.lock().unwrap();
+        }
         p.queued += room as usize;
         work.notify_one();
     }
@@ -83,4 +92,12 @@ pub fn measure(dir: &Path, window: u64, duration: Duration) -> Result<Ceiling, S
     let syncs = syncer.join().map_err(|_| "the syncer panicked".to_string())??;
     let _ = std::fs::remove_file(&path);
     Ok(Ceiling { confirms_per_sec: done as f64 / secs, syncs, ms_per_sync: secs * 1e3 / syncs.max(1) as f64 })
+}
+
+/// Spins for `d`: work on the CPU, not a sleep.
+fn busy(d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
 }

@@ -71,6 +71,10 @@ struct CeilingArgs {
     /// Runs (each printed, then the median).
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Serial work the modelled broker spends on each message, in
+    /// nanoseconds (0: an ideal broker).
+    #[arg(long, default_value_t = 0)]
+    work_ns: u64,
     /// Directory for the file (on the disk to measure).
     #[arg(long, default_value = "/tmp")]
     dir: PathBuf,
@@ -79,11 +83,12 @@ struct CeilingArgs {
 fn fsync_ceiling(a: CeilingArgs) -> Result<(), String> {
     let mut rates = Vec::new();
     for rep in 1..=a.reps {
-        let c = fsync_ceiling::measure(&a.dir, a.window, secs(a.duration))?;
+        let c = fsync_ceiling::measure(&a.dir, a.window, Duration::from_nanos(a.work_ns), secs(a.duration))?;
         println!(
-            "fsync-ceiling {rep}/{}  window {}  {} confirms/s  {} fdatasyncs, {:.3} ms each",
+            "fsync-ceiling {rep}/{}  window {}  work {} ns/msg  {} confirms/s  {} fdatasyncs, {:.3} ms each",
             a.reps,
             a.window,
+            a.work_ns,
             report::int(c.confirms_per_sec),
             c.syncs,
             c.ms_per_sync
