@@ -33,12 +33,7 @@ struct Loader(StoreLoader);
 impl BodyLoader for Loader {
     fn load(&mut self, key: u64) -> Option<LoadedMessage> {
         match self.0.load(key) {
-            Ok(Some(m)) => Some(LoadedMessage {
-                exchange: m.exchange.into(),
-                routing_key: m.routing_key.into(),
-                properties: m.properties,
-                body: m.body,
-            }),
+            Ok(Some(m)) => Some(LoadedMessage { exchange: m.exchange, routing_key: m.routing_key, properties: m.properties, body: m.body }),
             Ok(None) => {
                 tracing::error!("message {key} is not in the store");
                 None
@@ -104,21 +99,21 @@ impl Durable {
             write_delivered_horizon(data, horizon)?;
         }
         // Where each recovered queue's messages go in the core, looked up
-        // once per queue: Some(Some(queue)), or Some(None) when its
-        // definition was not restored (its messages are dropped), or None
-        // for the paging queue, whose bodies do not outlive the broker.
-        let mut targets: Vec<Option<Option<CoreQueue>>> = Vec::new();
+        // once per queue; None drops them (the definition was not restored).
+        let mut targets: Vec<Option<CoreQueue>> = Vec::new();
         for rq in &recovered.queues {
-            let slot = rq.queue.index();
-            if targets.len() <= slot {
-                targets.resize(slot + 1, None);
-            }
             if rq.key.vhost == PAGING_VHOST && rq.key.name == PAGING_QUEUE {
-                // Paged transient bodies do not outlive the broker.
+                // Paged transient bodies do not outlive the broker; purged,
+                // they are gone from the index the walk below reads.
                 self.store.purge_queue(rq.queue)?;
                 continue;
             }
             let target = broker.restore_target(&rq.key.vhost, &rq.key.name);
+            let slot = rq.queue.index();
+            if targets.len() <= slot {
+                targets.resize(slot + 1, None);
+            }
+            targets[slot] = target;
             if target.is_none() {
                 tracing::warn!(
                     "dropping {} recovered messages of '{}' in vhost '{}': the queue's definition was not restored",
@@ -127,7 +122,6 @@ impl Durable {
                     rq.key.vhost
                 );
             }
-            targets[slot] = Some(target);
         }
         // In log order, one segment at a time: each segment is read once
         // however many queues share it, and only one segment's worth of
@@ -144,8 +138,7 @@ impl Durable {
             };
             let mut buf: Option<Bytes> = None;
             for r in refs.iter() {
-                let Some(target) = targets.get(r.queue.index()).copied().flatten() else { continue };
-                let Some(qid) = target else {
+                let Some(qid) = targets.get(r.queue.index()).copied().flatten() else {
                     self.store.ack_later(r.queue, r.id)?;
                     continue;
                 };

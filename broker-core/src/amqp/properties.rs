@@ -162,56 +162,40 @@ pub struct PropertiesScan {
 impl PropertiesScan {
     /// Validates the raw flags and property list and notes the routing fields.
     pub fn scan(raw: &Bytes) -> Result<PropertiesScan, DecodeError> {
-        // A cursor over the slice: this runs once per publish, so it avoids
-        // the refcounted `Reader` except for a headers table.
-        let b: &[u8] = raw;
-        let take = |pos: &mut usize, n: usize| -> Result<core::ops::Range<usize>, DecodeError> {
-            let end = pos.checked_add(n).filter(|e| *e <= b.len()).ok_or(DecodeError::Truncated)?;
-            let range = *pos..end;
-            *pos = end;
-            Ok(range)
-        };
-        let mut pos = 0;
-        let at = take(&mut pos, 2)?.start;
-        let flags = u16::from_be_bytes([b[at], b[at + 1]]);
+        // A slice cursor: this runs once per publish, so it avoids the
+        // refcounted `Reader` except for a headers table.
+        let mut c = Cursor { b: raw, at: 0 };
+        let flags = u16::from_be_bytes([c.u8()?, c.u8()?]);
         if flags & RESERVED != 0 {
             return Err(DecodeError::BadPropertyFlags);
         }
         let mut out = PropertiesScan::default();
-        let short = |pos: &mut usize, bit: u16| -> Result<Option<(u32, u32)>, DecodeError> {
-            if flags & bit == 0 {
-                return Ok(None);
-            }
-            let len = b[take(pos, 1)?.start] as usize;
-            let range = take(pos, len)?;
-            core::str::from_utf8(&b[range.clone()]).map_err(|_| DecodeError::InvalidUtf8)?;
-            Ok(Some((range.start as u32, range.end as u32)))
-        };
-        short(&mut pos, CONTENT_TYPE)?;
-        short(&mut pos, CONTENT_ENCODING)?;
+        let short = |c: &mut Cursor, bit: u16| if flags & bit == 0 { Ok(None) } else { c.short_str().map(Some) };
+        short(&mut c, CONTENT_TYPE)?;
+        short(&mut c, CONTENT_ENCODING)?;
         if flags & HEADERS != 0 {
-            let mut r = Reader::new(raw.slice(pos..));
+            let mut r = Reader::new(raw.slice(c.at..));
             FieldTable::skip(&mut r, 0)?;
-            pos = b.len() - r.remaining();
+            c.at = raw.len() - r.remaining();
             out.has_headers = true;
         }
         if flags & DELIVERY_MODE != 0 {
-            out.delivery_mode = b[take(&mut pos, 1)?.start];
+            out.delivery_mode = c.u8()?;
         }
         if flags & PRIORITY != 0 {
-            out.priority = Some(b[take(&mut pos, 1)?.start]);
+            out.priority = Some(c.u8()?);
         }
-        short(&mut pos, CORRELATION_ID)?;
-        out.reply_to = short(&mut pos, REPLY_TO)?;
-        out.expiration = short(&mut pos, EXPIRATION)?;
-        short(&mut pos, MESSAGE_ID)?;
+        short(&mut c, CORRELATION_ID)?;
+        out.reply_to = short(&mut c, REPLY_TO)?;
+        out.expiration = short(&mut c, EXPIRATION)?;
+        short(&mut c, MESSAGE_ID)?;
         if flags & TIMESTAMP != 0 {
-            take(&mut pos, 8)?;
+            c.take(8)?;
         }
-        short(&mut pos, TYPE)?;
-        out.user_id = short(&mut pos, USER_ID)?;
-        short(&mut pos, APP_ID)?;
-        short(&mut pos, CLUSTER_ID)?;
+        short(&mut c, TYPE)?;
+        out.user_id = short(&mut c, USER_ID)?;
+        short(&mut c, APP_ID)?;
+        short(&mut c, CLUSTER_ID)?;
         Ok(out)
     }
 
@@ -223,6 +207,33 @@ impl PropertiesScan {
 
     pub fn persistent(&self) -> bool {
         self.delivery_mode == 2
+    }
+}
+
+/// Reads a property list in place for [`PropertiesScan::scan`].
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn take(&mut self, n: usize) -> Result<core::ops::Range<usize>, DecodeError> {
+        let end = self.at.checked_add(n).filter(|e| *e <= self.b.len()).ok_or(DecodeError::Truncated)?;
+        let range = self.at..end;
+        self.at = end;
+        Ok(range)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.b[self.take(1)?.start])
+    }
+
+    /// A short string, validated as the decoder would; its octet range.
+    fn short_str(&mut self) -> Result<(u32, u32), DecodeError> {
+        let len = self.u8()? as usize;
+        let range = self.take(len)?;
+        core::str::from_utf8(&self.b[range.clone()]).map_err(|_| DecodeError::InvalidUtf8)?;
+        Ok((range.start as u32, range.end as u32))
     }
 }
 

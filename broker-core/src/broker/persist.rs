@@ -42,22 +42,19 @@ impl core::ops::Deref for QueueNumbers {
 
 impl FromIterator<u32> for QueueNumbers {
     fn from_iter<I: IntoIterator<Item = u32>>(iter: I) -> Self {
-        let mut out = QueueNumbers::Inline { len: 0, numbers: [0; 4] };
-        for n in iter {
-            match &mut out {
-                QueueNumbers::Inline { len, numbers } if (*len as usize) < numbers.len() => {
-                    numbers[*len as usize] = n;
-                    *len += 1;
-                }
-                QueueNumbers::Inline { len, numbers } => {
-                    let mut v = numbers[..*len as usize].to_vec();
-                    v.push(n);
-                    out = QueueNumbers::Heap(v);
-                }
-                QueueNumbers::Heap(v) => v.push(n),
+        let (mut numbers, mut len) = ([0; 4], 0);
+        let mut iter = iter.into_iter();
+        while let Some(n) = iter.next() {
+            if len == numbers.len() {
+                let mut heap = numbers.to_vec();
+                heap.push(n);
+                heap.extend(iter);
+                return QueueNumbers::Heap(heap);
             }
+            numbers[len] = n;
+            len += 1;
         }
-        out
+        QueueNumbers::Inline { len: len as u8, numbers }
     }
 }
 
@@ -360,5 +357,23 @@ impl State {
         if let Some(n) = self.topology.queues.get(queue).and_then(|q| q.durable_id) {
             self.persist.ops.push_back(StoreOp::Purged { queue: n });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QueueNumbers;
+
+    #[test]
+    fn up_to_four_queue_numbers_are_inline_and_more_spill_in_order() {
+        let few: QueueNumbers = [3, 1, 4].into_iter().collect();
+        assert!(matches!(few, QueueNumbers::Inline { len: 3, .. }));
+        assert_eq!(few.as_slice(), &[3, 1, 4]);
+        let four: QueueNumbers = (0..4).collect();
+        assert!(matches!(four, QueueNumbers::Inline { len: 4, .. }));
+        let many: QueueNumbers = (0..7).collect();
+        assert_eq!((matches!(many, QueueNumbers::Heap(_)), many.as_slice()), (true, &[0, 1, 2, 3, 4, 5, 6][..]));
+        let none: QueueNumbers = std::iter::empty().collect();
+        assert!(none.is_empty());
     }
 }

@@ -46,9 +46,7 @@ impl Broker {
     pub fn restore_message_into(&mut self, qid: QueueId, m: RestoredMessage) -> Result<(), String> {
         let now = self.state.clock.now;
         let (topology, persist) = (&mut self.state.topology, &mut self.state.persist);
-        if topology.queues.get(qid).is_none() {
-            return Err(format!("queue {qid:?} is gone"));
-        }
+        let Some(q) = topology.queues.get_mut(qid) else { return Err(format!("queue {qid:?} is gone")) };
         persist.next_key = persist.next_key.max(m.key + 1);
         let scan = PropertiesScan::scan(&m.properties).map_err(|e| format!("message {}: bad properties: {e}", m.key))?;
         let expiration_ms = PropertiesScan::text(&m.properties, scan.expiration).and_then(|t| t.parse().ok());
@@ -80,7 +78,6 @@ impl Broker {
                 }
             },
         };
-        let q = &mut topology.queues[qid];
         let mut entry = q.new_entry(message, m.body_len, scan.priority, expiration_ms, now);
         entry.redelivered = m.redelivered;
         q.ready.push(entry);

@@ -205,11 +205,8 @@ impl Ledger {
     /// Calls `f` with every live message in id order: its id, location and
     /// packed queue references.
     pub fn for_each_live(&self, mut f: impl FnMut(u64, Location, &[u32])) {
-        for (&segment, info) in &self.segments {
-            for (i, slot) in info.slots.iter().enumerate().filter(|(_, s)| s.live()) {
-                let id = info.first_id + i as u64;
-                f(id, Location { segment, offset: slot.offset, len: slot.len }, refs_of(&self.many, id, slot));
-            }
+        for &segment in self.segments.keys() {
+            self.for_each_live_in(segment, &mut f);
         }
     }
 

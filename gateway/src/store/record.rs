@@ -19,6 +19,7 @@
 //! length-prefixed (u8 for AMQP short strings, u16 for queue and vhost
 //! names); the body takes the rest of the payload.
 
+use broker_core::amqp::ShortStr;
 use bytes::Bytes;
 
 /// Size of a frame header (length, payload CRC, header CRC).
@@ -438,15 +439,15 @@ pub fn decode_segment_header(buf: &[u8]) -> Option<SegmentHeader> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
     pub id: u64,
-    pub exchange: String,
-    pub routing_key: String,
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
     /// Raw AMQP content-header property octets (flags and list).
     pub properties: Bytes,
     pub body: Bytes,
 }
 
 /// Decodes a whole frame read back from `buf` (exactly one frame) as a
-/// message, without copying properties or body.
+/// message, without copying anything: every field is a slice of `buf`.
 pub fn decode_stored_message(buf: Bytes) -> Result<StoredMessage, String> {
     let payload = match check_frame(&buf, 0) {
         FrameCheck::Valid { payload, next } if next == buf.len() => payload,
@@ -457,10 +458,12 @@ pub fn decode_stored_message(buf: Bytes) -> Result<StoredMessage, String> {
         return Err("record at location is not a message".into());
     };
     let slice = |part: &[u8]| buf.slice_ref(part);
+    // `decode` checked both are UTF-8.
+    let text = |part: &str| ShortStr::try_from(slice(part.as_bytes())).expect("validated by decode");
     Ok(StoredMessage {
         id: m.id,
-        exchange: m.exchange.to_owned(),
-        routing_key: m.routing_key.to_owned(),
+        exchange: text(m.exchange),
+        routing_key: text(m.routing_key),
         properties: slice(m.properties),
         body: slice(m.body),
     })
@@ -542,7 +545,7 @@ mod tests {
         encode_message(&mut out, 5, &[1], "", "q", &[0, 0], b"body");
         let buf = Bytes::from(out);
         let m = decode_stored_message(buf.clone()).unwrap();
-        assert_eq!((m.id, m.routing_key.as_str(), &m.body[..]), (5, "q", &b"body"[..]));
+        assert_eq!((m.id, &*m.routing_key, &m.body[..]), (5, "q", &b"body"[..]));
         assert_eq!(m.body.as_ptr(), buf[buf.len() - 4..].as_ptr());
     }
 }

@@ -22,7 +22,7 @@ fn appended_messages_come_back_after_reopen_with_their_contents() {
     assert_eq!(messages.iter().map(|m| m.id).collect::<Vec<_>>(), appended.iter().map(|a| a.id).collect::<Vec<_>>());
     assert_eq!(bodies(&store, &recovered, &key("orders")), (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>());
     let first = store.read(messages[0].location).unwrap();
-    assert_eq!((first.exchange.as_str(), first.routing_key.as_str()), ("amq.direct", "key"));
+    assert_eq!((&*first.exchange, &*first.routing_key), ("amq.direct", "key"));
     assert_eq!(&first.properties[..], &[0x10, 0x00, 0x02]);
     assert_eq!(recovered.stats.live_messages, 10);
 
